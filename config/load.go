@@ -1,0 +1,164 @@
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/viper"
+)
+
+// EnvPrefix starts every environment override: DINGDESK_SERVER_LISTEN
+// overrides server.listen.
+const EnvPrefix = "DINGDESK"
+
+// Load reads path, applies DINGDESK_* environment overrides and defaults,
+// and validates. The error of an invalid config is a *ValidationError that
+// lists every problem with its key path.
+func Load(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	cfg, err := Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		cfg.Path = abs
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// Parse decodes YAML plus environment overrides onto the defaults. It does
+// not validate.
+func Parse(yamlText []byte) (*Config, error) {
+	v := viper.New()
+	v.SetConfigType("yaml")
+	v.SetEnvPrefix(EnvPrefix)
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	// Registering every scalar key as a default is what lets AutomaticEnv
+	// reach Unmarshal (spf13/viper#761).
+	setDefaults(v, "", reflect.ValueOf(*Default()))
+	if err := v.ReadConfig(bytes.NewReader(yamlText)); err != nil {
+		return nil, fmt.Errorf("parse YAML: %w", err)
+	}
+	// service_rules[] elements start from DefaultServiceRule: filled at the
+	// map level, so a key the file sets (even to 0, "off") is kept.
+	if rules, ok := v.Get("service_rules").([]any); ok {
+		defaults := fieldMap(reflect.ValueOf(DefaultServiceRule()))
+		for _, r := range rules {
+			if m, ok := r.(map[string]any); ok {
+				for k, dv := range defaults {
+					if _, set := m[k]; !set {
+						m[k] = dv
+					}
+				}
+			}
+		}
+		v.Set("service_rules", rules)
+	}
+	cfg := &Config{}
+	err := v.Unmarshal(cfg, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
+		mapstructure.StringToTimeDurationHookFunc(),
+		mapstructure.StringToSliceHookFunc(","),
+	)), func(dc *mapstructure.DecoderConfig) { dc.ErrorUnused = false })
+	if err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	fillListDefaults(cfg)
+	return cfg, nil
+}
+
+// setDefaults registers every struct field of the defaults under its key
+// path. Lists of structs (service_rules, skill_groups, …) are left to
+// fillListDefaults: viper cannot default inside list elements.
+func setDefaults(v *viper.Viper, prefix string, val reflect.Value) {
+	t := val.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := f.Tag.Get("mapstructure")
+		if tag == "" || tag == "-" {
+			continue
+		}
+		key := tag
+		if prefix != "" {
+			key = prefix + "." + tag
+		}
+		fv := val.Field(i)
+		switch {
+		case fv.Kind() == reflect.Struct && f.Type.PkgPath() != "time":
+			setDefaults(v, key, fv)
+		case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.Struct:
+			// no default for lists of structs
+		default:
+			v.SetDefault(key, fv.Interface())
+		}
+	}
+}
+
+// fieldMap maps a flat struct's mapstructure keys to its values.
+func fieldMap(val reflect.Value) map[string]any {
+	out := map[string]any{}
+	t := val.Type()
+	for i := 0; i < t.NumField(); i++ {
+		if tag := t.Field(i).Tag.Get("mapstructure"); tag != "" && tag != "-" {
+			out[tag] = val.Field(i).Interface()
+		}
+	}
+	return out
+}
+
+// fillListDefaults gives list elements the defaults viper cannot.
+func fillListDefaults(c *Config) {
+	base := DefaultServiceRule()
+	if len(c.ServiceRules) == 0 {
+		r := base
+		r.Name = "default"
+		c.ServiceRules = []ServiceRule{r}
+	}
+	for i := range c.SkillGroups {
+		g := &c.SkillGroups[i]
+		if g.DisplayName == "" {
+			g.DisplayName = g.Name
+		}
+		if g.Rule == "" {
+			g.Rule = c.ServiceRules[0].Name
+		}
+		for j := range g.Members {
+			m := &g.Members[j]
+			if m.Name == "" {
+				m.Name = m.StaffID
+			}
+			if m.MaxChats == 0 {
+				m.MaxChats = DefaultMaxChats
+			}
+		}
+	}
+	// agents[] are merged into their groups' members; an unknown group is
+	// reported by Validate.
+	for _, a := range c.Agents {
+		m := Member{StaffID: a.StaffID, Name: a.Name, MaxChats: a.MaxChats}
+		if m.Name == "" {
+			m.Name = m.StaffID
+		}
+		if m.MaxChats == 0 {
+			m.MaxChats = DefaultMaxChats
+		}
+		for _, name := range a.SkillGroups {
+			for i := range c.SkillGroups {
+				if c.SkillGroups[i].Name == name {
+					c.SkillGroups[i].Members = append(c.SkillGroups[i].Members, m)
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,264 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/dingdesk/dingdesk/schedule"
+)
+
+// Problem is one invalid key.
+type Problem struct {
+	Key     string // key path, e.g. "skill_groups[1].rule"
+	Message string
+}
+
+func (p Problem) String() string { return p.Key + ": " + p.Message }
+
+// ValidationError lists every problem of a config.
+type ValidationError struct{ Problems []Problem }
+
+func (e *ValidationError) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.String()
+	}
+	return fmt.Sprintf("invalid config (%d problems):\n  %s", len(lines), strings.Join(lines, "\n  "))
+}
+
+// Modes are the service modes.
+var Modes = []string{"bot_first", "bot_only", "human_only"}
+
+// Validate reports every problem with its key path, or nil.
+func (c *Config) Validate() error {
+	var ps []Problem
+	add := func(key, format string, args ...any) {
+		ps = append(ps, Problem{key, fmt.Sprintf(format, args...)})
+	}
+	oneOf := func(key, val string, allowed ...string) {
+		if !slices.Contains(allowed, val) {
+			add(key, "must be one of %s (got %q)", strings.Join(allowed, ", "), val)
+		}
+	}
+
+	if c.Server.Listen == "" {
+		add("server.listen", "must not be empty")
+	}
+	if c.Server.ShutdownTimeout <= 0 {
+		add("server.shutdown_timeout", "must be a positive duration such as 15s")
+	}
+
+	d := c.DingTalk
+	oneOf("dingtalk.mode", d.Mode, "stream", "webhook", "both")
+	if d.Mode == "stream" || d.Mode == "both" {
+		if d.ClientID == "" {
+			add("dingtalk.client_id", "required in %s mode", d.Mode)
+		}
+		if d.ClientSecret == "" {
+			add("dingtalk.client_secret", "required in %s mode (set DINGDESK_DINGTALK_CLIENT_SECRET)", d.Mode)
+		}
+	}
+	if u, err := url.Parse(d.APIBase); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		add("dingtalk.api_base", "must be an http(s) URL such as https://api.dingtalk.com")
+	}
+	if !strings.HasPrefix(d.WebhookPath, "/") {
+		add("dingtalk.webhook_path", "must start with /")
+	}
+	if d.WebhookMaxBody < 1024 {
+		add("dingtalk.webhook_max_body", "must be at least 1024 bytes")
+	}
+	if d.QPS <= 0 {
+		add("dingtalk.qps", "must be positive")
+	}
+
+	oneOf("storage.driver", c.Storage.Driver, "sqlite", "mysql")
+	if c.Storage.DSN == "" {
+		add("storage.dsn", "must not be empty")
+	}
+	if c.Storage.DedupRetention < 10*60*1e9 {
+		add("storage.dedup_retention", "must be at least 10m (DingTalk redelivers for minutes)")
+	}
+
+	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	oneOf("log.format", c.Log.Format, "json", "text")
+
+	b := c.Bot
+	if b.AnswerThreshold <= 0 || b.AnswerThreshold > 1 {
+		add("bot.answer_threshold", "must be in (0, 1]")
+	}
+	if b.ClarifyThreshold <= 0 || b.ClarifyThreshold > b.AnswerThreshold {
+		add("bot.clarify_threshold", "must be in (0, bot.answer_threshold]")
+	}
+	if b.ClarifyCount < 1 || b.ClarifyCount > 9 {
+		add("bot.clarify_count", "must be 1 to 9")
+	}
+	if b.HotCount < 1 {
+		add("bot.hot_count", "must be at least 1")
+	}
+	if strings.TrimSpace(b.NoAnswerReply) == "" {
+		add("bot.no_answer_reply", "must not be empty")
+	}
+	for i, f := range b.Knowledge {
+		if !slices.Contains([]string{".yaml", ".yml", ".csv", ".jsonl"}, strings.ToLower(extOf(f))) {
+			add(fmt.Sprintf("bot.knowledge[%d]", i), "unknown format %q: want .yaml, .yml, .csv or .jsonl", f)
+		}
+	}
+
+	r := c.Routing
+	oneOf("routing.mode", r.Mode, Modes...)
+	if r.NoAnswerLimit < 1 {
+		add("routing.no_answer_limit", "must be at least 1 (got %d)", r.NoAnswerLimit)
+	}
+	if len(r.EndKeywords) == 0 {
+		add("routing.end_keywords", "must list at least one keyword")
+	}
+	groupNames := map[string]bool{}
+	for _, g := range c.SkillGroups {
+		groupNames[g.Name] = true
+	}
+	needsGroup := r.Mode != "bot_only"
+	if r.SkillGroup != "" && !groupNames[r.SkillGroup] {
+		add("routing.skill_group", "unknown skill group %q", r.SkillGroup)
+	}
+	seenConv := map[string]bool{}
+	for i, o := range r.Overrides {
+		key := fmt.Sprintf("routing.overrides[%d]", i)
+		if o.ConversationID == "" {
+			add(key+".conversation_id", "must not be empty")
+		} else if seenConv[o.ConversationID] {
+			add(key+".conversation_id", "duplicate conversation %q", o.ConversationID)
+		}
+		seenConv[o.ConversationID] = true
+		if o.Mode != "" {
+			oneOf(key+".mode", o.Mode, Modes...)
+			if o.Mode != "bot_only" {
+				needsGroup = true
+			}
+		}
+		if o.SkillGroup != "" && !groupNames[o.SkillGroup] {
+			add(key+".skill_group", "unknown skill group %q", o.SkillGroup)
+		}
+	}
+	if needsGroup && len(c.SkillGroups) == 0 {
+		add("skill_groups", "at least one skill group is needed unless every conversation is bot_only")
+	}
+
+	ruleNames := map[string]bool{}
+	for i, rule := range c.ServiceRules {
+		key := fmt.Sprintf("service_rules[%d]", i)
+		if rule.Name == "" {
+			add(key+".name", "must not be empty")
+		} else if ruleNames[rule.Name] {
+			add(key+".name", "duplicate service rule %q", rule.Name)
+		}
+		ruleNames[rule.Name] = true
+		_, errs := schedule.New(rule.Timezone, rule.Hours, rule.Holidays, rule.Workdays)
+		for _, e := range errs {
+			add(key+"."+e.Key, "%v", e.Err)
+		}
+		if rule.CustomerIdleTimeout < 0 {
+			add(key+".customer_idle_timeout", "must not be negative (0 turns it off)")
+		}
+		if rule.QueueTimeout < 0 {
+			add(key+".queue_timeout", "must not be negative (0 turns it off)")
+		}
+	}
+
+	for i, g := range c.SkillGroups {
+		key := fmt.Sprintf("skill_groups[%d]", i)
+		if g.Name == "" {
+			add(key+".name", "must not be empty")
+		} else if strings.ContainsAny(g.Name, " \t#") {
+			add(key+".name", "must not contain spaces or # (agents type it in 转接)")
+		}
+		if seen := countGroup(c.SkillGroups, g.Name); seen > 1 && firstGroup(c.SkillGroups, g.Name) != i {
+			add(key+".name", "duplicate skill group %q", g.Name)
+		}
+		if !ruleNames[g.Rule] {
+			add(key+".rule", "unknown service rule %q", g.Rule)
+		}
+		staff := map[string]bool{}
+		for j, m := range g.Members {
+			mkey := fmt.Sprintf("%s.members[%d]", key, j)
+			if m.StaffID == "" {
+				add(mkey+".staff_id", "must not be empty")
+			} else if staff[m.StaffID] {
+				add(mkey+".staff_id", "duplicate staff id %q in skill group %q", m.StaffID, g.Name)
+			}
+			staff[m.StaffID] = true
+			if m.MaxChats < 1 {
+				add(mkey+".max_chats", "must be at least 1 (got %d)", m.MaxChats)
+			}
+		}
+	}
+	seenAgent := map[string]bool{}
+	for i, a := range c.Agents {
+		key := fmt.Sprintf("agents[%d]", i)
+		if a.StaffID == "" {
+			add(key+".staff_id", "must not be empty")
+		} else if seenAgent[a.StaffID] {
+			add(key+".staff_id", "duplicate staff id %q", a.StaffID)
+		}
+		seenAgent[a.StaffID] = true
+		if a.MaxChats < 0 {
+			add(key+".max_chats", "must be at least 1 (got %d)", a.MaxChats)
+		}
+		if len(a.SkillGroups) == 0 {
+			add(key+".skill_groups", "must name at least one skill group")
+		}
+		for j, name := range a.SkillGroups {
+			if !groupNames[name] {
+				add(fmt.Sprintf("%s.skill_groups[%d]", key, j), "unknown skill group %q", name)
+			}
+		}
+	}
+	for i, cr := range c.CannedReplies {
+		if strings.TrimSpace(cr.Text) == "" {
+			add(fmt.Sprintf("canned_replies[%d].text", i), "must not be empty")
+		}
+	}
+	if c.Desk.TranscriptLines < 0 {
+		add("desk.transcript_lines", "must not be negative")
+	}
+	if c.Outbox.MaxAttempts < 1 {
+		add("outbox.max_attempts", "must be at least 1")
+	}
+	if c.Outbox.MaxAge <= 0 {
+		add("outbox.max_age", "must be a positive duration")
+	}
+	if c.Outbox.Workers < 1 {
+		add("outbox.workers", "must be at least 1")
+	}
+	if len(ps) == 0 {
+		return nil
+	}
+	return &ValidationError{Problems: ps}
+}
+
+func extOf(path string) string {
+	if i := strings.LastIndexByte(path, '.'); i >= 0 {
+		return path[i:]
+	}
+	return ""
+}
+
+func countGroup(gs []SkillGroup, name string) int {
+	n := 0
+	for _, g := range gs {
+		if g.Name == name {
+			n++
+		}
+	}
+	return n
+}
+
+func firstGroup(gs []SkillGroup, name string) int {
+	for i, g := range gs {
+		if g.Name == name {
+			return i
+		}
+	}
+	return -1
+}
