@@ -6,6 +6,7 @@ package config
 
 import (
 	"log/slog"
+	"path/filepath"
 	"time"
 )
 
@@ -403,4 +404,13 @@ func (c *Config) GroupsOf(staffID string) []string {
 		}
 	}
 	return out
+}
+
+// Resolve makes a path from the config (knowledge files, synonyms file)
+// absolute, relative to the config file's directory.
+func (c *Config) Resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) || c.Path == "" {
+		return p
+	}
+	return filepath.Join(filepath.Dir(c.Path), p)
 }
