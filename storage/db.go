@@ -1,0 +1,238 @@
+// Package storage is dingdesk's persistence on gorm: SQLite (embedded, the
+// zero-setup default) or MySQL-compatible servers (MySQL 8, MariaDB 10.6+,
+// TiDB) when several replicas share state. Row types live here and are
+// converted to the domain types of adapter, bot and handoff at the edge, so
+// gorm tags never leak out of this package.
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	mysqldrv "github.com/go-sql-driver/mysql"
+	"gorm.io/driver/mysql"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/dingdesk/dingdesk/config"
+)
+
+// DB is an open database.
+type DB struct {
+	Gorm   *gorm.DB
+	Driver string // "sqlite" or "mysql"
+}
+
+// Open connects, tunes the pool for the driver and runs the migrations.
+func Open(ctx context.Context, cfg config.Storage, log *slog.Logger) (*DB, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	gcfg := &gorm.Config{
+		Logger:                 newGormLogger(log),
+		SkipDefaultTransaction: true, // we open transactions where we need them
+		PrepareStmt:            false,
+		NowFunc:                func() time.Time { return time.Now().UTC() },
+	}
+	var (
+		g   *gorm.DB
+		err error
+	)
+	switch cfg.Driver {
+	case "sqlite":
+		dsn, derr := sqliteDSN(cfg.DSN.Reveal())
+		if derr != nil {
+			return nil, derr
+		}
+		g, err = gorm.Open(sqlite.Open(dsn), gcfg)
+	case "mysql":
+		g, err = gorm.Open(mysql.New(mysql.Config{DSN: mysqlDSN(cfg.DSN.Reveal())}), gcfg)
+	default:
+		return nil, fmt.Errorf("storage.driver: unknown driver %q", cfg.Driver)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s storage: %w", cfg.Driver, err)
+	}
+	sqlDB, err := g.DB()
+	if err != nil {
+		return nil, err
+	}
+	switch cfg.Driver {
+	case "sqlite":
+		// WAL allows readers beside the one writer; writers queue on
+		// BEGIN IMMEDIATE with busy_timeout instead of failing.
+		sqlDB.SetMaxOpenConns(8)
+		sqlDB.SetMaxIdleConns(8)
+	case "mysql":
+		sqlDB.SetMaxOpenConns(32)
+		sqlDB.SetMaxIdleConns(16)
+		sqlDB.SetConnMaxLifetime(5 * time.Minute)
+	}
+	db := &DB{Gorm: g, Driver: cfg.Driver}
+	if err := db.Ping(ctx); err != nil {
+		sqlDB.Close()
+		return nil, err
+	}
+	if err := db.Migrate(ctx); err != nil {
+		sqlDB.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// sqliteDSN turns a file path into a DSN with WAL, a busy timeout and
+// immediate write transactions (so two writers queue instead of deadlocking
+// on a read-to-write upgrade). synchronous=NORMAL in WAL mode syncs at
+// checkpoints, not every commit: a power cut may lose the last commits but
+// never corrupts the file; a process crash loses nothing.
+func sqliteDSN(path string) (string, error) {
+	if path == "" {
+		return "", errors.New("storage.dsn: empty SQLite path")
+	}
+	file, query, _ := strings.Cut(path, "?")
+	if file != ":memory:" && !strings.HasPrefix(file, "file:") {
+		if dir := filepath.Dir(file); dir != "." {
+			if err := os.MkdirAll(dir, 0o750); err != nil {
+				return "", fmt.Errorf("storage.dsn: create %s: %w", dir, err)
+			}
+		}
+	}
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return "", fmt.Errorf("storage.dsn: %w", err)
+	}
+	if !q.Has("_pragma") {
+		for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "synchronous(NORMAL)", "foreign_keys(1)"} {
+			q.Add("_pragma", p)
+		}
+	}
+	if !q.Has("_txlock") {
+		q.Set("_txlock", "immediate")
+	}
+	return file + "?" + q.Encode(), nil
+}
+
+// mysqlDSN adds the parameters dingdesk relies on when missing.
+func mysqlDSN(dsn string) string {
+	base, query, _ := strings.Cut(dsn, "?")
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return dsn
+	}
+	set := func(k, v string) {
+		if !q.Has(k) {
+			q.Set(k, v)
+		}
+	}
+	set("parseTime", "true")
+	set("loc", "UTC")
+	set("charset", "utf8mb4")
+	set("timeout", "5s")
+	return base + "?" + q.Encode()
+}
+
+// Ping checks the database answers (for /readyz).
+func (db *DB) Ping(ctx context.Context) error {
+	sqlDB, err := db.Gorm.DB()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := sqlDB.PingContext(ctx); err != nil {
+		return fmt.Errorf("storage unreachable: %w", err)
+	}
+	return nil
+}
+
+// Close closes the pool.
+func (db *DB) Close() error {
+	sqlDB, err := db.Gorm.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
+}
+
+// Tx runs fn in a transaction.
+func (db *DB) Tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	return db.Gorm.WithContext(ctx).Transaction(fn)
+}
+
+// Retry runs fn in a transaction and runs it again (a few times, with a
+// short pause) when the database chose it as a deadlock victim or a lock
+// wait timed out: those transactions were rolled back whole and are safe to
+// repeat. fn must not have effects outside the transaction.
+func (db *DB) Retry(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		err = db.Tx(ctx, fn)
+		if err == nil || !IsRetryable(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt+1) * time.Duration(5+rand.IntN(20)) * time.Millisecond):
+		}
+	}
+	return err
+}
+
+// IsRetryable reports a transaction the database rolled back for
+// contention: MySQL deadlock (1213) or lock wait timeout (1205), SQLite
+// busy/locked.
+func IsRetryable(err error) bool {
+	var me *mysqldrv.MySQLError
+	if errors.As(err, &me) {
+		return me.Number == 1213 || me.Number == 1205
+	}
+	s := err.Error()
+	return strings.Contains(s, "SQLITE_BUSY") || strings.Contains(s, "database is locked") || strings.Contains(s, "(5)") && strings.Contains(s, "locked")
+}
+
+// ForUpdate locks selected rows on MySQL; SQLite's immediate transactions
+// already hold the database write lock.
+func (db *DB) ForUpdate(q *gorm.DB) *gorm.DB {
+	if db.Driver == "mysql" {
+		return q.Clauses(clauseForUpdate)
+	}
+	return q
+}
+
+// gormLogger sends gorm's warnings and errors to slog, never the SQL
+// arguments (they may hold message text).
+type gormLogger struct{ log *slog.Logger }
+
+func newGormLogger(l *slog.Logger) logger.Interface {
+	return gormLogger{log: l.With("component", "storage")}
+}
+
+func (g gormLogger) LogMode(logger.LogLevel) logger.Interface { return g }
+func (g gormLogger) Info(ctx context.Context, msg string, args ...any) {
+	g.log.DebugContext(ctx, "gorm", "msg", fmt.Sprintf(msg, args...))
+}
+func (g gormLogger) Warn(ctx context.Context, msg string, args ...any) {
+	g.log.WarnContext(ctx, "gorm", "msg", fmt.Sprintf(msg, args...))
+}
+func (g gormLogger) Error(ctx context.Context, msg string, args ...any) {
+	g.log.ErrorContext(ctx, "gorm", "msg", fmt.Sprintf(msg, args...))
+}
+func (g gormLogger) Trace(ctx context.Context, begin time.Time, fc func() (string, int64), err error) {
+	if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) && !errors.Is(err, context.Canceled) {
+		sql, _ := fc()
+		if len(sql) > 120 {
+			sql = sql[:120] + "…"
+		}
+		g.log.WarnContext(ctx, "query failed", "err", err, "sql", sql, "elapsed", time.Since(begin))
+	}
+}

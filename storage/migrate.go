@@ -1,0 +1,55 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+var clauseForUpdate = clause.Locking{Strength: "UPDATE"}
+
+// models lists every table. Migrations are gorm's AutoMigrate: additive
+// (new tables, columns, indexes), never destructive.
+func models() []any {
+	return []any{
+		&InboxRow{},
+		&OutboxRow{},
+		&KBHitRow{},
+	}
+}
+
+// Migrate brings the schema up to date. It is safe to run from several
+// replicas at once: on MySQL a named lock (GET_LOCK) lets one replica
+// migrate while the others wait; on SQLite the migration runs in an
+// immediate transaction, which holds the file's write lock.
+func (db *DB) Migrate(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	switch db.Driver {
+	case "mysql":
+		return db.Gorm.WithContext(ctx).Connection(func(conn *gorm.DB) error {
+			var got int
+			if err := conn.Raw("SELECT GET_LOCK('dingdesk_migrate', 60)").Scan(&got).Error; err != nil {
+				return fmt.Errorf("migrate: take lock: %w", err)
+			}
+			if got != 1 {
+				return fmt.Errorf("migrate: another replica held the migration lock for 60s")
+			}
+			defer conn.Exec("SELECT RELEASE_LOCK('dingdesk_migrate')")
+			if err := conn.Set("gorm:table_options", "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin").AutoMigrate(models()...); err != nil {
+				return fmt.Errorf("migrate: %w", err)
+			}
+			return nil
+		})
+	default:
+		return db.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			if err := tx.AutoMigrate(models()...); err != nil {
+				return fmt.Errorf("migrate: %w", err)
+			}
+			return nil
+		})
+	}
+}

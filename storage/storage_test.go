@@ -1,0 +1,200 @@
+package storage_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dingdesk/dingdesk/adapter"
+	"github.com/dingdesk/dingdesk/storage"
+	"github.com/dingdesk/dingdesk/storage/storagetest"
+	"gorm.io/gorm"
+)
+
+func msg(id, user string) adapter.Message {
+	return adapter.Message{ID: id, ConversationID: "cid1", ConversationType: adapter.Private,
+		SenderID: user, Kind: adapter.KindText, Text: "你好 " + id, CreatedAt: time.Now().UTC()}
+}
+
+func TestMigrateConcurrently(t *testing.T) {
+	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
+		cfg := storagetest.NewStorage(t, driver)
+		var wg sync.WaitGroup
+		errs := make(chan error, 4)
+		for i := 0; i < 4; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				db, err := storage.Open(context.Background(), cfg, nil)
+				if err != nil {
+					errs <- err
+					return
+				}
+				db.Close()
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Errorf("concurrent migrate: %v", err)
+		}
+	})
+}
+
+func TestInboxDeduplicates(t *testing.T) {
+	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
+		cfg := storagetest.NewStorage(t, driver)
+		// Two "replicas" on one database receive the same deliveries.
+		a := storage.NewInbox(storagetest.OpenStorage(t, cfg), nil)
+		b := storage.NewInbox(storagetest.OpenStorage(t, cfg), nil)
+		defer a.Close()
+		defer b.Close()
+		ctx := context.Background()
+		const n = 50
+		var mu sync.Mutex
+		accepted := map[string]int{}
+		var wg sync.WaitGroup
+		for i := 0; i < n; i++ {
+			for _, in := range []*storage.Inbox{a, b, a} {
+				wg.Add(1)
+				go func(in *storage.Inbox, id string) {
+					defer wg.Done()
+					isNew, err := in.Accept(ctx, msg(id, "u"+id))
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if isNew {
+						mu.Lock()
+						accepted[id]++
+						mu.Unlock()
+					}
+				}(in, fmt.Sprintf("msg-%03d", i))
+			}
+		}
+		wg.Wait()
+		if len(accepted) != n {
+			t.Fatalf("accepted %d distinct ids, want %d", len(accepted), n)
+		}
+		for id, c := range accepted {
+			if c != 1 {
+				t.Errorf("%s accepted %d times", id, c)
+			}
+		}
+		pending, err := a.Pending(ctx, time.Now().Add(time.Minute), 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pending) != n {
+			t.Fatalf("pending %d, want %d", len(pending), n)
+		}
+		if pending[0].Text == "" || pending[0].ConversationID != "cid1" {
+			t.Fatalf("pending message lost its fields: %+v", pending[0])
+		}
+	})
+}
+
+func TestInboxHandledAndPrune(t *testing.T) {
+	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
+		db := storagetest.Open(t, driver)
+		in := storage.NewInbox(db, nil)
+		defer in.Close()
+		ctx := context.Background()
+		for _, id := range []string{"m1", "m2"} {
+			if _, err := in.Accept(ctx, msg(id, "u")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := db.Tx(ctx, func(tx *gorm.DB) error { return storage.MarkHandled(tx, "m1", time.Now()) }); err != nil {
+			t.Fatal(err)
+		}
+		pending, _ := in.Pending(ctx, time.Now().Add(time.Minute), 10)
+		if len(pending) != 1 || pending[0].ID != "m2" {
+			t.Fatalf("pending = %+v, want only m2", pending)
+		}
+		n, err := in.Prune(ctx, time.Now().Add(time.Minute))
+		if err != nil || n != 1 {
+			t.Fatalf("prune = %d, %v; want 1 handled row", n, err)
+		}
+		// m1 is forgotten: a very late redelivery is accepted again.
+		isNew, _ := in.Accept(ctx, msg("m1", "u"))
+		if !isNew {
+			t.Fatal("pruned msgId still deduplicated")
+		}
+		isNew, _ = in.Accept(ctx, msg("m2", "u"))
+		if isNew {
+			t.Fatal("unhandled msgId accepted twice")
+		}
+	})
+}
+
+func TestOutboxClaimOnce(t *testing.T) {
+	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
+		cfg := storagetest.NewStorage(t, driver)
+		db1, db2 := storagetest.OpenStorage(t, cfg), storagetest.OpenStorage(t, cfg)
+		ctx := context.Background()
+		now := time.Now()
+		var ids []int64
+		err := db1.Tx(ctx, func(tx *gorm.DB) (err error) {
+			ids, err = storage.EnqueueReplies(tx, now,
+				adapter.Reply{ConversationID: "c", UserID: "u", Text: "一"},
+				adapter.Reply{ConversationID: "c", UserID: "u", Text: "二"})
+			return err
+		})
+		if err != nil || len(ids) != 2 || ids[0] >= ids[1] {
+			t.Fatalf("enqueue: %v %v", ids, err)
+		}
+		s1, s2 := storage.NewOutboxStore(db1), storage.NewOutboxStore(db2)
+		var wg sync.WaitGroup
+		claims := make(chan *storage.OutboxItem, 8)
+		for _, s := range []*storage.OutboxStore{s1, s2, s1, s2} {
+			wg.Add(1)
+			go func(s *storage.OutboxStore) {
+				defer wg.Done()
+				it, err := s.Claim(ctx, ids[0], now, time.Minute)
+				if err != nil {
+					t.Error(err)
+				}
+				if it != nil {
+					claims <- it
+				}
+			}(s)
+		}
+		wg.Wait()
+		close(claims)
+		var got []*storage.OutboxItem
+		for it := range claims {
+			got = append(got, it)
+		}
+		if len(got) != 1 || got[0].Reply.Text != "一" {
+			t.Fatalf("claims = %d, want exactly one", len(got))
+		}
+		// A lease that runs out (the sender crashed) makes it due again.
+		due, _ := s1.Due(ctx, now.Add(2*time.Minute), 10)
+		if len(due) != 2 {
+			t.Fatalf("due after lease expiry = %v, want both rows", due)
+		}
+		if err := s1.MarkRetry(ctx, ids[0], 1, now.Add(time.Hour), "503"); err != nil {
+			t.Fatal(err)
+		}
+		if it, _ := s2.Claim(ctx, ids[0], now, time.Minute); it != nil {
+			t.Fatal("claimed a row before its next attempt")
+		}
+		if err := s1.MarkFailed(ctx, ids[0], 2, "quota exhausted"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s1.MarkSent(ctx, ids[1], now); err != nil {
+			t.Fatal(err)
+		}
+		counts, _ := s1.Counts(ctx)
+		if counts[storage.OutboxFailed] != 1 || counts[storage.OutboxSent] != 1 {
+			t.Fatalf("counts = %v", counts)
+		}
+		failed, _ := s1.Failed(ctx, 5)
+		if len(failed) != 1 || failed[0].LastError != "quota exhausted" {
+			t.Fatalf("failed = %+v", failed)
+		}
+	})
+}
