@@ -170,11 +170,32 @@ func (in *Inbox) write(batch []*acceptReq) {
 	}
 }
 
+// ErrAlreadyHandled is returned by MarkHandled for a message some earlier
+// transaction handled: the caller rolls back, so a message handled twice
+// (a re-run after a crash, two replicas) replies only once.
+var ErrAlreadyHandled = errors.New("inbound message already handled")
+
 // MarkHandled records, inside the engine's transaction, that msgID has
-// been handled.
+// been handled. On MySQL the update locks the inbox row, so two handlers of
+// one message serialise here. A msgID that is not in the inbox (a message
+// made up by a test or a timer) is fine.
 func MarkHandled(tx *gorm.DB, msgID string, at time.Time) error {
-	return tx.Model(&InboxRow{}).Where("msg_id = ?", msgID).
-		Updates(map[string]any{"handled": true, "handled_at": at.UTC()}).Error
+	res := tx.Model(&InboxRow{}).Where("msg_id = ? AND handled = ?", msgID, false).
+		Updates(map[string]any{"handled": true, "handled_at": at.UTC()})
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 1 {
+		return nil
+	}
+	var n int64
+	if err := tx.Model(&InboxRow{}).Where("msg_id = ?", msgID).Count(&n).Error; err != nil {
+		return err
+	}
+	if n > 0 {
+		return ErrAlreadyHandled
+	}
+	return nil
 }
 
 // Pending lists accepted messages not yet handled, oldest first, that were

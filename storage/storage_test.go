@@ -2,6 +2,7 @@ package storage_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -109,6 +110,13 @@ func TestInboxHandledAndPrune(t *testing.T) {
 		}
 		if err := db.Tx(ctx, func(tx *gorm.DB) error { return storage.MarkHandled(tx, "m1", time.Now()) }); err != nil {
 			t.Fatal(err)
+		}
+		err := db.Tx(ctx, func(tx *gorm.DB) error { return storage.MarkHandled(tx, "m1", time.Now()) })
+		if !errors.Is(err, storage.ErrAlreadyHandled) {
+			t.Fatalf("second MarkHandled = %v, want ErrAlreadyHandled", err)
+		}
+		if err := db.Tx(ctx, func(tx *gorm.DB) error { return storage.MarkHandled(tx, "not-in-inbox", time.Now()) }); err != nil {
+			t.Fatalf("MarkHandled of an unknown id = %v, want nil", err)
 		}
 		pending, _ := in.Pending(ctx, time.Now().Add(time.Minute), 10)
 		if len(pending) != 1 || pending[0].ID != "m2" {
