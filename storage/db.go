@@ -228,11 +228,12 @@ func (g gormLogger) Error(ctx context.Context, msg string, args ...any) {
 	g.log.ErrorContext(ctx, "gorm", "msg", fmt.Sprintf(msg, args...))
 }
 func (g gormLogger) Trace(ctx context.Context, begin time.Time, fc func() (string, int64), err error) {
-	if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) && !errors.Is(err, context.Canceled) {
-		sql, _ := fc()
-		if len(sql) > 120 {
-			sql = sql[:120] + "…"
-		}
-		g.log.WarnContext(ctx, "query failed", "err", err, "sql", sql, "elapsed", time.Since(begin))
+	// The SQL is not logged: its arguments hold users' message text.
+	switch {
+	case err == nil, errors.Is(err, gorm.ErrRecordNotFound), errors.Is(err, context.Canceled):
+	case IsRetryable(err):
+		g.log.DebugContext(ctx, "transaction conflict, retrying", "err", err)
+	default:
+		g.log.WarnContext(ctx, "query failed", "err", err, "elapsed", time.Since(begin))
 	}
 }

@@ -1,0 +1,150 @@
+package pipeline
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/dingdesk/dingdesk/adapter"
+	"github.com/dingdesk/dingdesk/config"
+	"github.com/dingdesk/dingdesk/storage"
+)
+
+// Outbox sends stored replies. A reply is first tried right after the
+// transaction that wrote it commits (Kick); failures are retried by the
+// background loop with exponential backoff until they succeed or run out
+// of attempts or age, and are then recorded as failed with the reason.
+type Outbox struct {
+	store   *storage.OutboxStore
+	sender  adapter.Sender
+	cfg     func() config.Outbox
+	now     func() time.Time
+	log     *slog.Logger
+	metrics *Metrics
+
+	inflight sync.Map // id → struct{}: being sent by this process
+	due      chan int64
+	wg       sync.WaitGroup
+}
+
+// lease is how long a claimed send is ours before another replica may take
+// it over (a crash mid-send is the only case a reply can go out twice).
+const lease = 2 * time.Minute
+
+// NewOutbox builds the sender; Run starts its retry loop.
+func NewOutbox(store *storage.OutboxStore, sender adapter.Sender, cfg func() config.Outbox, now func() time.Time, log *slog.Logger, m *Metrics) *Outbox {
+	if now == nil {
+		now = time.Now
+	}
+	return &Outbox{store: store, sender: sender, cfg: cfg, now: now, log: log, metrics: m, due: make(chan int64, 1024)}
+}
+
+// Kick sends freshly committed replies now, in order, in the caller's
+// goroutine: the pipeline calls it from the user's own worker, so one
+// user's replies leave in the order they were written.
+func (o *Outbox) Kick(ids []int64) {
+	for _, id := range ids {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		o.deliver(ctx, id)
+		cancel()
+	}
+}
+
+// Run retries due sends until ctx ends, with cfg().Workers senders.
+func (o *Outbox) Run(ctx context.Context) {
+	workers := max(o.cfg().Workers, 1)
+	for i := 0; i < workers; i++ {
+		o.wg.Add(1)
+		go func() {
+			defer o.wg.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case id := <-o.due:
+					c, cancel := context.WithTimeout(ctx, 60*time.Second)
+					o.deliver(c, id)
+					cancel()
+				}
+			}
+		}()
+	}
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			o.wg.Wait()
+			return
+		case <-t.C:
+			ids, err := o.store.Due(ctx, o.now(), 200)
+			if err != nil {
+				o.log.Warn("outbox scan failed", "err", err)
+				continue
+			}
+			for _, id := range ids {
+				if _, busy := o.inflight.Load(id); busy {
+					continue
+				}
+				select {
+				case o.due <- id:
+				case <-ctx.Done():
+				}
+			}
+		}
+	}
+}
+
+func (o *Outbox) deliver(ctx context.Context, id int64) {
+	if _, busy := o.inflight.LoadOrStore(id, struct{}{}); busy {
+		return
+	}
+	defer o.inflight.Delete(id)
+	now := o.now()
+	item, err := o.store.Claim(ctx, id, now, lease)
+	if err != nil {
+		o.log.Warn("outbox claim failed", "id", id, "err", err)
+		return
+	}
+	if item == nil {
+		return // sent, not due yet, or another replica has it
+	}
+	sendErr := o.sender.Send(ctx, item.Reply)
+	// Record the outcome even if ctx ended meanwhile.
+	rec, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if sendErr == nil {
+		o.metrics.Sent.Add(1)
+		if err := o.store.MarkSent(rec, id, o.now()); err != nil {
+			o.log.Warn("outbox mark sent failed; the lease expiry may send it again", "id", id, "err", err)
+		}
+		return
+	}
+	attempts := item.Attempts + 1
+	cfg := o.cfg()
+	if adapter.IsPermanent(sendErr) || attempts >= cfg.MaxAttempts || o.now().Sub(item.CreatedAt) >= cfg.MaxAge {
+		o.metrics.Failed.Add(1)
+		o.log.Error("outbound message failed for good", "id", id, "attempts", attempts,
+			"conversation", item.Reply.ConversationID, "user", item.Reply.UserID, "err", sendErr)
+		if err := o.store.MarkFailed(rec, id, attempts, sendErr.Error()); err != nil {
+			o.log.Warn("outbox mark failed failed", "id", id, "err", err)
+		}
+		return
+	}
+	o.metrics.Retried.Add(1)
+	next := o.now().Add(retryDelay(attempts))
+	o.log.Warn("outbound message will be retried", "id", id, "attempts", attempts, "next", next, "err", sendErr)
+	if err := o.store.MarkRetry(rec, id, attempts, next, sendErr.Error()); err != nil {
+		o.log.Warn("outbox mark retry failed", "id", id, "err", err)
+	}
+}
+
+// retryDelay is 2s, 4s, 8s … capped at 5 minutes, with ±20% jitter so
+// replicas and users do not retry in lockstep.
+func retryDelay(attempts int) time.Duration {
+	d := 2 * time.Second << min(attempts-1, 8)
+	d = min(d, 5*time.Minute)
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
