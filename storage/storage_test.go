@@ -206,3 +206,20 @@ func TestOutboxClaimOnce(t *testing.T) {
 		}
 	})
 }
+
+func TestHitStoreAddsUp(t *testing.T) {
+	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
+		s := storage.NewHitStore(storagetest.Open(t, driver))
+		ctx := context.Background()
+		if err := s.Flush(ctx, map[string]int64{"vpn": 2, "wifi": 1}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Flush(ctx, map[string]int64{"vpn": 3}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Load(ctx)
+		if err != nil || got["vpn"] != 5 || got["wifi"] != 1 {
+			t.Fatalf("hits = %v, %v; want vpn 5, wifi 1", got, err)
+		}
+	})
+}
