@@ -66,6 +66,21 @@ func Parse(yamlText []byte) (*Config, error) {
 		}
 		v.Set("service_rules", rules)
 	}
+	// max_chats defaults only when absent: an explicit 0 is an error.
+	if groups, ok := v.Get("skill_groups").([]any); ok {
+		for _, g := range groups {
+			if gm, ok := g.(map[string]any); ok {
+				if members, ok := gm["members"].([]any); ok {
+					defaultKey(members, "max_chats", DefaultMaxChats)
+				}
+			}
+		}
+		v.Set("skill_groups", groups)
+	}
+	if agents, ok := v.Get("agents").([]any); ok {
+		defaultKey(agents, "max_chats", DefaultMaxChats)
+		v.Set("agents", agents)
+	}
 	cfg := &Config{}
 	err := v.Unmarshal(cfg, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
 		mapstructure.StringToTimeDurationHookFunc(),
@@ -105,6 +120,17 @@ func setDefaults(v *viper.Viper, prefix string, val reflect.Value) {
 	}
 }
 
+// defaultKey sets key on every map element of list that lacks it.
+func defaultKey(list []any, key string, value any) {
+	for _, e := range list {
+		if m, ok := e.(map[string]any); ok {
+			if _, set := m[key]; !set {
+				m[key] = value
+			}
+		}
+	}
+}
+
 // fieldMap maps a flat struct's mapstructure keys to its values.
 func fieldMap(val reflect.Value) map[string]any {
 	out := map[string]any{}
@@ -138,9 +164,6 @@ func fillListDefaults(c *Config) {
 			if m.Name == "" {
 				m.Name = m.StaffID
 			}
-			if m.MaxChats == 0 {
-				m.MaxChats = DefaultMaxChats
-			}
 		}
 	}
 	// agents[] are merged into their groups' members; an unknown group is
@@ -149,9 +172,6 @@ func fillListDefaults(c *Config) {
 		m := Member{StaffID: a.StaffID, Name: a.Name, MaxChats: a.MaxChats}
 		if m.Name == "" {
 			m.Name = m.StaffID
-		}
-		if m.MaxChats == 0 {
-			m.MaxChats = DefaultMaxChats
 		}
 		for _, name := range a.SkillGroups {
 			for i := range c.SkillGroups {

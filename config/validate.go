@@ -202,7 +202,7 @@ func (c *Config) Validate() error {
 			add(key+".staff_id", "duplicate staff id %q", a.StaffID)
 		}
 		seenAgent[a.StaffID] = true
-		if a.MaxChats < 0 {
+		if a.MaxChats < 1 {
 			add(key+".max_chats", "must be at least 1 (got %d)", a.MaxChats)
 		}
 		if len(a.SkillGroups) == 0 {
