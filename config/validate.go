@@ -52,13 +52,13 @@ func (c *Config) Validate() error {
 
 	d := c.DingTalk
 	oneOf("dingtalk.mode", d.Mode, "stream", "webhook", "both")
-	if d.Mode == "stream" || d.Mode == "both" {
-		if d.ClientID == "" {
-			add("dingtalk.client_id", "required in %s mode", d.Mode)
-		}
-		if d.ClientSecret == "" {
-			add("dingtalk.client_secret", "required in %s mode (set DINGDESK_DINGTALK_CLIENT_SECRET)", d.Mode)
-		}
+	if (d.Mode == "stream" || d.Mode == "both") && d.ClientID == "" {
+		add("dingtalk.client_id", "required in %s mode", d.Mode)
+	}
+	if d.ClientSecret == "" {
+		// Stream mode authenticates with it; webhook mode verifies every
+		// callback's signature with it.
+		add("dingtalk.client_secret", "required (set DINGDESK_DINGTALK_CLIENT_SECRET)")
 	}
 	if u, err := url.Parse(d.APIBase); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		add("dingtalk.api_base", "must be an http(s) URL such as https://api.dingtalk.com")
