@@ -27,6 +27,13 @@ type Outbox struct {
 	inflight sync.Map // id → struct{}: being sent by this process
 	due      chan int64
 	wg       sync.WaitGroup
+
+	// Deliveries are recorded in batches (group commit): a reply costs no
+	// write of its own. A crash before a batch is written leaves its rows
+	// under lease, so they go out again: only sends in flight at the
+	// instant of a crash may repeat.
+	sent     chan int64
+	markDone chan struct{}
 }
 
 // lease is how long a claimed send is ours before another replica may take
@@ -38,17 +45,67 @@ func NewOutbox(store *storage.OutboxStore, sender adapter.Sender, cfg func() con
 	if now == nil {
 		now = time.Now
 	}
-	return &Outbox{store: store, sender: sender, cfg: cfg, now: now, log: log, metrics: m, due: make(chan int64, 1024)}
+	o := &Outbox{store: store, sender: sender, cfg: cfg, now: now, log: log, metrics: m,
+		due: make(chan int64, 1024), sent: make(chan int64, 4096), markDone: make(chan struct{})}
+	go o.recordSent()
+	return o
+}
+
+// Close writes the last delivery records. Call it after everything that
+// may Kick has stopped.
+func (o *Outbox) Close() {
+	close(o.sent)
+	<-o.markDone
+}
+
+// recordSent writes delivered ids in batches: whatever arrived while the
+// previous batch was being written goes in the next one.
+func (o *Outbox) recordSent() {
+	defer close(o.markDone)
+	for id := range o.sent {
+		batch := []int64{id}
+	fill:
+		for len(batch) < 500 {
+			select {
+			case id, ok := <-o.sent:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, id)
+			default:
+				break fill
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := o.store.MarkSent(ctx, o.now(), batch...); err != nil {
+			o.log.Warn("delivery records not written; their lease expiry may send them again", "count", len(batch), "err", err)
+		}
+		cancel()
+	}
 }
 
 // Kick sends freshly committed replies now, in order, in the caller's
 // goroutine: the pipeline calls it from the user's own worker, so one
-// user's replies leave in the order they were written.
+// user's replies leave in the order they were written. The rows are the
+// caller's under their birth lease, so they are read, not claimed.
 func (o *Outbox) Kick(ids []int64) {
-	for _, id := range ids {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		o.deliver(ctx, id)
-		cancel()
+	if len(ids) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	items, err := o.store.Load(ctx, ids)
+	if err != nil {
+		// The retry loop picks them up when the birth lease runs out.
+		o.log.Warn("outbox read failed", "err", err)
+		return
+	}
+	for i := range items {
+		if _, busy := o.inflight.LoadOrStore(items[i].ID, struct{}{}); busy {
+			continue
+		}
+		o.send(ctx, &items[i])
+		o.inflight.Delete(items[i].ID)
 	}
 }
 
@@ -79,15 +136,7 @@ func (o *Outbox) Run(ctx context.Context) {
 			o.wg.Wait()
 			return
 		case <-t.C:
-			ids, err := o.store.Due(ctx, o.now(), 200)
-			if err != nil {
-				o.log.Warn("outbox scan failed", "err", err)
-				continue
-			}
-			for _, id := range ids {
-				if _, busy := o.inflight.Load(id); busy {
-					continue
-				}
+			for _, id := range o.dueIDs(ctx) {
 				select {
 				case o.due <- id:
 				case <-ctx.Done():
@@ -97,13 +146,36 @@ func (o *Outbox) Run(ctx context.Context) {
 	}
 }
 
+// dueIDs lists due sends not already being sent here.
+func (o *Outbox) dueIDs(ctx context.Context) []int64 {
+	ids, err := o.store.Due(ctx, o.now(), 200)
+	if err != nil {
+		o.log.Warn("outbox scan failed", "err", err)
+		return nil
+	}
+	out := ids[:0]
+	for _, id := range ids {
+		if _, busy := o.inflight.Load(id); !busy {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// RetryDue runs one retry pass in the caller's goroutine (what Run does
+// every second with its workers).
+func (o *Outbox) RetryDue(ctx context.Context) {
+	for _, id := range o.dueIDs(ctx) {
+		o.deliver(ctx, id)
+	}
+}
+
 func (o *Outbox) deliver(ctx context.Context, id int64) {
 	if _, busy := o.inflight.LoadOrStore(id, struct{}{}); busy {
 		return
 	}
 	defer o.inflight.Delete(id)
-	now := o.now()
-	item, err := o.store.Claim(ctx, id, now, lease)
+	item, err := o.store.Claim(ctx, id, o.now(), lease)
 	if err != nil {
 		o.log.Warn("outbox claim failed", "id", id, "err", err)
 		return
@@ -111,15 +183,19 @@ func (o *Outbox) deliver(ctx context.Context, id int64) {
 	if item == nil {
 		return // sent, not due yet, or another replica has it
 	}
+	o.send(ctx, item)
+}
+
+// send delivers a held item and records the outcome.
+func (o *Outbox) send(ctx context.Context, item *storage.OutboxItem) {
+	id := item.ID
 	sendErr := o.sender.Send(ctx, item.Reply)
 	// Record the outcome even if ctx ended meanwhile.
 	rec, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if sendErr == nil {
 		o.metrics.Sent.Add(1)
-		if err := o.store.MarkSent(rec, id, o.now()); err != nil {
-			o.log.Warn("outbox mark sent failed; the lease expiry may send it again", "id", id, "err", err)
-		}
+		o.sent <- id
 		return
 	}
 	attempts := item.Attempts + 1

@@ -174,6 +174,13 @@ func TestOutboxRetriesAndRecordsFailure(t *testing.T) {
 		cfg := config.Default().Outbox
 		cfg.MaxAttempts = 3
 		ob := pipeline.NewOutbox(store, sender, func() config.Outbox { return cfg }, now, quiet, &pipeline.Metrics{})
+		ctx := context.Background()
+		counts := func() map[string]int64 {
+			ob.Close() // writes the batched delivery records
+			ob = pipeline.NewOutbox(store, sender, func() config.Outbox { return cfg }, now, quiet, &pipeline.Metrics{})
+			c, _ := store.Counts(ctx)
+			return c
+		}
 
 		ids := enqueue(t, db, now(), "第一条", "第二条")
 		ob.Kick(ids) // first fails and is scheduled; second goes out
@@ -184,8 +191,12 @@ func TestOutboxRetriesAndRecordsFailure(t *testing.T) {
 		if len(due) != 0 {
 			t.Fatalf("retry due at once: %v", due)
 		}
+		ob.RetryDue(ctx) // not due yet
+		if len(sender.sent) != 1 {
+			t.Fatalf("retried before its time: %v", sender.sent)
+		}
 		advance(5 * time.Second)
-		ob.Kick(ids) // what the retry loop does once it is due
+		ob.RetryDue(ctx)
 		if len(sender.sent) != 2 || sender.sent[1] != "第一条" {
 			t.Fatalf("retry not delivered: %v", sender.sent)
 		}
@@ -201,13 +212,16 @@ func TestOutboxRetriesAndRecordsFailure(t *testing.T) {
 		// Temporary errors give up after max_attempts.
 		sender.errs = []error{errors.New("timeout"), errors.New("timeout"), errors.New("timeout")}
 		ids = enqueue(t, db, now(), "第四条")
+		ob.Kick(ids)
 		for i := 0; i < 3; i++ {
-			ob.Kick(ids)
 			advance(10 * time.Minute)
+			ob.RetryDue(ctx)
 		}
-		counts, _ := store.Counts(context.Background())
-		if counts[storage.OutboxFailed] != 2 || counts[storage.OutboxSent] != 2 {
-			t.Fatalf("counts = %v", counts)
+		if c := counts(); c[storage.OutboxFailed] != 2 || c[storage.OutboxSent] != 2 {
+			t.Fatalf("counts = %v", c)
+		}
+		if n := len(sender.sent); n != 2 {
+			t.Fatalf("sent %d, want 2", n)
 		}
 	})
 }

@@ -68,10 +68,15 @@ func Open(ctx context.Context, cfg config.Storage, log *slog.Logger) (*DB, error
 	}
 	switch cfg.Driver {
 	case "sqlite":
-		// WAL allows readers beside the one writer; writers queue on
-		// BEGIN IMMEDIATE with busy_timeout instead of failing.
-		sqlDB.SetMaxOpenConns(8)
-		sqlDB.SetMaxIdleConns(8)
+		// SQLite has one writer at a time anyway. With one connection,
+		// writers queue in Go (a channel hand-off) instead of sleeping in
+		// SQLite's busy handler, which measured steadier under load
+		// (docs/BENCHMARKS.md). The price: code must never use the
+		// database outside a transaction it is inside of — it would wait
+		// for itself. busy_timeout still covers other processes (dingdesk
+		// chat -db, backups).
+		sqlDB.SetMaxOpenConns(1)
+		sqlDB.SetMaxIdleConns(1)
 	case "mysql":
 		sqlDB.SetMaxOpenConns(32)
 		sqlDB.SetMaxIdleConns(16)

@@ -46,6 +46,12 @@ type OutboxItem struct {
 	CreatedAt time.Time
 }
 
+// BirthLease is how long a new row belongs to the process that wrote it:
+// that process sends it right after the commit (Kick) without claiming it
+// again. If the process dies first, the lease runs out and any replica's
+// retry loop takes the row over.
+const BirthLease = 2 * time.Minute
+
 // EnqueueReplies adds replies to the outbox inside tx and returns their ids
 // in order. Callers pass the ids to Outbox.Kick after the commit.
 func EnqueueReplies(tx *gorm.DB, now time.Time, replies ...adapter.Reply) ([]int64, error) {
@@ -58,9 +64,10 @@ func EnqueueReplies(tx *gorm.DB, now time.Time, replies ...adapter.Reply) ([]int
 		if err != nil {
 			return nil, err
 		}
+		lease := now.Add(BirthLease).UTC()
 		rows[i] = OutboxRow{
 			UserKey: r.ConversationID + "|" + r.UserID, Reply: string(body),
-			Status: OutboxPending, NextAt: now.UTC(), CreatedAt: now.UTC(),
+			Status: OutboxSending, NextAt: now.UTC(), CreatedAt: now.UTC(), LeaseUntil: &lease,
 		}
 	}
 	if err := tx.Create(&rows).Error; err != nil {
@@ -104,6 +111,24 @@ func (s *OutboxStore) Claim(ctx context.Context, id int64, now time.Time, lease 
 	return &OutboxItem{ID: row.ID, Reply: r, Attempts: row.Attempts, CreatedAt: row.CreatedAt}, nil
 }
 
+// Load reads rows the caller holds (just written, under their birth
+// lease), in id order, with one query.
+func (s *OutboxStore) Load(ctx context.Context, ids []int64) ([]OutboxItem, error) {
+	var rows []OutboxRow
+	if err := s.db.Gorm.WithContext(ctx).Where("id IN ? AND status = ?", ids, OutboxSending).Order("id").Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	items := make([]OutboxItem, 0, len(rows))
+	for _, row := range rows {
+		var r adapter.Reply
+		if err := json.Unmarshal([]byte(row.Reply), &r); err != nil {
+			return nil, fmt.Errorf("outbox row %d: %w", row.ID, err)
+		}
+		items = append(items, OutboxItem{ID: row.ID, Reply: r, Attempts: row.Attempts, CreatedAt: row.CreatedAt})
+	}
+	return items, nil
+}
+
 // Due lists ids whose attempt is due or whose sender's lease ran out (a
 // crashed replica), oldest first. Cost is O(due) through ix_outbox_due.
 func (s *OutboxStore) Due(ctx context.Context, now time.Time, limit int) ([]int64, error) {
@@ -115,9 +140,12 @@ func (s *OutboxStore) Due(ctx context.Context, now time.Time, limit int) ([]int6
 	return ids, err
 }
 
-// MarkSent records a delivery.
-func (s *OutboxStore) MarkSent(ctx context.Context, id int64, now time.Time) error {
-	return s.db.Gorm.WithContext(ctx).Model(&OutboxRow{}).Where("id = ?", id).
+// MarkSent records deliveries, several in one statement.
+func (s *OutboxStore) MarkSent(ctx context.Context, now time.Time, ids ...int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return s.db.Gorm.WithContext(ctx).Model(&OutboxRow{}).Where("id IN ?", ids).
 		Updates(map[string]any{"status": OutboxSent, "sent_at": now.UTC(), "lease_until": nil}).Error
 }
 

@@ -155,6 +155,15 @@ func TestOutboxClaimOnce(t *testing.T) {
 			t.Fatalf("enqueue: %v %v", ids, err)
 		}
 		s1, s2 := storage.NewOutboxStore(db1), storage.NewOutboxStore(db2)
+		// New rows belong to their writer until the birth lease runs out.
+		if it, _ := s2.Claim(ctx, ids[0], now, time.Minute); it != nil {
+			t.Fatal("another replica claimed a row under its birth lease")
+		}
+		items, err := s1.Load(ctx, ids)
+		if err != nil || len(items) != 2 || items[0].Reply.Text != "一" || items[1].Reply.Text != "二" {
+			t.Fatalf("load = %+v, %v", items, err)
+		}
+		now = now.Add(storage.BirthLease + time.Second) // the writer died
 		var wg sync.WaitGroup
 		claims := make(chan *storage.OutboxItem, 8)
 		for _, s := range []*storage.OutboxStore{s1, s2, s1, s2} {
@@ -184,6 +193,9 @@ func TestOutboxClaimOnce(t *testing.T) {
 		if len(due) != 2 {
 			t.Fatalf("due after lease expiry = %v, want both rows", due)
 		}
+		if due, _ := s1.Due(ctx, now, 10); len(due) != 1 || due[0] != ids[1] {
+			t.Fatalf("due while the claim holds = %v, want only the unclaimed row", due)
+		}
 		if err := s1.MarkRetry(ctx, ids[0], 1, now.Add(time.Hour), "503"); err != nil {
 			t.Fatal(err)
 		}
@@ -193,7 +205,7 @@ func TestOutboxClaimOnce(t *testing.T) {
 		if err := s1.MarkFailed(ctx, ids[0], 2, "quota exhausted"); err != nil {
 			t.Fatal(err)
 		}
-		if err := s1.MarkSent(ctx, ids[1], now); err != nil {
+		if err := s1.MarkSent(ctx, now, ids[1]); err != nil {
 			t.Fatal(err)
 		}
 		counts, _ := s1.Counts(ctx)

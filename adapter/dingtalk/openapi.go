@@ -141,8 +141,14 @@ func (api *openAPI) post(ctx context.Context, path string, token accessToken, bo
 
 // do POSTs payload to url, waiting for the limiter of path first.
 func (api *openAPI) do(ctx context.Context, url, path string, token accessToken, payload []byte) ([]byte, error) {
-	if err := api.limiter.wait(ctx, path); err != nil {
-		return nil, &apiError{Path: path, Err: err}
+	// DingTalk's QPS limit is per app per OpenAPI. A sessionWebhook is a
+	// per-conversation URL, not an OpenAPI: throttling every reply of every
+	// user to 18/s would cap the whole service. A session that refuses a
+	// post falls back to the OpenAPI, which is limited.
+	if path != pathSession {
+		if err := api.limiter.wait(ctx, path); err != nil {
+			return nil, &apiError{Path: path, Err: err}
+		}
 	}
 	actx, cancel := context.WithTimeout(ctx, attemptTimeout)
 	defer cancel()
