@@ -1,0 +1,750 @@
+// Package bot is the knowledge-base robot: it loads knowledge files and
+// matches a user's question against their standard and similar questions,
+// deciding between a direct answer, a clarify list and no answer. It does no
+// I/O beyond reading knowledge and synonym files.
+//
+// How matching works, and what was measured, is in docs/MATCHING-RESULTS.md.
+// In short: text is normalised (NFKC, case, punctuation, traditional to
+// simplified), synonyms are rewritten, and gse words plus character unigrams
+// and bigrams are indexed with BM25, one document per entry (all its
+// questions together). The BM25 score divided by the query's score against
+// itself is a confidence in [0,1]. A softmax classifier trained on the
+// knowledge base's own questions re-scores the candidates and is blended in.
+package bot
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// Outcome is what the bot does with a question.
+type Outcome string
+
+// The three outcomes.
+const (
+	OutcomeAnswer  Outcome = "answer"  // answer with Result.Best
+	OutcomeClarify Outcome = "clarify" // offer the best candidates (推荐问题)
+	OutcomeNone    Outcome = "none"    // no answer (无答案回复)
+)
+
+// Candidate is one ranked entry of a match.
+type Candidate struct {
+	ID       string  `json:"id"`
+	Question string  `json:"question"`
+	Score    float64 `json:"score"`
+}
+
+// Result is the outcome of matching one question.
+type Result struct {
+	Outcome Outcome
+	// Candidates are the best entries, best first: NumCandidates of them (or
+	// all entries of a smaller knowledge base), also for OutcomeNone.
+	Candidates []Candidate
+	// Best is the top entry; nil for OutcomeNone. Callers must not modify it.
+	Best *Entry
+}
+
+// NumCandidates is how many candidates a Result carries.
+const NumCandidates = 10
+
+// Default thresholds, used when Options leaves both at zero. They mirror
+// config.Default().Bot.
+const (
+	DefaultAnswerThreshold  = 0.6
+	DefaultClarifyThreshold = 0.28
+)
+
+// Matching parameters, chosen on the shared evaluation sets (see
+// docs/MATCHING-RESULTS.md).
+const (
+	bm25K1 = 1.2
+	bm25B  = 0.5
+	// clfBlend is the classifier's share of the blended confidence.
+	clfBlend = 0.4
+	// bm25Temp is the temperature of the BM25 softmax that stands in for
+	// the classifier until it is trained.
+	bm25Temp = 10
+	// specificityFloor: a query whose rarest known term has an idf below
+	// this share of the largest possible idf gets its confidence scaled
+	// down ("怎么办" matches everything a little).
+	specificityFloor = 0.3
+	// Near ties between the two best entries (see discountAmbiguity).
+	ambiguityRatio    = 0.8
+	ambiguityDiscount = 0.25
+)
+
+// Query-time limits that keep Match fast on large knowledge bases (they
+// never bind on a few thousand entries). traverseBudget is how many
+// postings a query reads, rarest terms first; a term that does not fit is
+// not read. When not even the rarest fits, champion lists (the champSize
+// highest-impact postings of a term) are read instead, within the same
+// budget. The best rescoreCandidates partial candidates are then completed
+// exactly from the forward index and scored.
+const (
+	traverseBudget    = 2048
+	champSize         = 128
+	rescoreCandidates = 64
+)
+
+// kindWeight weighs the three term kinds in BM25 (words, unigrams,
+// bigrams); clfKindWeight in the classifier's features.
+var (
+	kindWeight    = [numKinds]float32{1, 1, 0.5}
+	clfKindWeight = [numKinds]float32{1, 1, 0.5}
+)
+
+// KnowledgeBase is an immutable index of entries. Match is safe for
+// concurrent use.
+type KnowledgeBase struct {
+	entries []Entry
+	byID    map[string]int
+	an      *analyzer
+	answer  float64
+	clarify float64
+
+	vocab map[uint64]uint32 // term hash → term id
+	terms []termInfo
+	postE []uint32  // entry ids per term, ascending
+	postW []float32 // BM25 impact per posting: kind weight × idf × tf saturation
+	// Forward index: the terms of entry e are fwd[fwdOff[e]:fwdOff[e+1]],
+	// ascending, each with its BM25 impact; fwdPost maps a forward position
+	// to its posting (to lay out the classifier's weights).
+	fwdOff  []uint32
+	fwd     []fwdItem
+	fwdPost []uint32
+	// champ holds, for terms with more than champSize postings, the posting
+	// indexes of their champSize highest impacts (termInfo.champ).
+	champ []uint32
+	// exact maps a question's normalised text to its entry.
+	exact  map[string]int32
+	idfMax float32 // idf of a term no entry has
+	// Query-time limits (traverseBudget, rescoreCandidates); tests raise
+	// them to compare with exhaustive scoring.
+	budget, rescore int
+
+	clf     atomic.Pointer[classifier] // nil until trained
+	retired atomic.Bool                // set by Bot.Replace: stop background training
+	trained chan struct{}              // closed when training ended (or was skipped)
+	pool    sync.Pool                  // *matchScratch
+}
+
+// fwdItem is one term of an entry in the forward index.
+type fwdItem struct {
+	term uint32
+	w    float32 // BM25 impact
+}
+
+// classifier holds the trained weights twice: in posting order (read while
+// traversing postings) and in forward-index order (read while completing
+// candidates), so both reads are sequential.
+type classifier struct {
+	post []float32
+	fwd  []float32
+}
+
+type termInfo struct {
+	off, n uint32 // postings range
+	champ  uint32 // champion list start in KnowledgeBase.champ (if n > champSize)
+	idf    float32
+	kind   uint8
+}
+
+// NewKnowledgeBase indexes entries (as LoadKnowledge returns them) for
+// matching. Zero thresholds in opts mean the defaults. Entries must have
+// unique, non-empty ids and non-empty questions.
+//
+// The classifier is trained here for knowledge bases up to a few thousand
+// questions; larger ones are matched with BM25 alone until training, in a
+// background goroutine (one at a time per process), completes.
+func NewKnowledgeBase(entries []Entry, opts Options) (*KnowledgeBase, error) {
+	if opts.AnswerThreshold == 0 && opts.ClarifyThreshold == 0 {
+		opts.AnswerThreshold, opts.ClarifyThreshold = DefaultAnswerThreshold, DefaultClarifyThreshold
+	}
+	if opts.ClarifyThreshold < 0 || opts.AnswerThreshold > 1 || opts.ClarifyThreshold > opts.AnswerThreshold {
+		return nil, fmt.Errorf("bot: thresholds must satisfy 0 <= clarify (%v) <= answer (%v) <= 1", opts.ClarifyThreshold, opts.AnswerThreshold)
+	}
+	stop := opts.StopWords
+	if stop == nil {
+		stop = DefaultStopWords
+	}
+	kb := &KnowledgeBase{
+		entries: slices.Clone(entries),
+		byID:    make(map[string]int, len(entries)),
+		an:      newAnalyzer(stop, opts.Synonyms),
+		answer:  opts.AnswerThreshold,
+		clarify: opts.ClarifyThreshold,
+		trained: make(chan struct{}),
+		budget:  traverseBudget,
+		rescore: rescoreCandidates,
+	}
+	var errs []error
+	for i, e := range kb.entries {
+		switch {
+		case e.ID == "":
+			errs = append(errs, fmt.Errorf("bot: entry %d (%s): empty id", i, e.Source))
+		case e.Question == "":
+			errs = append(errs, fmt.Errorf("bot: entry %q: empty question", e.ID))
+		}
+		if _, dup := kb.byID[e.ID]; dup {
+			errs = append(errs, fmt.Errorf("bot: duplicate id %q", e.ID))
+		}
+		kb.byID[e.ID] = i
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	examples := kb.build()
+	kb.startTraining(examples)
+	return kb, nil
+}
+
+// Len is the number of entries.
+func (kb *KnowledgeBase) Len() int { return len(kb.entries) }
+
+// Entry finds an entry by id. Callers must not modify it.
+func (kb *KnowledgeBase) Entry(id string) (*Entry, bool) {
+	i, ok := kb.byID[id]
+	if !ok {
+		return nil, false
+	}
+	return &kb.entries[i], true
+}
+
+// Entries returns the entries in knowledge-file order. Callers must not
+// modify them.
+func (kb *KnowledgeBase) Entries() []Entry { return kb.entries }
+
+// example is one training question: term ids and feature values.
+type example struct {
+	terms []uint32
+	vals  []float32
+	entry uint32
+}
+
+// build creates the inverted index and returns the classifier's training
+// examples (one per question).
+func (kb *KnowledgeBase) build() []example {
+	type posting struct {
+		term  uint32
+		entry uint32
+		tf    float32
+	}
+	var (
+		sc       scratch
+		postings []posting
+		kinds    []uint8
+		qterms   [][]uint32 // per question: term ids (distinct)
+		qtfs     [][]float32
+		qentry   []uint32
+		lens     = make([][numKinds]float32, len(kb.entries))
+		avg      [numKinds]float64
+	)
+	kb.vocab = make(map[uint64]uint32)
+	kb.exact = make(map[string]int32)
+	etf := map[uint32]float32{}
+	for ei := range kb.entries {
+		e := &kb.entries[ei]
+		clear(etf)
+		for qi := -1; qi < len(e.Similar); qi++ {
+			q := e.Question
+			if qi >= 0 {
+				q = e.Similar[qi]
+			}
+			norm := string(kb.an.normalize(q, &sc))
+			if _, dup := kb.exact[norm]; !dup && norm != "" {
+				kb.exact[norm] = int32(ei)
+			}
+			ts := kb.an.terms(q, &sc)
+			ids := make([]uint32, len(ts))
+			tfs := make([]float32, len(ts))
+			for i, t := range ts {
+				id, ok := kb.vocab[t.h]
+				if !ok {
+					id = uint32(len(kinds))
+					kb.vocab[t.h] = id
+					kinds = append(kinds, t.kind)
+				}
+				ids[i], tfs[i] = id, t.tf
+				etf[id] += t.tf
+				lens[ei][t.kind] += t.tf
+			}
+			qterms, qtfs, qentry = append(qterms, ids), append(qtfs, tfs), append(qentry, uint32(ei))
+		}
+		for id, tf := range etf {
+			postings = append(postings, posting{id, uint32(ei), tf})
+		}
+		for k := range avg {
+			avg[k] += float64(lens[ei][k])
+		}
+	}
+	n := float64(max(len(kb.entries), 1))
+	for k := range avg {
+		avg[k] = max(avg[k]/n, 1)
+	}
+	// Group postings by term, entries ascending.
+	slices.SortFunc(postings, func(a, b posting) int {
+		if c := cmp.Compare(a.term, b.term); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.entry, b.entry)
+	})
+	kb.terms = make([]termInfo, len(kinds))
+	kb.postE = make([]uint32, len(postings))
+	kb.postW = make([]float32, len(postings))
+	for i, p := range postings {
+		ti := &kb.terms[p.term]
+		if ti.n == 0 {
+			ti.off = uint32(i)
+			ti.kind = kinds[p.term]
+		}
+		ti.n++
+	}
+	for id := range kb.terms {
+		ti := &kb.terms[id]
+		ti.idf = idf(n, float64(ti.n))
+	}
+	kb.idfMax = idf(n, 0)
+	for i, p := range postings {
+		ti := &kb.terms[p.term]
+		k := ti.kind
+		norm := bm25K1 * (1 - bm25B + bm25B*float64(lens[p.entry][k])/avg[k])
+		tf := float64(p.tf)
+		kb.postE[i] = p.entry
+		kb.postW[i] = kindWeight[k] * ti.idf * float32(tf*(bm25K1+1)/(tf+norm))
+	}
+	kb.buildForward()
+	kb.buildChampions()
+	// Training examples: the classifier's feature vector of each question.
+	examples := make([]example, len(qterms))
+	for qi, ids := range qterms {
+		vals := make([]float32, len(ids))
+		var ss float32
+		for i, id := range ids {
+			ti := &kb.terms[id]
+			v := clfKindWeight[ti.kind] * float32(math.Sqrt(float64(qtfs[qi][i]))) * ti.idf
+			vals[i] = v
+			ss += v * v
+		}
+		if ss > 0 {
+			inv := 1 / float32(math.Sqrt(float64(ss)))
+			for i := range vals {
+				vals[i] *= inv
+			}
+		}
+		examples[qi] = example{ids, vals, qentry[qi]}
+	}
+	return examples
+}
+
+// buildForward fills the forward index from the postings.
+func (kb *KnowledgeBase) buildForward() {
+	n := len(kb.entries)
+	kb.fwdOff = make([]uint32, n+1)
+	for _, e := range kb.postE {
+		kb.fwdOff[e+1]++
+	}
+	for e := 0; e < n; e++ {
+		kb.fwdOff[e+1] += kb.fwdOff[e]
+	}
+	kb.fwd = make([]fwdItem, len(kb.postE))
+	kb.fwdPost = make([]uint32, len(kb.postE))
+	next := slices.Clone(kb.fwdOff[:n])
+	// Postings are grouped by ascending term, so each entry's terms come
+	// out ascending.
+	for t := range kb.terms {
+		ti := &kb.terms[t]
+		for p := ti.off; p < ti.off+ti.n; p++ {
+			e := kb.postE[p]
+			kb.fwd[next[e]] = fwdItem{uint32(t), kb.postW[p]}
+			kb.fwdPost[next[e]] = p
+			next[e]++
+		}
+	}
+}
+
+// buildChampions keeps the champSize highest-impact postings of every
+// common term.
+func (kb *KnowledgeBase) buildChampions() {
+	var idx []uint32
+	for t := range kb.terms {
+		ti := &kb.terms[t]
+		if ti.n <= champSize {
+			continue
+		}
+		idx = idx[:0]
+		for p := ti.off; p < ti.off+ti.n; p++ {
+			idx = append(idx, p)
+		}
+		slices.SortFunc(idx, func(a, b uint32) int {
+			if c := cmp.Compare(kb.postW[b], kb.postW[a]); c != 0 {
+				return c
+			}
+			return cmp.Compare(a, b)
+		})
+		ti.champ = uint32(len(kb.champ))
+		kb.champ = append(kb.champ, idx[:champSize]...)
+	}
+}
+
+// idf is BM25's inverse document frequency (always positive).
+func idf(n, df float64) float32 {
+	return float32(math.Log(1 + (n-df+0.5)/(df+0.5)))
+}
+
+// matchScratch holds the per-query buffers of Match.
+type matchScratch struct {
+	sc      scratch
+	qterms  []qterm
+	accs    []entryAcc // per entry; valid where stamp == epoch
+	epoch   uint32
+	touched []uint32
+	cands   []scored
+}
+
+// entryAcc accumulates one entry's partial scores (one cache line access
+// per posting).
+type entryAcc struct {
+	stamp uint32
+	acc   float32 // BM25 from fully read terms
+	est   float32 // BM25 from champion lists (to pick candidates only)
+	logit float32 // classifier logit from fully read terms
+}
+
+// touch returns e's accumulator, zeroed on first use in this query.
+func (ms *matchScratch) touch(e uint32) *entryAcc {
+	a := &ms.accs[e]
+	if a.stamp != ms.epoch {
+		*a = entryAcc{stamp: ms.epoch}
+		ms.touched = append(ms.touched, e)
+	}
+	return a
+}
+
+type qterm struct {
+	id   uint32
+	qtf  float32
+	xval float32 // classifier feature value
+}
+
+type scored struct {
+	entry uint32
+	bm25  float32
+	logit float32
+	conf  float32
+}
+
+func (kb *KnowledgeBase) getScratch() *matchScratch {
+	if ms, ok := kb.pool.Get().(*matchScratch); ok {
+		return ms
+	}
+	return &matchScratch{accs: make([]entryAcc, len(kb.entries))}
+}
+
+// Match ranks the entries for query and decides the outcome.
+func (kb *KnowledgeBase) Match(query string) Result {
+	ms := kb.getScratch()
+	defer kb.pool.Put(ms)
+	cands := kb.rank(query, ms)
+	res := Result{Outcome: OutcomeNone, Candidates: make([]Candidate, 0, NumCandidates)}
+	for _, c := range cands {
+		e := &kb.entries[c.entry]
+		res.Candidates = append(res.Candidates, Candidate{ID: e.ID, Question: e.Question, Score: round4(min(float64(c.conf), 1))})
+	}
+	// Fill up with entries in knowledge-file order (score 0), so a caller
+	// always has something to suggest.
+	for i := 0; len(res.Candidates) < NumCandidates && i < len(kb.entries); i++ {
+		if slices.ContainsFunc(cands, func(c scored) bool { return c.entry == uint32(i) }) {
+			continue
+		}
+		res.Candidates = append(res.Candidates, Candidate{ID: kb.entries[i].ID, Question: kb.entries[i].Question})
+	}
+	if len(cands) > 0 {
+		top := res.Candidates[0].Score
+		switch {
+		case top >= kb.answer:
+			res.Outcome = OutcomeAnswer
+		case top >= kb.clarify:
+			res.Outcome = OutcomeClarify
+		}
+		if res.Outcome != OutcomeNone {
+			res.Best = &kb.entries[cands[0].entry]
+		}
+	}
+	return res
+}
+
+func round4(f float64) float64 { return math.Round(f*1e4) / 1e4 }
+
+// rank returns up to NumCandidates scored entries, best first, in
+// ms.cands.
+func (kb *KnowledgeBase) rank(query string, ms *matchScratch) []scored {
+	ms.cands = ms.cands[:0]
+	if len(kb.entries) == 0 {
+		return nil
+	}
+	ts := kb.an.terms(query, &ms.sc)
+	// Self-score (the query as its own document) and classifier norm
+	// include unknown terms: a question about things no entry mentions gets
+	// a low confidence.
+	var self, xnorm float32
+	ms.qterms = ms.qterms[:0]
+	for _, t := range ts {
+		id, known := kb.vocab[t.h]
+		w := kb.idfMax
+		if known {
+			w = kb.terms[id].idf
+		}
+		self += kindWeight[t.kind] * w * t.tf
+		x := clfKindWeight[t.kind] * float32(math.Sqrt(float64(t.tf))) * w
+		xnorm += x * x
+		if known {
+			ms.qterms = append(ms.qterms, qterm{id, t.tf, x})
+		}
+	}
+	if len(ms.qterms) == 0 || self == 0 {
+		return nil
+	}
+	// Specificity: a question made only of words most entries use ("怎么办")
+	// says too little to answer, however well it matches.
+	var maxIDF float32
+	for _, qt := range ms.qterms {
+		maxIDF = max(maxIDF, kb.terms[qt.id].idf)
+	}
+	specific := min(1, maxIDF/kb.idfMax/specificityFloor)
+	xinv := 1 / float32(math.Sqrt(float64(xnorm)))
+	for i := range ms.qterms {
+		ms.qterms[i].xval *= xinv
+	}
+	clf := kb.clf.Load()
+	ms.epoch++
+	if ms.epoch == 0 { // wrapped: forget every stamp
+		clear(ms.accs)
+		ms.epoch = 1
+	}
+	ms.touched = ms.touched[:0]
+	// Rare terms first: read their postings in full while within budget,
+	// then only the champion lists of the others.
+	slices.SortFunc(ms.qterms, func(a, b qterm) int { return cmp.Compare(kb.terms[a.id].n, kb.terms[b.id].n) })
+	read, full := 0, 0
+	for ; full < len(ms.qterms); full++ {
+		ti := &kb.terms[ms.qterms[full].id]
+		if full > 0 && read+int(ti.n) > kb.budget || int(ti.n) > kb.budget && ti.n > champSize {
+			break
+		}
+		read += int(ti.n)
+		kb.accumulate(ms, ms.qterms[full], ti, clf)
+	}
+	for _, qt := range ms.qterms[full:] {
+		ti := &kb.terms[qt.id]
+		if ti.n <= champSize || read >= kb.budget {
+			continue // small: completed exactly below
+		}
+		read += champSize
+		for _, p := range kb.champ[ti.champ : ti.champ+champSize] {
+			ms.touch(kb.postE[p]).est += qt.qtf * kb.postW[p]
+		}
+	}
+	cands := ms.cands[:0]
+	for _, e := range ms.touched {
+		a := &ms.accs[e]
+		cands = append(cands, scored{entry: e, bm25: a.acc + a.est, logit: a.logit})
+	}
+	// Only the best partial candidates are completed and scored.
+	if len(cands) > kb.rescore {
+		selectTop(cands, kb.rescore, true)
+		cands = cands[:kb.rescore]
+	}
+	if full < len(ms.qterms) {
+		// Complete them exactly with the terms not read in full.
+		rest := ms.qterms[full:]
+		slices.SortFunc(rest, func(a, b qterm) int { return cmp.Compare(a.id, b.id) })
+		for i := range cands {
+			c := &cands[i]
+			c.bm25 = ms.accs[c.entry].acc
+			kb.complete(c, rest, clf)
+		}
+	}
+	// Blend the BM25 ratio with the classifier's softmax probability, every
+	// entry without a shared term at logit 0. Until the classifier is
+	// trained, a softmax of the BM25 ratios (temperature bm25Temp) stands in
+	// for it: on the evaluation sets both give nearly the same outcome
+	// rates, so the thresholds keep their meaning.
+	var mx float32
+	for i := range cands {
+		c := &cands[i]
+		if clf == nil {
+			c.logit = bm25Temp * c.bm25 / self
+		}
+		mx = max(mx, c.logit)
+	}
+	z := float64(len(kb.entries)-len(cands)) * math.Exp(float64(-mx))
+	for i := range cands {
+		c := &cands[i]
+		e := math.Exp(float64(c.logit - mx))
+		c.conf = float32(e) // probability numerator, normalised below
+		z += e
+	}
+	normQ := kb.exactMatch(ms)
+	for i := range cands {
+		c := &cands[i]
+		// Not clamped: ties at 1 would lose the ranking (Match clamps the
+		// reported score).
+		p := float32(float64(c.conf) / z)
+		conf := ((1-clfBlend)*c.bm25/self + clfBlend*p) * specific
+		if int32(c.entry) == normQ {
+			conf = max(conf, 1)
+		}
+		c.conf = conf
+	}
+	if len(cands) > NumCandidates {
+		selectTop(cands, NumCandidates, false)
+		cands = cands[:NumCandidates]
+	}
+	sortCandidates(cands)
+	kb.discountAmbiguity(cands)
+	ms.cands = cands
+	return cands
+}
+
+// exactMatch is the entry whose question equals the query after
+// normalisation (ms.sc.syn still holds the query's normalised text), or -1.
+func (kb *KnowledgeBase) exactMatch(ms *matchScratch) int32 {
+	if e, ok := kb.exact[string(ms.sc.syn)]; ok {
+		return e
+	}
+	return -1
+}
+
+func (kb *KnowledgeBase) accumulate(ms *matchScratch, qt qterm, ti *termInfo, clf *classifier) {
+	lo, hi := ti.off, ti.off+ti.n
+	es, ps := kb.postE[lo:hi], kb.postW[lo:hi]
+	if clf == nil {
+		for i, e := range es {
+			ms.touch(e).acc += qt.qtf * ps[i]
+		}
+		return
+	}
+	ws := clf.post[lo:hi]
+	for i, e := range es {
+		a := ms.touch(e)
+		a.acc += qt.qtf * ps[i]
+		a.logit += qt.xval * ws[i]
+	}
+}
+
+// complete adds the contributions of terms (sorted by id) that c's entry
+// has, merging them with the entry's forward index.
+func (kb *KnowledgeBase) complete(c *scored, terms []qterm, clf *classifier) {
+	lo, hi := kb.fwdOff[c.entry], kb.fwdOff[c.entry+1]
+	f := kb.fwd[lo:hi]
+	var cw []float32
+	if clf != nil {
+		cw = clf.fwd[lo:hi]
+	}
+	i, j := 0, 0
+	for i < len(f) && j < len(terms) {
+		switch t := terms[j].id; {
+		case f[i].term < t:
+			i++
+		case f[i].term > t:
+			j++
+		default:
+			c.bm25 += terms[j].qtf * f[i].w
+			if cw != nil {
+				c.logit += terms[j].xval * cw[i]
+			}
+			i++
+			j++
+		}
+	}
+}
+
+// sortCandidates orders by score descending, then knowledge-file order.
+func sortCandidates(c []scored) {
+	slices.SortFunc(c, func(a, b scored) int {
+		if x := cmp.Compare(b.conf, a.conf); x != 0 {
+			return x
+		}
+		return cmp.Compare(a.entry, b.entry)
+	})
+}
+
+// discountAmbiguity lowers the scores when the two best entries are nearly
+// tied (second/first above ambiguityRatio), by up to ambiguityDiscount, so
+// a coin flip between two entries is asked about rather than answered. It
+// never takes the best score below the clarify threshold: ambiguity is a
+// reason to ask, not to give up. Ranking is unchanged.
+func (kb *KnowledgeBase) discountAmbiguity(cands []scored) {
+	if len(cands) < 2 || cands[0].conf <= 0 || cands[0].conf >= 1 {
+		return // nothing, or an exact question match
+	}
+	ratio := cands[1].conf / cands[0].conf
+	if ratio <= ambiguityRatio {
+		return
+	}
+	top := cands[0].conf
+	d := 1 - ambiguityDiscount*(ratio-ambiguityRatio)/(1-ambiguityRatio)
+	if floor := min(top, float32(kb.clarify)); top*d < floor {
+		d = floor / top
+	}
+	for i := range cands {
+		cands[i].conf *= d
+	}
+}
+
+// selectTop reorders c so that its first k elements are those with the
+// largest key (bm25 when byBM25, else conf; ties: smaller entry first), in
+// no particular order. Quickselect; len(c) > k.
+func selectTop(c []scored, k int, byBM25 bool) {
+	key := func(x *scored) float32 {
+		if byBM25 {
+			return x.bm25
+		}
+		return x.conf
+	}
+	before := func(a, b *scored) bool {
+		ka, kb := key(a), key(b)
+		return ka > kb || ka == kb && a.entry < b.entry
+	}
+	lo, hi := 0, len(c)-1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if before(&c[mid], &c[lo]) {
+			c[mid], c[lo] = c[lo], c[mid]
+		}
+		if before(&c[hi], &c[lo]) {
+			c[hi], c[lo] = c[lo], c[hi]
+		}
+		if before(&c[hi], &c[mid]) {
+			c[hi], c[mid] = c[mid], c[hi]
+		}
+		pivot := c[mid]
+		i, j := lo, hi
+		for i <= j {
+			for before(&c[i], &pivot) {
+				i++
+			}
+			for before(&pivot, &c[j]) {
+				j--
+			}
+			if i <= j {
+				c[i], c[j] = c[j], c[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k-1 <= j:
+			hi = j
+		case k-1 >= i:
+			lo = i
+		default:
+			return
+		}
+	}
+}

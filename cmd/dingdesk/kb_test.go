@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// writeKBConfig writes a config whose knowledge files are the bot package's
+// test files (absolute paths) plus extra ones relative to the config.
+func writeKBConfig(t *testing.T, mode string, extra ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	var files []string
+	for _, f := range []string{"it.yaml", "hr.csv", "misc.jsonl"} {
+		abs, err := filepath.Abs(filepath.Join("..", "..", "bot", "testdata", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, abs)
+	}
+	files = append(files, extra...)
+	quoted := make([]string, len(files))
+	for i, f := range files {
+		quoted[i] = `"` + f + `"`
+	}
+	cfg := "dingtalk:\n  mode: " + mode + "\nbot:\n  knowledge: [" + strings.Join(quoted, ", ") + "]\n  synonyms: [[工牌, 胸卡]]\n"
+	p := filepath.Join(dir, "dingdesk.yaml")
+	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func runKBTest(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = runKB(args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestKBMatch(t *testing.T) {
+	cfg := writeKBConfig(t, "webhook")
+	code, out, errs := runKBTest(t, "VPN连不上怎么办？\n胸卡丢了\r\n今天天气怎么样\n\n", "match", "-c", cfg)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("%d output lines, want 4 (one per input line):\n%s", len(lines), out)
+	}
+	want := []struct {
+		query, outcome, best string
+	}{
+		{"VPN连不上怎么办？", "answer", "it-vpn"},
+		{"胸卡丢了", "answer", "adm-badge"}, // via the config's synonyms
+		{"今天天气怎么样", "none", ""},
+		{"", "none", ""},
+	}
+	for i, line := range lines {
+		var got struct {
+			Query      string `json:"query"`
+			Outcome    string `json:"outcome"`
+			Candidates []struct {
+				ID       string  `json:"id"`
+				Question string  `json:"question"`
+				Score    float64 `json:"score"`
+			} `json:"candidates"`
+		}
+		if err := json.Unmarshal([]byte(line), &got); err != nil {
+			t.Fatalf("line %d: %v: %s", i+1, err, line)
+		}
+		w := want[i]
+		if got.Query != w.query || got.Outcome != w.outcome {
+			t.Errorf("line %d: query %q outcome %q, want %q %q", i+1, got.Query, got.Outcome, w.query, w.outcome)
+		}
+		if len(got.Candidates) < 5 {
+			t.Errorf("line %d: %d candidates, want at least 5", i+1, len(got.Candidates))
+			continue
+		}
+		if w.best != "" && got.Candidates[0].ID != w.best {
+			t.Errorf("line %d: best %s, want %s", i+1, got.Candidates[0].ID, w.best)
+		}
+		for j := 1; j < len(got.Candidates); j++ {
+			if got.Candidates[j].Score > got.Candidates[j-1].Score {
+				t.Errorf("line %d: candidates not best first", i+1)
+			}
+		}
+		if got.Candidates[0].Question == "" {
+			t.Errorf("line %d: candidate without question", i+1)
+		}
+	}
+	if !strings.Contains(lines[0], `"question":"VPN连不上怎么办？"`) {
+		t.Errorf("Chinese text escaped or question missing: %s", lines[0])
+	}
+}
+
+func TestKBCheck(t *testing.T) {
+	code, out, errs := runKBTest(t, "", "check", "-c", writeKBConfig(t, "webhook"))
+	if code != 0 || !strings.Contains(out, "20 knowledge entries") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+
+	bad, err := filepath.Abs(filepath.Join("..", "..", "bot", "testdata", "bad.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs = runKBTest(t, "", "check", "-c", writeKBConfig(t, "webhook", bad))
+	if code == 0 {
+		t.Fatalf("bad knowledge accepted: %s", out)
+	}
+	for _, want := range []string{"bad.yaml:4: duplicate id", "bad.yaml:7: empty id", "bad.yaml:16:", "bad.yaml:20: unknown key"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errs)
+		}
+	}
+	if n := strings.Count(errs, "bad.yaml:"); n != 6 { // 5 problems, one names the first definition too
+		t.Errorf("%d problem lines, want 5 (one per problem):\n%s", n, errs)
+	}
+
+	code, _, errs = runKBTest(t, "", "check", "-c", writeKBConfig(t, "webhook", "missing.csv"))
+	if code == 0 || !strings.Contains(errs, "missing.csv") {
+		t.Errorf("missing file: exit %d, stderr %q", code, errs)
+	}
+}
+
+func TestKBConfigProblems(t *testing.T) {
+	// Stream mode without credentials: a warning, the tools still work.
+	code, out, errs := runKBTest(t, "", "check", "-c", writeKBConfig(t, "stream"))
+	if code != 0 || !strings.Contains(errs, "warning: dingtalk.client_id") || !strings.Contains(out, "OK") {
+		t.Errorf("stream config: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	// A bot problem is fatal.
+	dir := t.TempDir()
+	p := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(p, []byte("dingtalk: {mode: webhook}\nbot: {answer_threshold: 0.2, clarify_threshold: 0.5}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := runKBTest(t, "", "check", "-c", p); code == 0 {
+		t.Errorf("bad thresholds accepted (stderr %q)", errs)
+	}
+	if code, _, errs := runKBTest(t, "", "match", "-c", filepath.Join(dir, "none.yaml")); code != 1 || !strings.Contains(errs, "none.yaml") {
+		t.Errorf("missing config: exit %d, stderr %q", code, errs)
+	}
+	if code, _, _ := runKBTest(t, "", "frobnicate"); code != 2 {
+		t.Errorf("unknown subcommand: exit %d", code)
+	}
+	if code, _, _ := runKBTest(t, ""); code != 2 {
+		t.Errorf("no subcommand: exit %d", code)
+	}
+}
