@@ -18,6 +18,12 @@ func models() []any {
 		&InboxRow{},
 		&OutboxRow{},
 		&KBHitRow{},
+		&HandoffConversationRow{},
+		&HandoffSessionRow{},
+		&HandoffAgentRow{},
+		&HandoffGroupRow{},
+		&HandoffMessageRow{},
+		&HandoffUnansweredRow{},
 	}
 }
 

@@ -1,0 +1,105 @@
+// Package handoff is the conversation engine: every inbound user message
+// passes through Handle, which decides between the knowledge-base bot and a
+// person (PRODUCT.md §3), and the agent desk drives the agents' side
+// through the methods in agent.go. All state lives in the database
+// (storage/handoff.go holds the rows and queries), so replicas sharing one
+// MySQL database and restarts lose nothing; the engine keeps only caches of
+// the config snapshot.
+//
+// # States
+//
+// Each user of each conversation (adapter.Message.UserKey) is with the bot,
+// queued, or with a person. A hand-off opens a session row (who: group and
+// agent; why: Reason; when: queued/assigned/ended times); the conversation
+// row points at it until it ends. While a session is open the bot is
+// silent: messages are relayed to the agent ("#12 张三：…") or, while
+// queued, stored with a position reminder at most once a minute (reusing
+// queue_moved_message). A transfer, or an agent going offline, ends the
+// session and opens a new one, so every session row has one agent.
+//
+// # Decisions
+//
+//   - Transfer keywords match when the normalised message contains one ("我
+//     要转人工" hands off); end keywords and the hot command must be the
+//     whole message ("怎么结束会话" is a question).
+//   - A clarify list ("您是不是想问") is neither an answer nor a miss: the
+//     no-answer count stays. A direct answer (or a picked entry) resets it.
+//     Unsupported message kinds, hot lists and the end keyword leave it.
+//   - Numbered lists (clarify and hot questions) are stored on the
+//     conversation and valid for the next message only.
+//   - When the no-answer limit is reached the hand-off's own text
+//     (assigned, queued, off hours, no agent) replaces the no-answer reply.
+//     Every hand-off attempt resets the count, so a user left with the bot
+//     gets no_answer_limit fresh tries before the next attempt.
+//   - An entry with handoff: true is answered first, then handed off
+//     (bot_first only; bot_only just answers).
+//   - Busy agents do not count as online: if every member is busy or
+//     offline the user gets no_agent_message.
+//   - A new hand-off never overtakes the queue: the group's queue is
+//     drained first and the newcomer is assigned only when nobody waits.
+//     Among free online members the user's previous agent comes first,
+//     then the least loaded, then the one whose last assignment is oldest.
+//   - Queue position notices after users leave the queue: every step for
+//     positions 1–10, every tenth position further back (a drain of a long
+//     queue would otherwise send O(n²) messages); users timing out at that
+//     moment are skipped.
+//   - Idle timeout (customer_idle_timeout) counts from the session's last
+//     message either way (user message, agent reply) or its assignment, so
+//     a user waiting for a slow agent is not closed as idle right after the
+//     agent answers. The queue timeout counts from joining the queue. Both
+//     are fixed when set: a config change applies to later ones.
+//   - The new-session notice names the agent to the user through
+//     assigned_message ({agent}); when that text has no {agent}, the
+//     agent's first reply starts with "客服 <name> 为您服务".
+//   - Agent-initiated End and Transfer send the agent no notice (the desk
+//     shows the returned values); user endings and idle timeouts do.
+//   - The transcript is the user's conversation: every inbound message and
+//     every message sent to the user, with session, direction, sender and
+//     time. Notices to agents are not transcript lines; the outbox keeps
+//     them.
+//   - Transfer goes to the back of the target group's queue when nobody
+//     there is free; an agent going offline puts sessions nobody can take
+//     at the front, in the order they were assigned.
+//   - Config reloads apply per operation (Config.Current()). A member
+//     removed from the config keeps their open sessions until they end
+//     (user, timeout, End or Transfer still work) but cannot go online.
+//
+// # Concurrency and locking
+//
+// Within a process the wiring never runs Handle twice at once for one user;
+// across replicas every operation takes row locks in one order:
+// conversation rows (by key) → skill-group rows (by name) → session rows →
+// agent rows. On MySQL transactions run at READ COMMITTED (storage.DB.
+// Handoff), so what is read after a lock is the latest commit, and missing
+// rows take no gap locks; deadlocks and lost insert races are retried
+// whole. SQLite serialises writers (BEGIN IMMEDIATE), which gives the same
+// guarantees.
+//
+// Capacity: storage.HandoffTx.Assign is a conditional update
+// ("open_chats = open_chats + 1 … WHERE presence = 'online' AND
+// open_chats < max_chats") evaluated by the database on the latest row
+// under its lock, so no interleaving of hand-offs, pulls, groups (an agent
+// may serve several) or replicas can pass max_chats; the candidate order
+// read before it is only a preference.
+//
+// Queue: every change to a group's queue (join, pull, leave, timeout,
+// transfer) holds the group's row lock (SELECT … FOR UPDATE), which
+// serialises the group's hand-offs across replicas and makes positions and
+// FIFO order exact. Queue order is queue_seq, handed out from the group row
+// (tail++ at the back, head-- at the front). A pull changes only the queued
+// session row, never the user's conversation row, which keeps the lock
+// order.
+//
+// Timers: due times are a column of the session row (queue timeout while
+// queued, idle timeout while active) with an index; FireDue reads the due
+// rows through it (O(due)) and claims each in its own transaction that
+// takes the locks above and re-checks the due time, so a replica that lost
+// the race, or a message that moved the timer, makes it a no-op: each
+// timeout fires once.
+//
+// After an ending, the session's group is drained in the same transaction;
+// the agent's other groups are drained right after commit in their own
+// transactions (taking their locks inside would break the order), and
+// RunTimers drains all queues now and then in case a process died between
+// the two.
+package handoff

@@ -1,0 +1,167 @@
+package storage_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dingdesk/dingdesk/storage"
+	"github.com/dingdesk/dingdesk/storage/storagetest"
+)
+
+// TestHandoffAssignCapacity: the conditional update never lets an agent's
+// open chats pass max_chats, whatever runs concurrently on two pools.
+func TestHandoffAssignCapacity(t *testing.T) {
+	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
+		cfg := storagetest.NewStorage(t, driver)
+		db1, db2 := storagetest.OpenStorage(t, cfg), storagetest.OpenStorage(t, cfg)
+		ctx := context.Background()
+		now := time.Date(2026, 6, 3, 2, 0, 0, 0, time.UTC)
+		st := storage.NewHandoffStore(db1)
+
+		assign := func(db *storage.DB, max int) (no int, ok bool) {
+			t.Helper()
+			err := db.Handoff(ctx, func(tx *storage.HandoffTx) error {
+				row, got, err := tx.Assign("a1", max, now)
+				if got {
+					no, ok = row.NextNo, true
+				}
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return no, ok
+		}
+		if _, ok := assign(db1, 3); ok {
+			t.Fatal("assigned to an agent without a row")
+		}
+		if err := st.SetPresence(ctx, "a1", storage.PresenceBusy, now); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := assign(db1, 3); ok {
+			t.Fatal("assigned to a busy agent")
+		}
+		if err := st.SetPresence(ctx, "a1", storage.PresenceOnline, now); err != nil {
+			t.Fatal(err)
+		}
+		if no, ok := assign(db1, 3); !ok || no != 1 {
+			t.Fatalf("first assign = %d, %v", no, ok)
+		}
+		a, _ := st.Agent(ctx, "a1")
+		if a.OpenChats != 1 || a.CurrentNo != 1 || a.NextNo != 1 || a.LastAssignedAt == nil || !a.LastAssignedAt.Equal(now) {
+			t.Fatalf("agent after assign = %+v", a)
+		}
+
+		// 40 concurrent attempts on two pools for the 9 chats left.
+		var won atomic.Int32
+		seen := sync.Map{}
+		var wg sync.WaitGroup
+		for i := 0; i < 40; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				db := []*storage.DB{db1, db2}[i%2]
+				err := db.Handoff(ctx, func(tx *storage.HandoffTx) error {
+					row, ok, err := tx.Assign("a1", 10, now)
+					if ok {
+						if _, dup := seen.LoadOrStore(row.NextNo, true); dup {
+							t.Errorf("number %d handed out twice", row.NextNo)
+						}
+						won.Add(1)
+					}
+					return err
+				})
+				if err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		a, _ = st.Agent(ctx, "a1")
+		if won.Load() != 9 || a.OpenChats != 10 || a.NextNo != 10 {
+			t.Fatalf("won %d, agent %+v; want 9 more, 10 open", won.Load(), a)
+		}
+
+		err := db1.Handoff(ctx, func(tx *storage.HandoffTx) error { return tx.Release("a1", a.CurrentNo) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, _ = st.Agent(ctx, "a1")
+		if a.OpenChats != 9 || a.CurrentNo != 0 {
+			t.Fatalf("after release = %+v", a)
+		}
+	})
+}
+
+func TestHandoffQueueSeqAndTimers(t *testing.T) {
+	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
+		db := storagetest.Open(t, driver)
+		ctx := context.Background()
+		st := storage.NewHandoffStore(db)
+		if err := st.EnsureGroups(ctx, "g", "h"); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.EnsureGroups(ctx, "g"); err != nil { // again: a no-op
+			t.Fatal(err)
+		}
+		now := time.Date(2026, 6, 3, 2, 0, 0, 0, time.UTC)
+		var seqs []int64
+		err := db.Handoff(ctx, func(tx *storage.HandoffTx) error {
+			gs, err := tx.LockGroups("g")
+			if err != nil {
+				return err
+			}
+			g := gs["g"]
+			for _, front := range []bool{false, false, true} {
+				s, err := tx.NextQueueSeq(g, front)
+				if err != nil {
+					return err
+				}
+				seqs = append(seqs, s)
+			}
+			base, err := tx.ReserveFront(g, 2)
+			seqs = append(seqs, base, base+1)
+			for i, s := range seqs {
+				due := now.Add(time.Duration(i) * time.Minute)
+				row := &storage.HandoffSessionRow{UserKey: "u", ConversationID: "c", ConversationType: "1", UserID: "u",
+					GroupName: "g", State: storage.SessionQueued, QueueSeq: s, Reason: "keyword", DueAt: &due, CreatedAt: now}
+				if err := tx.CreateSession(row); err != nil {
+					return err
+				}
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// back 1, back 2, front -1, reserved -3, -2
+		want := []int64{1, 2, -1, -3, -2}
+		for i := range want {
+			if seqs[i] != want[i] {
+				t.Fatalf("seqs = %v, want %v", seqs, want)
+			}
+		}
+		var order []int64
+		err = db.Handoff(ctx, func(tx *storage.HandoffTx) error {
+			q, err := tx.Queue("g")
+			for _, s := range q {
+				order = append(order, s.QueueSeq)
+			}
+			return err
+		})
+		if err != nil || len(order) != 5 || order[0] != -3 || order[4] != 2 {
+			t.Fatalf("queue order = %v, %v", order, err)
+		}
+		due, err := st.DueSessions(ctx, now.Add(2*time.Minute), 10)
+		if err != nil || len(due) != 3 || !due[0].DueAt.Equal(now) {
+			t.Fatalf("due = %+v, %v", due, err)
+		}
+		due, _ = st.DueSessions(ctx, now.Add(time.Hour), 2)
+		if len(due) != 2 {
+			t.Fatalf("limit: %d rows", len(due))
+		}
+	})
+}
