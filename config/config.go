@@ -98,7 +98,7 @@ type Bot struct {
 	// entry is answered directly. Default 0.6.
 	AnswerThreshold float64 `mapstructure:"answer_threshold"`
 	// ClarifyThreshold is the confidence (0..1) at or above which the best
-	// entries are offered as "您是不是想问". Default 0.35.
+	// entries are offered as "您是不是想问". Default 0.28.
 	ClarifyThreshold float64 `mapstructure:"clarify_threshold"`
 	// ClarifyPrompt opens a clarify list. Default "您是不是想问：".
 	ClarifyPrompt string `mapstructure:"clarify_prompt"`

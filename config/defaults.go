@@ -21,7 +21,7 @@ func Default() *Config {
 			Knowledge:        []string{},
 			NoAnswerReply:    "抱歉，这个问题我还不会，您可以换个说法试试，或者输入“转人工”联系人工客服。",
 			AnswerThreshold:  0.6,
-			ClarifyThreshold: 0.35,
+			ClarifyThreshold: 0.28,
 			ClarifyPrompt:    "您是不是想问：",
 			ClarifyCount:     3,
 			HotCommand:       "常见问题",

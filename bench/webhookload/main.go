@@ -6,9 +6,10 @@
 //
 //	go run ./bench/webhookload -url http://127.0.0.1:8080/dingtalk/callback -n 20000 -c 64
 //
-// The service under test must accept sessionWebhooks on 127.0.0.1
-// (dingtalk.session_webhook_hosts) and use the printed client secret. It
-// stops by itself after -n messages or -timeout.
+// The service under test must use the fake as its dingtalk.api_base (so
+// sessionWebhooks on it are trusted and OpenAPI fallbacks land there too)
+// and the printed client secret. It stops by itself after -n messages or
+// -timeout.
 package main
 
 import (
@@ -36,12 +37,13 @@ func main() {
 	users := flag.Int("users", 1000, "distinct users")
 	text := flag.String("text", "VPN 连不上怎么办", "question text")
 	timeout := flag.Duration("timeout", 2*time.Minute, "give up after")
+	fakeAddr := flag.String("fake", "127.0.0.1:18090", "loopback address of the fake DingTalk (the service's dingtalk.api_base)")
 	flag.Parse()
 	if *n <= 0 || *conc <= 0 || *n > 1_000_000 {
 		log.Fatal("need 0 < n <= 1e6 and c > 0")
 	}
 
-	fake := dingtalktest.NewServer()
+	fake := dingtalktest.NewServerAt(*fakeAddr)
 	defer fake.Close()
 	fmt.Fprintf(os.Stderr, "fake DingTalk at %s (client_id %s, client_secret %s)\n", fake.URL, fake.ClientID, fake.ClientSecret)
 

@@ -104,7 +104,15 @@ type Call struct {
 // NewServer starts a fake DingTalk on 127.0.0.1 with ClientID "ding-test-app"
 // and ClientSecret "test-secret-0123456789". It panics if it cannot listen,
 // like httptest.NewServer.
-func NewServer() *Server {
+func NewServer() *Server { return NewServerAt("127.0.0.1:0") }
+
+// NewServerAt is NewServer on a given loopback address, for tools that
+// must name the fake's address in a service's config before starting it
+// (bench/webhookload). It panics for an address off the loopback.
+func NewServerAt(addr string) *Server {
+	if host, _, err := net.SplitHostPort(addr); err != nil || !net.ParseIP(host).IsLoopback() {
+		panic(fmt.Sprintf("dingtalktest: %q is not a loopback address", addr))
+	}
 	s := &Server{
 		ClientID:        DefaultClientID,
 		ClientSecret:    DefaultClientSecret,
@@ -138,9 +146,9 @@ func NewServer() *Server {
 	mux.HandleFunc("POST /v1.0/robot/groupMessages/send", s.handleGroupSend)
 	mux.HandleFunc("/", s.handleNotFound)
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		panic(fmt.Sprintf("dingtalktest: failed to listen on 127.0.0.1: %v", err))
+		panic(fmt.Sprintf("dingtalktest: failed to listen on %s: %v", addr, err))
 	}
 	// Everything handlers read is set before Start, so the race detector
 	// sees it happen before them.
