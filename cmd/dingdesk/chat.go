@@ -27,17 +27,12 @@ const chatHelp = `dingdesk chat — type as a user or as an agent; replies are p
 `
 
 func runChat(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("chat", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := configFlag(fs)
-	keep := fs.Bool("db", false, "use the configured storage (default: a temporary SQLite file, so trying things out never touches real data)")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	cfg, err := config.Load(*path)
-	if err != nil {
-		printConfigError(stderr, err)
-		return 1
+	var keep *bool
+	cfg, _, code := loadConfigArgs("chat", args, stderr, func(fs *flag.FlagSet) {
+		keep = fs.Bool("db", false, "use the configured storage (default: a temporary SQLite file, so trying things out never touches real data)")
+	})
+	if code != 0 {
+		return code
 	}
 	// The simulator needs no DingTalk and no HTTP port of its own.
 	c := *cfg

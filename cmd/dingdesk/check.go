@@ -16,17 +16,31 @@ func configFlag(fs *flag.FlagSet) *string {
 	return fs.String("c", "dingdesk.yaml", "config file")
 }
 
-func runCheck(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+// loadConfigArgs parses a subcommand's flags (-c and those addFlags adds)
+// and loads the config. A non-zero code means: exit with it (the problem is
+// printed).
+func loadConfigArgs(name string, args []string, stderr io.Writer, addFlags func(*flag.FlagSet)) (*config.Config, string, int) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := configFlag(fs)
+	if addFlags != nil {
+		addFlags(fs)
+	}
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return nil, "", 2
 	}
 	cfg, err := config.Load(*path)
 	if err != nil {
 		printConfigError(stderr, err)
-		return 1
+		return nil, *path, 1
+	}
+	return cfg, *path, 0
+}
+
+func runCheck(args []string, stdout, stderr io.Writer) int {
+	cfg, path, code := loadConfigArgs("check", args, stderr, nil)
+	if code != 0 {
+		return code
 	}
 	entries, err := bot.LoadKnowledge(knowledgePaths(cfg))
 	if err != nil {
@@ -38,7 +52,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "%s: OK (%d knowledge entries, %d skill groups, %d service rules)\n",
-		*path, len(entries), len(cfg.SkillGroups), len(cfg.ServiceRules))
+		path, len(entries), len(cfg.SkillGroups), len(cfg.ServiceRules))
 	return 0
 }
 
