@@ -159,9 +159,10 @@ func BenchmarkBuild(b *testing.B) {
 		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
 			entries := d.synthesize(n)
 			var build, train time.Duration
-			var heap uint64
+			var heap, peak, total uint64
 			for i := 0; i < b.N; i++ {
 				before := heapInUse()
+				stop := samplePeak(&peak)
 				t0 := time.Now()
 				kb, err := NewKnowledgeBase(entries, Options{})
 				if err != nil {
@@ -169,17 +170,42 @@ func BenchmarkBuild(b *testing.B) {
 				}
 				t1 := time.Now()
 				kb.WaitTrained()
+				stop()
 				build += t1.Sub(t0)
 				train += time.Since(t1)
-				heap = heapInUse() - before
+				total = heapInUse()
+				heap = total - before
 				runtime.KeepAlive(kb)
 			}
 			b.ReportMetric(build.Seconds()/float64(b.N), "build-s")
 			b.ReportMetric(train.Seconds()/float64(b.N), "train-s")
 			b.ReportMetric(float64(heap)/(1<<20), "kb-heap-MiB")
-			b.ReportMetric(float64(heapInUse())/(1<<20), "process-heap-MiB")
+			b.ReportMetric(float64(total)/(1<<20), "process-heap-MiB")
+			b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
 		})
 	}
+}
+
+// samplePeak records the largest HeapAlloc seen until stop is called.
+func samplePeak(peak *uint64) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			*peak = max(*peak, ms.HeapAlloc)
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }
 
 func heapInUse() uint64 {
@@ -196,7 +222,7 @@ func bm25Only(kb *KnowledgeBase) *KnowledgeBase {
 		entries: kb.entries, byID: kb.byID, an: kb.an, answer: kb.answer, clarify: kb.clarify,
 		vocab: kb.vocab, terms: kb.terms, postE: kb.postE, postW: kb.postW, exact: kb.exact,
 		fwdOff: kb.fwdOff, fwd: kb.fwd, fwdPost: kb.fwdPost, champ: kb.champ,
-		idfMax: kb.idfMax, trained: kb.trained, budget: kb.budget, rescore: kb.rescore,
+		idfMax: kb.idfMax, trained: kb.trained, retired: kb.retired, budget: kb.budget, rescore: kb.rescore,
 	}
 }
 
@@ -239,5 +265,25 @@ func BenchmarkApproximation(b *testing.B) {
 		}
 		b.ReportMetric(float64(near)/float64(len(qs)), "top-within-3%")
 		b.ReportMetric(float64(in5)/float64(len(qs)), "exact-best-in-top5")
+	}
+}
+
+// BenchmarkMatchDev measures Match on the real UnionPay and BQ knowledge
+// bases with their dev queries.
+func BenchmarkMatchDev(b *testing.B) {
+	for _, name := range []string{"unionpay", "bq"} {
+		b.Run(name, func(b *testing.B) {
+			entries, qs := loadEvalSet(b, name)
+			kb, err := NewKnowledgeBase(entries, Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			kb.WaitTrained()
+			queries := make([]string, len(qs))
+			for i, q := range qs {
+				queries[i] = q.Query
+			}
+			benchMatch(b, kb, queries)
+		})
 	}
 }

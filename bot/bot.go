@@ -32,8 +32,10 @@ func New(kb *KnowledgeBase) *Bot {
 // KB is the current knowledge base (never nil).
 func (b *Bot) KB() *KnowledgeBase { return b.state.Load().kb }
 
-// Replace swaps in kb. Hit counts of ids kb still has are kept; a
-// background training of the previous knowledge base is stopped.
+// Replace swaps in kb (nil: an empty knowledge base). Hit counts of ids kb
+// still has are kept. A background training of the previous knowledge base
+// is stopped: if that one is swapped in again later, it matches with BM25
+// alone.
 func (b *Bot) Replace(kb *KnowledgeBase) {
 	if kb == nil {
 		kb, _ = NewKnowledgeBase(nil, Options{})

@@ -7,9 +7,10 @@
 // In short: text is normalised (NFKC, case, punctuation, traditional to
 // simplified), synonyms are rewritten, and gse words plus character unigrams
 // and bigrams are indexed with BM25, one document per entry (all its
-// questions together). The BM25 score divided by the query's score against
-// itself is a confidence in [0,1]. A softmax classifier trained on the
-// knowledge base's own questions re-scores the candidates and is blended in.
+// questions together). An entry's confidence in [0,1] blends its BM25 score
+// divided by the query's score against itself with the probability a
+// softmax classifier, trained on the knowledge base's own questions, gives
+// it.
 package bot
 
 import (
@@ -128,7 +129,7 @@ type KnowledgeBase struct {
 	budget, rescore int
 
 	clf     atomic.Pointer[classifier] // nil until trained
-	retired atomic.Bool                // set by Bot.Replace: stop background training
+	retired *atomic.Bool               // set by Bot.Replace (or collection): stop background training
 	trained chan struct{}              // closed when training ended (or was skipped)
 	pool    sync.Pool                  // *matchScratch
 }
@@ -179,6 +180,7 @@ func NewKnowledgeBase(entries []Entry, opts Options) (*KnowledgeBase, error) {
 		answer:  opts.AnswerThreshold,
 		clarify: opts.ClarifyThreshold,
 		trained: make(chan struct{}),
+		retired: new(atomic.Bool),
 		budget:  traverseBudget,
 		rescore: rescoreCandidates,
 	}
@@ -198,8 +200,7 @@ func NewKnowledgeBase(entries []Entry, opts Options) (*KnowledgeBase, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	examples := kb.build()
-	kb.startTraining(examples)
+	kb.startTraining(kb.build())
 	return kb, nil
 }
 
@@ -218,183 +219,6 @@ func (kb *KnowledgeBase) Entry(id string) (*Entry, bool) {
 // Entries returns the entries in knowledge-file order. Callers must not
 // modify them.
 func (kb *KnowledgeBase) Entries() []Entry { return kb.entries }
-
-// example is one training question: term ids and feature values.
-type example struct {
-	terms []uint32
-	vals  []float32
-	entry uint32
-}
-
-// build creates the inverted index and returns the classifier's training
-// examples (one per question).
-func (kb *KnowledgeBase) build() []example {
-	type posting struct {
-		term  uint32
-		entry uint32
-		tf    float32
-	}
-	var (
-		sc       scratch
-		postings []posting
-		kinds    []uint8
-		qterms   [][]uint32 // per question: term ids (distinct)
-		qtfs     [][]float32
-		qentry   []uint32
-		lens     = make([][numKinds]float32, len(kb.entries))
-		avg      [numKinds]float64
-	)
-	kb.vocab = make(map[uint64]uint32)
-	kb.exact = make(map[string]int32)
-	etf := map[uint32]float32{}
-	for ei := range kb.entries {
-		e := &kb.entries[ei]
-		clear(etf)
-		for qi := -1; qi < len(e.Similar); qi++ {
-			q := e.Question
-			if qi >= 0 {
-				q = e.Similar[qi]
-			}
-			norm := string(kb.an.normalize(q, &sc))
-			if _, dup := kb.exact[norm]; !dup && norm != "" {
-				kb.exact[norm] = int32(ei)
-			}
-			ts := kb.an.terms(q, &sc)
-			ids := make([]uint32, len(ts))
-			tfs := make([]float32, len(ts))
-			for i, t := range ts {
-				id, ok := kb.vocab[t.h]
-				if !ok {
-					id = uint32(len(kinds))
-					kb.vocab[t.h] = id
-					kinds = append(kinds, t.kind)
-				}
-				ids[i], tfs[i] = id, t.tf
-				etf[id] += t.tf
-				lens[ei][t.kind] += t.tf
-			}
-			qterms, qtfs, qentry = append(qterms, ids), append(qtfs, tfs), append(qentry, uint32(ei))
-		}
-		for id, tf := range etf {
-			postings = append(postings, posting{id, uint32(ei), tf})
-		}
-		for k := range avg {
-			avg[k] += float64(lens[ei][k])
-		}
-	}
-	n := float64(max(len(kb.entries), 1))
-	for k := range avg {
-		avg[k] = max(avg[k]/n, 1)
-	}
-	// Group postings by term, entries ascending.
-	slices.SortFunc(postings, func(a, b posting) int {
-		if c := cmp.Compare(a.term, b.term); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.entry, b.entry)
-	})
-	kb.terms = make([]termInfo, len(kinds))
-	kb.postE = make([]uint32, len(postings))
-	kb.postW = make([]float32, len(postings))
-	for i, p := range postings {
-		ti := &kb.terms[p.term]
-		if ti.n == 0 {
-			ti.off = uint32(i)
-			ti.kind = kinds[p.term]
-		}
-		ti.n++
-	}
-	for id := range kb.terms {
-		ti := &kb.terms[id]
-		ti.idf = idf(n, float64(ti.n))
-	}
-	kb.idfMax = idf(n, 0)
-	for i, p := range postings {
-		ti := &kb.terms[p.term]
-		k := ti.kind
-		norm := bm25K1 * (1 - bm25B + bm25B*float64(lens[p.entry][k])/avg[k])
-		tf := float64(p.tf)
-		kb.postE[i] = p.entry
-		kb.postW[i] = kindWeight[k] * ti.idf * float32(tf*(bm25K1+1)/(tf+norm))
-	}
-	kb.buildForward()
-	kb.buildChampions()
-	// Training examples: the classifier's feature vector of each question.
-	examples := make([]example, len(qterms))
-	for qi, ids := range qterms {
-		vals := make([]float32, len(ids))
-		var ss float32
-		for i, id := range ids {
-			ti := &kb.terms[id]
-			v := clfKindWeight[ti.kind] * float32(math.Sqrt(float64(qtfs[qi][i]))) * ti.idf
-			vals[i] = v
-			ss += v * v
-		}
-		if ss > 0 {
-			inv := 1 / float32(math.Sqrt(float64(ss)))
-			for i := range vals {
-				vals[i] *= inv
-			}
-		}
-		examples[qi] = example{ids, vals, qentry[qi]}
-	}
-	return examples
-}
-
-// buildForward fills the forward index from the postings.
-func (kb *KnowledgeBase) buildForward() {
-	n := len(kb.entries)
-	kb.fwdOff = make([]uint32, n+1)
-	for _, e := range kb.postE {
-		kb.fwdOff[e+1]++
-	}
-	for e := 0; e < n; e++ {
-		kb.fwdOff[e+1] += kb.fwdOff[e]
-	}
-	kb.fwd = make([]fwdItem, len(kb.postE))
-	kb.fwdPost = make([]uint32, len(kb.postE))
-	next := slices.Clone(kb.fwdOff[:n])
-	// Postings are grouped by ascending term, so each entry's terms come
-	// out ascending.
-	for t := range kb.terms {
-		ti := &kb.terms[t]
-		for p := ti.off; p < ti.off+ti.n; p++ {
-			e := kb.postE[p]
-			kb.fwd[next[e]] = fwdItem{uint32(t), kb.postW[p]}
-			kb.fwdPost[next[e]] = p
-			next[e]++
-		}
-	}
-}
-
-// buildChampions keeps the champSize highest-impact postings of every
-// common term.
-func (kb *KnowledgeBase) buildChampions() {
-	var idx []uint32
-	for t := range kb.terms {
-		ti := &kb.terms[t]
-		if ti.n <= champSize {
-			continue
-		}
-		idx = idx[:0]
-		for p := ti.off; p < ti.off+ti.n; p++ {
-			idx = append(idx, p)
-		}
-		slices.SortFunc(idx, func(a, b uint32) int {
-			if c := cmp.Compare(kb.postW[b], kb.postW[a]); c != 0 {
-				return c
-			}
-			return cmp.Compare(a, b)
-		})
-		ti.champ = uint32(len(kb.champ))
-		kb.champ = append(kb.champ, idx[:champSize]...)
-	}
-}
-
-// idf is BM25's inverse document frequency (always positive).
-func idf(n, df float64) float32 {
-	return float32(math.Log(1 + (n-df+0.5)/(df+0.5)))
-}
 
 // matchScratch holds the per-query buffers of Match.
 type matchScratch struct {
@@ -518,7 +342,11 @@ func (kb *KnowledgeBase) rank(query string, ms *matchScratch) []scored {
 	specific := min(1, maxIDF/kb.idfMax/specificityFloor)
 	xinv := 1 / float32(math.Sqrt(float64(xnorm)))
 	for i := range ms.qterms {
-		ms.qterms[i].xval *= xinv
+		qt := &ms.qterms[i]
+		qt.xval *= xinv
+		if kb.terms[qt.id].n > clfMaxDF {
+			qt.xval = 0 // not in the classifier: its weights are 0
+		}
 	}
 	clf := kb.clf.Load()
 	ms.epoch++
@@ -542,7 +370,7 @@ func (kb *KnowledgeBase) rank(query string, ms *matchScratch) []scored {
 	for _, qt := range ms.qterms[full:] {
 		ti := &kb.terms[qt.id]
 		if ti.n <= champSize || read >= kb.budget {
-			continue // small: completed exactly below
+			continue // small, or no budget left: completed exactly below
 		}
 		read += champSize
 		for _, p := range kb.champ[ti.champ : ti.champ+champSize] {
@@ -655,7 +483,7 @@ func (kb *KnowledgeBase) complete(c *scored, terms []qterm, clf *classifier) {
 			j++
 		default:
 			c.bm25 += terms[j].qtf * f[i].w
-			if cw != nil {
+			if cw != nil && terms[j].xval != 0 {
 				c.logit += terms[j].xval * cw[i]
 			}
 			i++

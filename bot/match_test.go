@@ -3,10 +3,12 @@ package bot
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestMatchOutcomes(t *testing.T) {
@@ -265,4 +267,57 @@ func TestSelectTop(t *testing.T) {
 			t.Fatalf("n=%d k=%d: got %v, want %v", n, k, got, want[:k])
 		}
 	}
+}
+
+func TestBackgroundTrainingLarge(t *testing.T) {
+	// Force background training, and hold the training slot so the test
+	// sees the knowledge base before its classifier exists.
+	defer func(b int) { syncTrainBudget = b }(syncTrainBudget)
+	syncTrainBudget = 0
+	trainSem <- struct{}{}
+	kb := mustSampleKBNoWait(t)
+	if kb.Trained() {
+		t.Fatal("trained synchronously")
+	}
+	// Usable at once, with BM25 alone.
+	if r := kb.Match("笔记本屏幕坏了"); r.Best == nil || r.Best.ID != "it-laptop" {
+		t.Errorf("before training: %v", r.Candidates[:3])
+	}
+	<-trainSem
+	kb.WaitTrained()
+	if !kb.Trained() {
+		t.Fatal("not trained after WaitTrained")
+	}
+	if r := kb.Match("笔记本屏幕坏了"); r.Best == nil || r.Best.ID != "it-laptop" {
+		t.Errorf("after training: %v", r.Candidates[:3])
+	}
+
+	// A knowledge base dropped before its training starts is collected,
+	// and its training ends without running.
+	trainSem <- struct{}{}
+	dropped := mustSampleKBNoWait(t)
+	done, retired := dropped.trained, dropped.retired
+	dropped = nil
+	for i := 0; i < 100 && !retired.Load(); i++ {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond) // cleanups run in their own goroutine
+	}
+	if !retired.Load() {
+		t.Error("dropped knowledge base not retired by its cleanup")
+	}
+	<-trainSem
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("training of a dropped knowledge base did not end")
+	}
+}
+
+func mustSampleKBNoWait(t *testing.T) *KnowledgeBase {
+	t.Helper()
+	kb, err := NewKnowledgeBase(mustLoadSample(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kb
 }

@@ -70,7 +70,11 @@ func runKB(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if args[0] == "check" {
-		fmt.Fprintf(stdout, "%d knowledge entries in %d files: OK\n", kb.Len(), len(paths))
+		files := "files"
+		if len(paths) == 1 {
+			files = "file"
+		}
+		fmt.Fprintf(stdout, "%d knowledge entries in %d %s: OK\n", kb.Len(), len(paths), files)
 		return 0
 	}
 	return kbMatch(kb, stdin, stdout, stderr)

@@ -1,0 +1,247 @@
+package bot
+
+import (
+	"cmp"
+	"math"
+	"runtime"
+	"slices"
+	"sync"
+)
+
+// trainingSet is the classifier's training data: one example per question,
+// flat. Example i has terms exTerms[exOff[i]:exOff[i+1]] with feature values
+// exVals (same range) and label exEntry[i].
+type trainingSet struct {
+	exOff   []uint32
+	exTerms []uint32
+	exVals  []float32
+	exEntry []uint32
+}
+
+func (ts *trainingSet) len() int { return len(ts.exEntry) }
+
+// analysed is one question after analysis.
+type analysed struct {
+	norm  string
+	terms []tfTerm
+}
+
+// buildBlock is how many entries are analysed (in parallel) at a time.
+const buildBlock = 1024
+
+// build creates the inverted index, forward index and champion lists, and
+// returns the classifier's training set. Questions are analysed in
+// parallel (GOMAXPROCS workers), block by block so memory stays bounded.
+func (kb *KnowledgeBase) build() *trainingSet {
+	n := len(kb.entries)
+	kb.vocab = make(map[uint64]uint32)
+	kb.exact = make(map[string]int32)
+	kb.fwdOff = make([]uint32, n+1)
+	var (
+		kinds  []uint8
+		lens   = make([][numKinds]float32, n)
+		ts     = &trainingSet{exOff: []uint32{0}}
+		qs     []string
+		qEntry []int
+		res    []analysed
+		pairs  []fwdItem // one entry's (term, tf) before merging
+	)
+	workers := runtime.GOMAXPROCS(0)
+	for start := 0; start < n; start += buildBlock {
+		end := min(start+buildBlock, n)
+		qs, qEntry = qs[:0], qEntry[:0]
+		for e := start; e < end; e++ {
+			qs = append(qs, kb.entries[e].Question)
+			qEntry = append(qEntry, e)
+			for _, s := range kb.entries[e].Similar {
+				qs = append(qs, s)
+				qEntry = append(qEntry, e)
+			}
+		}
+		res = slices.Grow(res[:0], len(qs))[:len(qs)]
+		var wg sync.WaitGroup
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var sc scratch
+				for i := w; i < len(qs); i += workers {
+					ts := kb.an.terms(qs[i], &sc)
+					res[i] = analysed{norm: string(sc.syn), terms: slices.Clone(ts)}
+				}
+			}()
+		}
+		wg.Wait()
+		// Merge in order: vocabulary ids, examples, per-entry terms.
+		for i := 0; i < len(qs); {
+			e := qEntry[i]
+			pairs = pairs[:0]
+			for ; i < len(qs) && qEntry[i] == e; i++ {
+				r := &res[i]
+				if _, dup := kb.exact[r.norm]; !dup && r.norm != "" {
+					kb.exact[r.norm] = int32(e)
+				}
+				for _, t := range r.terms {
+					id, ok := kb.vocab[t.h]
+					if !ok {
+						id = uint32(len(kinds))
+						kb.vocab[t.h] = id
+						kinds = append(kinds, t.kind)
+					}
+					ts.exTerms = append(ts.exTerms, id)
+					ts.exVals = append(ts.exVals, t.tf) // tf for now
+					lens[e][t.kind] += t.tf
+					pairs = append(pairs, fwdItem{id, t.tf})
+				}
+				ts.exOff = append(ts.exOff, uint32(len(ts.exTerms)))
+				ts.exEntry = append(ts.exEntry, uint32(e))
+				res[i] = analysed{}
+			}
+			slices.SortFunc(pairs, func(a, b fwdItem) int { return cmp.Compare(a.term, b.term) })
+			// fwd holds term frequencies in w until impacts are known.
+			for j, p := range pairs {
+				if j > 0 && p.term == pairs[j-1].term {
+					kb.fwd[len(kb.fwd)-1].w += p.w
+					continue
+				}
+				kb.fwd = append(kb.fwd, p)
+			}
+			kb.fwdOff[e+1] = uint32(len(kb.fwd))
+		}
+	}
+	for e := 1; e <= n; e++ { // entries without terms
+		kb.fwdOff[e] = max(kb.fwdOff[e], kb.fwdOff[e-1])
+	}
+
+	// Document frequencies; then renumber terms by descending frequency, so
+	// that the common terms (the ones a query may not read in full) come
+	// first in every entry's forward list and completing a candidate stops
+	// early.
+	df := make([]uint32, len(kinds))
+	for _, it := range kb.fwd {
+		df[it.term]++
+	}
+	order := make([]uint32, len(kinds)) // new id → old id
+	for i := range order {
+		order[i] = uint32(i)
+	}
+	slices.SortStableFunc(order, func(a, b uint32) int { return cmp.Compare(df[b], df[a]) })
+	renum := make([]uint32, len(kinds)) // old id → new id
+	for newID, oldID := range order {
+		renum[oldID] = uint32(newID)
+	}
+	for h, id := range kb.vocab {
+		kb.vocab[h] = renum[id]
+	}
+	for i, id := range ts.exTerms {
+		ts.exTerms[i] = renum[id]
+	}
+	for i := range kb.fwd {
+		kb.fwd[i].term = renum[kb.fwd[i].term]
+	}
+	for e := 0; e < n; e++ {
+		slices.SortFunc(kb.fwd[kb.fwdOff[e]:kb.fwdOff[e+1]], func(a, b fwdItem) int { return cmp.Compare(a.term, b.term) })
+	}
+	newKinds := make([]uint8, len(kinds))
+	for newID, oldID := range order {
+		newKinds[newID] = kinds[oldID]
+	}
+	kinds = newKinds
+
+	// idf, average lengths.
+	kb.terms = make([]termInfo, len(kinds))
+	for _, it := range kb.fwd {
+		kb.terms[it.term].n++
+	}
+	nf := float64(max(n, 1))
+	var off uint32
+	for id := range kb.terms {
+		ti := &kb.terms[id]
+		ti.off, ti.kind, ti.idf = off, kinds[id], idf(nf, float64(ti.n))
+		off += ti.n
+	}
+	kb.idfMax = idf(nf, 0)
+	var avg [numKinds]float64
+	for e := range lens {
+		for k := range avg {
+			avg[k] += float64(lens[e][k])
+		}
+	}
+	for k := range avg {
+		avg[k] = max(avg[k]/nf, 1)
+	}
+
+	// Postings by counting sort: walking entries in order leaves each
+	// term's postings sorted by entry.
+	kb.postE = make([]uint32, len(kb.fwd))
+	kb.postW = make([]float32, len(kb.fwd))
+	kb.fwdPost = make([]uint32, len(kb.fwd))
+	next := make([]uint32, len(kb.terms))
+	for id := range kb.terms {
+		next[id] = kb.terms[id].off
+	}
+	for e := 0; e < n; e++ {
+		for i := kb.fwdOff[e]; i < kb.fwdOff[e+1]; i++ {
+			id := kb.fwd[i].term
+			ti := &kb.terms[id]
+			k := ti.kind
+			norm := bm25K1 * (1 - bm25B + bm25B*float64(lens[e][k])/avg[k])
+			tf := float64(kb.fwd[i].w)
+			w := kindWeight[k] * ti.idf * float32(tf*(bm25K1+1)/(tf+norm))
+			p := next[id]
+			next[id]++
+			kb.postE[p], kb.postW[p] = uint32(e), w
+			kb.fwd[i].w = w
+			kb.fwdPost[i] = p
+		}
+	}
+	kb.buildChampions()
+
+	// Classifier features: idf-weighted sqrt(tf), L2-normalised per question.
+	for q := 0; q < ts.len(); q++ {
+		lo, hi := ts.exOff[q], ts.exOff[q+1]
+		var ss float32
+		for i := lo; i < hi; i++ {
+			ti := &kb.terms[ts.exTerms[i]]
+			v := clfKindWeight[ti.kind] * float32(math.Sqrt(float64(ts.exVals[i]))) * ti.idf
+			ts.exVals[i] = v
+			ss += v * v
+		}
+		if ss > 0 {
+			inv := 1 / float32(math.Sqrt(float64(ss)))
+			for i := lo; i < hi; i++ {
+				ts.exVals[i] *= inv
+			}
+		}
+	}
+	return ts
+}
+
+// buildChampions keeps the champSize highest-impact postings of every
+// common term.
+func (kb *KnowledgeBase) buildChampions() {
+	var idx []uint32
+	for t := range kb.terms {
+		ti := &kb.terms[t]
+		if ti.n <= champSize {
+			continue
+		}
+		idx = idx[:0]
+		for p := ti.off; p < ti.off+ti.n; p++ {
+			idx = append(idx, p)
+		}
+		slices.SortFunc(idx, func(a, b uint32) int {
+			if c := cmp.Compare(kb.postW[b], kb.postW[a]); c != 0 {
+				return c
+			}
+			return cmp.Compare(a, b)
+		})
+		ti.champ = uint32(len(kb.champ))
+		kb.champ = append(kb.champ, idx[:champSize]...)
+	}
+}
+
+// idf is BM25's inverse document frequency (always positive).
+func idf(n, df float64) float32 {
+	return float32(math.Log(1 + (n-df+0.5)/(df+0.5)))
+}
