@@ -78,6 +78,7 @@ func TestEnvironmentOverrides(t *testing.T) {
 	t.Setenv("DINGDESK_DINGTALK_CLIENT_SECRET", "from-env")
 	t.Setenv("DINGDESK_ROUTING_NO_ANSWER_LIMIT", "2")
 	t.Setenv("DINGDESK_STORAGE_DSN", "/tmp/x.db")
+	t.Setenv("DINGDESK_ROUTING_TRANSFER_KEYWORDS", "转人工,找客服")
 	cfg, err := Parse([]byte(minimal))
 	if err != nil {
 		t.Fatal(err)
@@ -85,6 +86,9 @@ func TestEnvironmentOverrides(t *testing.T) {
 	if cfg.Server.Listen != "127.0.0.1:9999" || cfg.DingTalk.ClientSecret.Reveal() != "from-env" ||
 		cfg.Routing.NoAnswerLimit != 2 || cfg.Storage.DSN.Reveal() != "/tmp/x.db" {
 		t.Fatalf("env overrides not applied: listen=%s limit=%d", cfg.Server.Listen, cfg.Routing.NoAnswerLimit)
+	}
+	if kw := cfg.Routing.TransferKeywords; len(kw) != 2 || kw[0] != "转人工" || kw[1] != "找客服" {
+		t.Fatalf("list from env = %q, want [转人工 找客服]", kw)
 	}
 	if s := cfg.DingTalk.ClientSecret.String(); strings.Contains(s, "from-env") {
 		t.Fatal("secret printed")
