@@ -136,20 +136,23 @@ func (api *openAPI) post(ctx context.Context, path string, token accessToken, bo
 	if err != nil {
 		return nil, &apiError{Path: path, Err: err, permanent: true}
 	}
+	return api.limited(ctx, path, token, payload)
+}
+
+// limited POSTs to the OpenAPI path once its limiter allows. DingTalk's QPS
+// limit is per app per OpenAPI; sessionWebhook posts (per-conversation URLs,
+// not OpenAPIs) call do directly: limiting every reply of every user to
+// 18/s would cap the whole service, and a session that refuses a post falls
+// back to the OpenAPI, which is limited.
+func (api *openAPI) limited(ctx context.Context, path string, token accessToken, payload []byte) ([]byte, error) {
+	if err := api.limiter.wait(ctx, path); err != nil {
+		return nil, &apiError{Path: path, Err: err}
+	}
 	return api.do(ctx, api.base+path, path, token, payload)
 }
 
-// do POSTs payload to url, waiting for the limiter of path first.
+// do POSTs payload to url once; path names the call in errors.
 func (api *openAPI) do(ctx context.Context, url, path string, token accessToken, payload []byte) ([]byte, error) {
-	// DingTalk's QPS limit is per app per OpenAPI. A sessionWebhook is a
-	// per-conversation URL, not an OpenAPI: throttling every reply of every
-	// user to 18/s would cap the whole service. A session that refuses a
-	// post falls back to the OpenAPI, which is limited.
-	if path != pathSession {
-		if err := api.limiter.wait(ctx, path); err != nil {
-			return nil, &apiError{Path: path, Err: err}
-		}
-	}
 	actx, cancel := context.WithTimeout(ctx, attemptTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, url, bytes.NewReader(payload))
@@ -210,7 +213,7 @@ func (api *openAPI) call(ctx context.Context, path string, body any) ([]byte, er
 		tok, err := api.tokens.get(ctx)
 		tokenFailed = err != nil
 		if err == nil {
-			raw, err = api.do(ctx, api.base+path, path, tok, payload)
+			raw, err = api.limited(ctx, path, tok, payload)
 			if err == nil {
 				return raw, nil
 			}

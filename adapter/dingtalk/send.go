@@ -17,7 +17,8 @@ import (
 // sessionMargin: a sessionWebhook this close to its expiry is not used.
 const sessionMargin = 30 * time.Second
 
-// pathSession is the limiter key of sessionWebhook posts.
+// pathSession names sessionWebhook posts in errors (they are not rate
+// limited: see openAPI.limited).
 const pathSession = "/robot/sendBySession"
 
 // Send delivers r, split into parts under DingTalk's size limits, in order.
