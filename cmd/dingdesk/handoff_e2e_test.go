@@ -70,6 +70,7 @@ service_rules:
 func TestConfigEditChangesTextsLive(t *testing.T) {
 	s := startService(t, serviceOpts{})
 	s.toUser(s.say("u1", "转人工"), "u1", "没有客服在线")
+	kb := s.main.Bot.KB()
 	cfg := serviceOpts{}.yaml(s.fake, s.main.Config.Current().Storage.DSN.Reveal())
 	replaceFile(t, s.cfg, strings.Replace(cfg, `hours: { mon-sun: ["00:00-24:00"] }`,
 		`hours: { mon-sun: ["00:00-24:00"] }
@@ -77,6 +78,9 @@ func TestConfigEditChangesTextsLive(t *testing.T) {
 	eventually(t, "the edit to apply", func() bool {
 		return s.main.Config.Current().ServiceRules[0].NoAgentMessage == "客服暂时都不在，稍后再试。"
 	})
+	if s.main.Bot.KB() != kb {
+		t.Fatal("an edit that does not touch the bot rebuilt the knowledge base")
+	}
 	s.toUser(s.say("u2", "转人工"), "u2", "客服暂时都不在")
 }
 

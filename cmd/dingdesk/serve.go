@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -88,10 +90,13 @@ type Main struct {
 	// Addr is the HTTP address actually bound (after Run).
 	Addr string
 
-	hits   *hitFlusher
-	http   *http.Server
-	cancel context.CancelFunc // stops the background loops
-	bg     sync.WaitGroup
+	hits *hitFlusher
+	// kbInputs fingerprints what the running knowledge base was built from
+	// (knowledgeInputs); only Run and the watcher's goroutine touch it.
+	kbInputs string
+	http     *http.Server
+	cancel   context.CancelFunc // stops the background loops
+	bg       sync.WaitGroup
 }
 
 // NewMain prepares a service for cfg; nothing starts before Run.
@@ -110,6 +115,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Log.Info("storage ready", "driver", cfg.Storage.Driver)
 	m.Inbox = storage.NewInbox(m.DB, m.Clock.Now)
 
+	m.kbInputs = knowledgeInputs(cfg) // before reading: a later edit then differs
 	entries, err := bot.LoadKnowledge(knowledgePaths(cfg))
 	if err != nil {
 		return fmt.Errorf("knowledge files: %w", err)
@@ -374,22 +380,47 @@ func (m *Main) Reload() {
 		}
 		return
 	}
-	entries, err := bot.LoadKnowledge(knowledgePaths(cfg))
-	if err == nil {
-		var kb *bot.KnowledgeBase
-		if kb, err = buildKB(cfg, entries); err == nil {
-			m.Bot.Replace(kb)
-			m.Log.Info("knowledge base reloaded", "entries", kb.Len())
+	// Rebuilding a large knowledge base takes seconds (and retrains its
+	// classifier): only when its inputs changed, not for every config edit.
+	if inputs := knowledgeInputs(cfg); inputs != m.kbInputs {
+		entries, err := bot.LoadKnowledge(knowledgePaths(cfg))
+		if err == nil {
+			var kb *bot.KnowledgeBase
+			if kb, err = buildKB(cfg, entries); err == nil {
+				m.Bot.Replace(kb)
+				m.kbInputs = inputs
+				m.Log.Info("knowledge base reloaded", "entries", kb.Len())
+			}
 		}
-	}
-	if err != nil {
-		m.Log.Error("knowledge change rejected; the running knowledge base stays", "err", err)
+		if err != nil {
+			m.Log.Error("knowledge change rejected; the running knowledge base stays", "err", err)
+		}
 	}
 	for _, key := range restartKeys(old, cfg) {
 		m.Log.Warn("config key changed but takes effect only after a restart", "key", key)
 	}
 	m.Config.Replace(cfg)
 	m.Log.Info("config reloaded", "path", cfg.Path)
+}
+
+// knowledgeInputs fingerprints what the knowledge base is built from: the
+// bot config and each knowledge or synonyms file's size and modification
+// time.
+func knowledgeInputs(cfg *config.Config) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%#v", cfg.Bot)
+	files := knowledgePaths(cfg)
+	if cfg.Bot.SynonymsFile != "" {
+		files = append(files, cfg.Resolve(cfg.Bot.SynonymsFile))
+	}
+	for _, f := range files {
+		if st, err := os.Stat(f); err == nil {
+			fmt.Fprintf(&b, "|%s %d %d", f, st.Size(), st.ModTime().UnixNano())
+		} else {
+			fmt.Fprintf(&b, "|%s missing", f)
+		}
+	}
+	return b.String()
 }
 
 // restartKeys lists changed keys that a running service cannot apply.
