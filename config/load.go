@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/go-viper/mapstructure/v2"
@@ -47,7 +48,7 @@ func Parse(yamlText []byte) (*Config, error) {
 	v.AutomaticEnv()
 	// Registering every scalar key as a default is what lets AutomaticEnv
 	// reach Unmarshal (spf13/viper#761).
-	setDefaults(v, "", reflect.ValueOf(*Default()))
+	setDefaults(v, reflect.ValueOf(*Default()))
 	if err := v.ReadConfig(bytes.NewReader(yamlText)); err != nil {
 		return nil, fmt.Errorf("parse YAML: %w", err)
 	}
@@ -93,31 +94,47 @@ func Parse(yamlText []byte) (*Config, error) {
 	return cfg, nil
 }
 
-// setDefaults registers every struct field of the defaults under its key
-// path. Lists of structs (service_rules, skill_groups, …) are left to
-// fillListDefaults: viper cannot default inside list elements.
-func setDefaults(v *viper.Viper, prefix string, val reflect.Value) {
-	t := val.Type()
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		tag := f.Tag.Get("mapstructure")
-		if tag == "" || tag == "-" {
-			continue
+// setDefaults registers every key of the defaults. Keys inside lists of
+// structs (service_rules, skill_groups, …) are left to the map-level fill
+// in Parse and to fillListDefaults: viper cannot default inside list
+// elements.
+func setDefaults(v *viper.Viper, def reflect.Value) {
+	eachKey(def.Type(), func(key string, index []int, inList bool) {
+		if !inList {
+			v.SetDefault(key, def.FieldByIndex(index).Interface())
 		}
-		key := tag
-		if prefix != "" {
-			key = prefix + "." + tag
-		}
-		fv := val.Field(i)
-		switch {
-		case fv.Kind() == reflect.Struct && f.Type.PkgPath() != "time":
-			setDefaults(v, key, fv)
-		case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.Struct:
-			// no default for lists of structs
-		default:
-			v.SetDefault(key, fv.Interface())
+	})
+}
+
+// eachKey calls fn for every leaf key of the struct type t, by its
+// mapstructure path ("server.listen", "skill_groups[].members[].max_chats"),
+// with the field's index path from the nearest struct (valid for
+// reflect.Value.FieldByIndex on t when inList is false).
+func eachKey(t reflect.Type, fn func(key string, index []int, inList bool)) {
+	var walk func(t reflect.Type, prefix string, index []int, inList bool)
+	walk = func(t reflect.Type, prefix string, index []int, inList bool) {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			tag := f.Tag.Get("mapstructure")
+			if tag == "" || tag == "-" {
+				continue
+			}
+			key := tag
+			if prefix != "" {
+				key = prefix + "." + tag
+			}
+			idx := append(slices.Clone(index), i)
+			switch ft := f.Type; {
+			case ft.Kind() == reflect.Struct && ft.PkgPath() != "time":
+				walk(ft, key, idx, inList)
+			case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
+				walk(ft.Elem(), key+"[]", nil, true)
+			default:
+				fn(key, idx, inList)
+			}
 		}
 	}
+	walk(t, "", nil, false)
 }
 
 // defaultKey sets key on every map element of list that lacks it.
