@@ -21,6 +21,7 @@ import (
 	mysqldrv "github.com/go-sql-driver/mysql"
 	"gorm.io/driver/mysql"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 	"gorm.io/gorm/logger"
 
 	"github.com/dingdesk/dingdesk/config"
@@ -204,6 +205,8 @@ func IsRetryable(err error) bool {
 	s := err.Error()
 	return strings.Contains(s, "SQLITE_BUSY") || strings.Contains(s, "database is locked") || strings.Contains(s, "(5)") && strings.Contains(s, "locked")
 }
+
+var clauseForUpdate = clause.Locking{Strength: "UPDATE"}
 
 // ForUpdate locks selected rows on MySQL; SQLite's immediate transactions
 // already hold the database write lock.

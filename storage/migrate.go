@@ -6,10 +6,7 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 )
-
-var clauseForUpdate = clause.Locking{Strength: "UPDATE"}
 
 // models lists every table. Migrations are gorm's AutoMigrate: additive
 // (new tables, columns, indexes), never destructive.

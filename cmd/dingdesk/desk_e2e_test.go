@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -77,7 +78,7 @@ func TestDeskGroupUserAnsweredInGroupWithMention(t *testing.T) {
 	got := s.waitFor(m, "the agent's reply in the group", func(x dingtalktest.Sent) bool {
 		return isInGroup(x, "cidTeam==") && strings.Contains(x.Text, "赵六您好")
 	})
-	if !(containsStr(got.AtUserIDs, "u3") || strings.Contains(got.Text, "@u3")) {
+	if !(slices.Contains(got.AtUserIDs, "u3") || strings.Contains(got.Text, "@u3")) {
 		t.Fatalf("group reply does not mention u3: %+v", got)
 	}
 }
@@ -123,14 +124,6 @@ skill_groups:
 	s.toUser(s.say("u1", "还有人吗"), "agent2", "还有人吗")
 }
 
-func containsStr(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
 
 // Two replicas on one MySQL database: the agent talks to one, the user to
 // the other, and the session works across them.
