@@ -234,7 +234,7 @@ func (e *Engine) Handle(ctx context.Context, msg adapter.Message) error {
 		}
 		refresh(conv, msg, now)
 		if conv.SessionID != 0 {
-			err = o.sessionTurn(conv, msg, in)
+			err = o.sessionTurn(conv, msg, in, mode, group, matchOnce)
 		} else {
 			err = o.botTurn(conv, msg, in, mode, group, matchOnce)
 		}
@@ -288,6 +288,31 @@ func refresh(c *storage.HandoffConversationRow, msg adapter.Message, now time.Ti
 	c.ChangedAt = now
 }
 
+// questionOf is what a message asks, for the agent's suggestions (推荐知识):
+// nothing for end keywords, the hot command or a number picked from a list;
+// for a transfer message the words left once the keyword is taken out
+// ("VPN 连不上，转人工" asks about the VPN; "我要转人工" asks nothing).
+func questionOf(cfg *config.Config, in intent) string {
+	if in.text == "" || in.end || in.hot || in.pick != 0 {
+		return ""
+	}
+	if !in.transfer {
+		return in.text
+	}
+	rest := in.text
+	for _, k := range cfg.Routing.TransferKeywords {
+		if k != "" {
+			rest = strings.ReplaceAll(rest, k, " ")
+		}
+	}
+	rest = strings.TrimSpace(rest)
+	// Only a real question remains: more than filler like "我要" or "请帮我".
+	if len([]rune(textnorm.Normalize(rest))) < 4 {
+		return ""
+	}
+	return rest
+}
+
 // botTurn answers a user who is with the bot.
 func (o *op) botTurn(conv *storage.HandoffConversationRow, msg adapter.Message, in intent, mode, group string, match func() *bot.Result) error {
 	p := peerOfConv(conv)
@@ -295,8 +320,8 @@ func (o *op) botTurn(conv *storage.HandoffConversationRow, msg adapter.Message, 
 	picks := decodePicks(conv.Picks)
 	conv.Picks = "" // a numbered list is valid for the next message only
 	o.inbound(p, 0, msg.ID, msg.Kind, msg.Text)
-	if in.text != "" && !in.end {
-		conv.LastQuestion = in.text
+	if q := questionOf(cfg, in); q != "" {
+		conv.LastQuestion = q
 	}
 	switch {
 	case in.end:
@@ -379,7 +404,7 @@ func (o *op) answer(conv *storage.HandoffConversationRow, p peer, entry *bot.Ent
 
 // sessionTurn handles a message of a user who is queued or with a person:
 // the bot stays silent.
-func (o *op) sessionTurn(conv *storage.HandoffConversationRow, msg adapter.Message, in intent) error {
+func (o *op) sessionTurn(conv *storage.HandoffConversationRow, msg adapter.Message, in intent, mode, group string, match func() *bot.Result) error {
 	p := peerOfConv(conv)
 	conv.Picks = ""
 	if in.end {
@@ -396,7 +421,7 @@ func (o *op) sessionTurn(conv *storage.HandoffConversationRow, msg adapter.Messa
 		// Cannot happen while every ending clears the conversation; heal.
 		o.e.log.Warn("conversation pointed at a closed session", "user_key", conv.UserKey, "session", conv.SessionID)
 		conv.SessionID, conv.GroupName = 0, ""
-		return o.botTurn(conv, msg, in, "bot_first", o.cfg.DefaultSkillGroup(), func() *bot.Result { return &bot.Result{Outcome: bot.OutcomeNone} })
+		return o.botTurn(conv, msg, in, mode, group, match)
 	}
 	o.inbound(p, s.ID, msg.ID, msg.Kind, msg.Text)
 	if in.end {

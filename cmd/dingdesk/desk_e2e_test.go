@@ -159,3 +159,15 @@ func TestDeskAcrossTwoReplicas(t *testing.T) {
 		t.Fatalf("the message reached the agent %d times, want once", n)
 	}
 }
+
+// The agent's suggestions are for the user's question, not for the words
+// that asked for a person.
+func TestDeskSuggestionsFollowTheQuestionNotTheTransferWords(t *testing.T) {
+	s := deskService(t, serviceOpts{})
+	s.toUser(s.say("u1", "VPN 一直连接失败"), "u1", "VPN答案")
+	notice := s.toUser(s.say("u1", "我要转人工"), "agent1", "新会话")
+	if !strings.Contains(notice.Text, "VPN答案") {
+		t.Fatalf("the new-session notice does not suggest the VPN answer:\n%s", notice.Text)
+	}
+	s.toUser(s.say("agent1", "推荐 1"), "u1", "VPN答案")
+}
