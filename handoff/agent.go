@@ -160,8 +160,7 @@ func (e *Engine) moveAway(ctx context.Context, staffID string, open []storage.Ha
 		}
 		for _, k := range keys {
 			if c := convs[k]; c != nil {
-				c.ChangedAt = now
-				if err := tx.SaveConversation(c); err != nil {
+				if err := saveConv(tx, c, false, now); err != nil {
 					return err
 				}
 			}

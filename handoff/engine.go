@@ -241,12 +241,7 @@ func (e *Engine) Handle(ctx context.Context, msg adapter.Message) error {
 		if err != nil {
 			return err
 		}
-		if isNew {
-			err = tx.CreateConversation(conv)
-		} else {
-			err = tx.SaveConversation(conv)
-		}
-		if err != nil {
+		if err := saveConv(tx, conv, isNew, now); err != nil {
 			return err
 		}
 		if ids, err = o.flush(); err != nil {

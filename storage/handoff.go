@@ -449,9 +449,6 @@ type HandoffStore struct{ db *DB }
 // NewHandoffStore wraps db.
 func NewHandoffStore(db *DB) *HandoffStore { return &HandoffStore{db: db} }
 
-// DB is the database.
-func (s *HandoffStore) DB() *DB { return s.db }
-
 // EnsureGroups creates the lock rows of skill groups that have none. It
 // runs outside the engine's transactions, so taking a group's lock never
 // needs an insert (an insert-or-ignore followed by a lock would deadlock two
