@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dingdesk/dingdesk/adapter"
@@ -49,6 +50,8 @@ type Engine struct {
 	log      *slog.Logger
 	kick     func([]int64)
 	interval time.Duration
+
+	kw atomic.Pointer[keywords] // of the latest config snapshot seen
 
 	mu         sync.Mutex
 	ensuredFor *config.Config // the snapshot whose groups have lock rows
@@ -159,7 +162,7 @@ type intent struct {
 // classify reads keywords. End keywords must be the whole message ("怎么
 // 结束会话" is a question); transfer keywords may be part of it ("我要转人工",
 // "请帮我转人工客服"): a user who mentions them wants a person.
-func classify(cfg *config.Config, msg adapter.Message) intent {
+func classify(kw *keywords, msg adapter.Message) intent {
 	var in intent
 	if msg.Kind != adapter.KindText && msg.Kind != "" {
 		return in
@@ -169,23 +172,42 @@ func classify(cfg *config.Config, msg adapter.Message) intent {
 	if in.norm == "" {
 		return in
 	}
-	for _, k := range cfg.Routing.EndKeywords {
-		if n := textnorm.Normalize(k); n != "" && in.norm == n {
-			in.end = true
-		}
-	}
-	for _, k := range cfg.Routing.TransferKeywords {
-		if n := textnorm.Normalize(k); n != "" && strings.Contains(in.norm, n) {
-			in.transfer = true
-		}
-	}
-	if n := textnorm.Normalize(cfg.Bot.HotCommand); n != "" && in.norm == n {
-		in.hot = true
-	}
+	in.end = slices.Contains(kw.end, in.norm)
+	in.transfer = slices.ContainsFunc(kw.transfer, func(k string) bool { return strings.Contains(in.norm, k) })
+	in.hot = kw.hot != "" && in.norm == kw.hot
 	if len(in.norm) == 1 && in.norm[0] >= '1' && in.norm[0] <= '9' {
 		in.pick = int(in.norm[0] - '0')
 	}
 	return in
+}
+
+// keywords are a config snapshot's keywords, normalised once per snapshot
+// rather than once per message.
+type keywords struct {
+	cfg           *config.Config
+	end, transfer []string
+	hot           string
+}
+
+// keywordsOf returns cfg's normalised keywords. It takes no lock: two
+// messages racing after a reload may both build them, which is harmless.
+func (e *Engine) keywordsOf(cfg *config.Config) *keywords {
+	if kw := e.kw.Load(); kw != nil && kw.cfg == cfg {
+		return kw
+	}
+	norm := func(words []string) []string {
+		var out []string
+		for _, w := range words {
+			if n := textnorm.Normalize(w); n != "" {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+	kw := &keywords{cfg: cfg, end: norm(cfg.Routing.EndKeywords), transfer: norm(cfg.Routing.TransferKeywords),
+		hot: textnorm.Normalize(cfg.Bot.HotCommand)}
+	e.kw.Store(kw)
+	return kw
 }
 
 // Handle handles one inbound user message in one transaction: it locks the
@@ -199,7 +221,7 @@ func (e *Engine) Handle(ctx context.Context, msg adapter.Message) error {
 		return err
 	}
 	now := e.now()
-	in := classify(cfg, msg)
+	in := classify(e.keywordsOf(cfg), msg)
 	mode, group := cfg.Route(msg.ConversationID)
 
 	// Matching is pure: the bot's answer is matched here, outside the
