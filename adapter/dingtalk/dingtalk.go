@@ -217,6 +217,36 @@ func (a *Adapter) Close() error {
 }
 
 // deliver hands msg to the Handler, unless the adapter is closed.
+// Errors of receive that redelivering the same payload cannot fix.
+var (
+	errUnreadable = errors.New("unreadable payload")
+	errNoMsgID    = errors.New("message has no msgId")
+)
+
+// receive is the one inbound path of both transports: decode the payload,
+// normalise it, hand it to the Handler (which stores it). An error other
+// than errUnreadable or errNoMsgID means "not stored, deliver again".
+func (a *Adapter) receive(ctx context.Context, data []byte, via string) error {
+	raw, err := decodePayload(data)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUnreadable, err)
+	}
+	msg := toMessage(raw)
+	if msg.ID == "" {
+		return fmt.Errorf("%w (msgtype %q)", errNoMsgID, raw.MsgType)
+	}
+	if err := a.deliver(ctx, msg); err != nil {
+		if !errors.Is(err, errClosed) && !errors.Is(err, errNotStarted) {
+			a.log.Error("message not stored, asking for redelivery", "via", via, "msg_id", msg.ID,
+				"conversation_id", msg.ConversationID, "error", err.Error())
+		}
+		return err
+	}
+	a.log.Debug("message received", "via", via, "msg_id", msg.ID,
+		"conversation_id", msg.ConversationID, "kind", string(msg.Kind))
+	return nil
+}
+
 func (a *Adapter) deliver(ctx context.Context, msg adapter.Message) error {
 	a.mu.Lock()
 	if a.closed {

@@ -123,26 +123,16 @@ func (a *Adapter) onBotFrame(ctx context.Context, df *payload.DataFrame) (*paylo
 			data = b
 		}
 	}
-	raw, err := decodePayload(data)
-	if err != nil {
-		// Redelivery cannot fix a malformed payload: ACK and drop.
-		a.log.Error("stream callback unreadable, dropped", "frame_id", df.GetMessageId(), "error", err.Error())
-		return nil, nil
-	}
-	msg := toMessage(raw)
-	if msg.ID == "" {
-		a.log.Error("stream callback without msgId, dropped", "frame_id", df.GetMessageId(), "msgtype", raw.MsgType)
-		return nil, nil
-	}
 	// The Handler's store finishes even if this connection dies meanwhile
 	// (the ACK is then lost, DingTalk redelivers, the store deduplicates).
-	if err := a.deliver(context.WithoutCancel(ctx), msg); err != nil {
-		a.log.Error("message not stored, asking for redelivery", "msg_id", msg.ID,
-			"conversation_id", msg.ConversationID, "error", err.Error())
+	switch err := a.receive(context.WithoutCancel(ctx), data, "stream"); {
+	case errors.Is(err, errUnreadable), errors.Is(err, errNoMsgID):
+		// Redelivery cannot fix a malformed payload: ACK and drop.
+		a.log.Error("stream callback dropped", "frame_id", df.GetMessageId(), "error", err.Error())
+		return nil, nil
+	case err != nil:
 		return nil, errNotStored
 	}
-	a.log.Debug("message received", "via", "stream", "msg_id", msg.ID,
-		"conversation_id", msg.ConversationID, "kind", string(msg.Kind))
 	return nil, nil
 }
 

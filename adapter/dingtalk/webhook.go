@@ -54,28 +54,20 @@ func (a *Adapter) WebhookHandler() gin.HandlerFunc {
 			abort(c, http.StatusBadRequest, "unreadable_body", "request body could not be read")
 			return
 		}
-		raw, err := decodePayload(body)
-		if err != nil {
+		switch err := a.receive(c.Request.Context(), body, "webhook"); {
+		case errors.Is(err, errUnreadable):
 			abort(c, http.StatusBadRequest, "malformed_json", "body is not a DingTalk message: "+err.Error())
 			return
-		}
-		msg := toMessage(raw)
-		if msg.ID == "" {
+		case errors.Is(err, errNoMsgID):
 			abort(c, http.StatusBadRequest, "missing_msg_id", "message has no msgId")
 			return
-		}
-		switch err := a.deliver(c.Request.Context(), msg); {
 		case errors.Is(err, errClosed), errors.Is(err, errNotStarted):
 			abort(c, http.StatusServiceUnavailable, "unavailable", "not accepting messages, retry later")
 			return
 		case err != nil:
-			a.log.Error("message not stored, asking for redelivery", "msg_id", msg.ID,
-				"conversation_id", msg.ConversationID, "error", err.Error())
 			abort(c, http.StatusInternalServerError, "not_stored", "message could not be stored, retry later")
 			return
 		}
-		a.log.Debug("message received", "via", "webhook", "msg_id", msg.ID,
-			"conversation_id", msg.ConversationID, "kind", string(msg.Kind))
 		c.JSON(http.StatusOK, gin.H{})
 	}
 }
