@@ -306,6 +306,13 @@ func refresh(c *storage.HandoffConversationRow, msg adapter.Message, now time.Ti
 	c.ChangedAt = now
 }
 
+// offer sends a numbered list of questions and remembers their entries, so
+// the user's next message "1"…"9" picks one.
+func (o *op) offer(conv *storage.HandoffConversationRow, p peer, prompt string, ids, questions []string) {
+	o.botSays(p, numbered(prompt, questions))
+	conv.Picks = encodePicks(ids)
+}
+
 // questionOf is what a message asks, for the agent's suggestions (推荐知识):
 // nothing for end keywords, the hot command or a number picked from a list;
 // for a transfer message the words left once the keyword is taken out
@@ -363,8 +370,7 @@ func (o *op) botTurn(conv *storage.HandoffConversationRow, msg adapter.Message, 
 			for i, h := range hot {
 				ids[i], qs[i] = h.ID, h.Question
 			}
-			o.botSays(p, numbered(cfg.Bot.HotPrompt, qs))
-			conv.Picks = encodePicks(ids)
+			o.offer(conv, p, cfg.Bot.HotPrompt, ids, qs)
 			return nil
 		}
 	case in.pick > 0 && in.pick <= len(picks) && o.e.bot != nil:
@@ -388,8 +394,7 @@ func (o *op) botTurn(conv *storage.HandoffConversationRow, msg adapter.Message, 
 			for i, c := range cs {
 				ids[i], qs[i] = c.ID, c.Question
 			}
-			o.botSays(p, numbered(cfg.Bot.ClarifyPrompt, qs))
-			conv.Picks = encodePicks(ids)
+			o.offer(conv, p, cfg.Bot.ClarifyPrompt, ids, qs)
 			return nil
 		}
 	}
