@@ -392,6 +392,10 @@ func (e *Engine) Transfer(ctx context.Context, staffID string, no int, group str
 		return Move{}, err
 	}
 	now := e.now()
+	// Service hours need no database: check them before taking locks.
+	if !e.open(cfg, rule(cfg, group), now) {
+		return Move{}, ErrGroupClosed
+	}
 	var ids []int64
 	var o *op
 	var mv Move
@@ -411,9 +415,6 @@ func (e *Engine) Transfer(ctx context.Context, staffID string, no int, group str
 		}
 		if err := still(cur, staffID, s.AgentNo); err != nil {
 			return err
-		}
-		if !e.open(cfg, rule(cfg, group), now) {
-			return ErrGroupClosed
 		}
 		if n, err := o.onlineMembers(g, staffID); err != nil {
 			return err
