@@ -124,7 +124,6 @@ skill_groups:
 	s.toUser(s.say("u1", "还有人吗"), "agent2", "还有人吗")
 }
 
-
 // Two replicas on one MySQL database: the agent talks to one, the user to
 // the other, and the session works across them.
 func TestDeskAcrossTwoReplicas(t *testing.T) {
