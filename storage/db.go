@@ -99,7 +99,9 @@ func Open(ctx context.Context, cfg config.Storage, log *slog.Logger) (*DB, error
 // immediate write transactions (so two writers queue instead of deadlocking
 // on a read-to-write upgrade). synchronous=NORMAL in WAL mode syncs at
 // checkpoints, not every commit: a power cut may lose the last commits but
-// never corrupts the file; a process crash loses nothing.
+// never corrupts the file, and a process crash loses nothing. The inbox's
+// commits are synced all the same (DurableRetry): an acknowledged message
+// survives a power cut too.
 func sqliteDSN(path string) (string, error) {
 	if path == "" {
 		return "", errors.New("storage.dsn: empty SQLite path")
@@ -179,9 +181,15 @@ func (db *DB) Tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 // wait timed out: those transactions were rolled back whole and are safe to
 // repeat. fn must not have effects outside the transaction.
 func (db *DB) Retry(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	return retry(ctx, func() error { return db.Tx(ctx, fn) })
+}
+
+// retry runs run until it succeeds, fails for a reason other than
+// contention, or has failed five times.
+func retry(ctx context.Context, run func() error) error {
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
-		err = db.Tx(ctx, fn)
+		err = run()
 		if err == nil || !IsRetryable(err) {
 			return err
 		}
@@ -192,6 +200,31 @@ func (db *DB) Retry(ctx context.Context, fn func(tx *gorm.DB) error) error {
 		}
 	}
 	return err
+}
+
+// DurableRetry is Retry for a transaction whose commit must survive a
+// power cut before the caller goes on (the inbox: a message is
+// acknowledged once stored). MySQL's default already syncs every commit.
+// SQLite runs with synchronous=NORMAL, which in WAL mode syncs only at
+// checkpoints; this transaction runs with synchronous=FULL, so its commit
+// syncs the log, and with it every commit before it. Other transactions
+// stay unsynced: they are re-derived from the inbox, or, for a delivery
+// record, cost at most a repeated send. Only the inbox's group commit calls
+// this, so there is one sync per batch, never one per message.
+func (db *DB) DurableRetry(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	if db.Driver != "sqlite" {
+		return db.Retry(ctx, fn)
+	}
+	// One connection (see Open): Connection pins it, so no other
+	// transaction runs with the changed setting. The pragma cannot change
+	// inside a transaction, hence around it.
+	return db.Gorm.WithContext(ctx).Connection(func(conn *gorm.DB) error {
+		if err := conn.Exec("PRAGMA synchronous=FULL").Error; err != nil {
+			return err
+		}
+		defer conn.WithContext(context.Background()).Exec("PRAGMA synchronous=NORMAL")
+		return retry(ctx, func() error { return conn.Transaction(fn) })
+	})
 }
 
 // IsRetryable reports a transaction the database rolled back for

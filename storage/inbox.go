@@ -152,7 +152,7 @@ func (in *Inbox) write(batch []*acceptReq) {
 		// INSERT IGNORE reports 0 affected rows for a duplicate key.
 		insert = "INSERT IGNORE INTO inbox (msg_id, user_key, message, handled, received_at) VALUES (?, ?, ?, ?, ?)"
 	}
-	err := in.db.Retry(ctx, func(tx *gorm.DB) error {
+	err := in.db.DurableRetry(ctx, func(tx *gorm.DB) error {
 		for _, r := range sorted {
 			res := tx.Exec(insert, r.row.MsgID, r.row.UserKey, r.row.Message, false, r.row.ReceivedAt)
 			if res.Error != nil {

@@ -235,3 +235,41 @@ func TestHitStoreAddsUp(t *testing.T) {
 		}
 	})
 }
+
+// TestDurableRetrySyncsOnlyItsTransaction checks that on SQLite the inbox's
+// transactions run with synchronous=FULL (their commit is synced before a
+// message is acknowledged) while every other transaction keeps NORMAL.
+func TestDurableRetrySyncsOnlyItsTransaction(t *testing.T) {
+	db := storagetest.Open(t, "sqlite")
+	ctx := context.Background()
+	level := func(tx *gorm.DB) int {
+		var n int
+		if err := tx.Raw("PRAGMA synchronous").Scan(&n).Error; err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	const normal, full = 1, 2
+	var inside int
+	if err := db.DurableRetry(ctx, func(tx *gorm.DB) error { inside = level(tx); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if inside != full {
+		t.Errorf("synchronous inside DurableRetry = %d, want FULL (%d)", inside, full)
+	}
+	var after int
+	if err := db.Tx(ctx, func(tx *gorm.DB) error { after = level(tx); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if after != normal {
+		t.Errorf("synchronous after DurableRetry = %d, want NORMAL (%d)", after, normal)
+	}
+	// A failing transaction restores the setting too, and its error comes back.
+	boom := errors.New("boom")
+	if err := db.DurableRetry(ctx, func(tx *gorm.DB) error { return boom }); !errors.Is(err, boom) {
+		t.Fatalf("DurableRetry error = %v, want boom", err)
+	}
+	if err := db.Tx(ctx, func(tx *gorm.DB) error { after = level(tx); return nil }); err != nil || after != normal {
+		t.Errorf("after a failed DurableRetry: synchronous %d (err %v), want NORMAL", after, err)
+	}
+}
