@@ -110,7 +110,7 @@ func (e *Engine) moveAway(ctx context.Context, staffID string, open []storage.Ha
 	}
 	keys, groups = sortedUnique(keys...), sortedUnique(groups...)
 	var moves []Move
-	var ids []int64
+	var sent []storage.OutboxItem
 	var o *op
 	err := e.db.Handoff(ctx, func(tx *storage.HandoffTx) error {
 		moves = nil
@@ -165,13 +165,13 @@ func (e *Engine) moveAway(ctx context.Context, staffID string, open []storage.Ha
 				}
 			}
 		}
-		ids, err = o.flush()
+		sent, err = o.flush()
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	e.committed(ids, nil)
+	e.committed(sent, nil)
 	return moves, nil
 }
 
@@ -262,7 +262,7 @@ func (e *Engine) AgentReply(ctx context.Context, staffID string, no int, text st
 		return Session{}, err
 	}
 	now := e.now()
-	var ids []int64
+	var sent []storage.OutboxItem
 	var out Session
 	err = e.db.Handoff(ctx, func(tx *storage.HandoffTx) error {
 		o := e.newOp(tx, cfg, now)
@@ -297,13 +297,13 @@ func (e *Engine) AgentReply(ctx context.Context, staffID string, no int, text st
 			}
 		}
 		out = o.session(cur)
-		ids, err = o.flush()
+		sent, err = o.flush()
 		return err
 	})
 	if err != nil {
 		return Session{}, err
 	}
-	e.committed(ids, nil)
+	e.committed(sent, nil)
 	return out, nil
 }
 
@@ -330,7 +330,7 @@ func (e *Engine) End(ctx context.Context, staffID string, no int) (Session, erro
 		return Session{}, err
 	}
 	now := e.now()
-	var ids []int64
+	var sent []storage.OutboxItem
 	var o *op
 	var out Session
 	err = e.db.Handoff(ctx, func(tx *storage.HandoffTx) error {
@@ -360,13 +360,13 @@ func (e *Engine) End(ctx context.Context, staffID string, no int) (Session, erro
 			return err
 		}
 		out = o.session(cur)
-		ids, err = o.flush()
+		sent, err = o.flush()
 		return err
 	})
 	if err != nil {
 		return Session{}, err
 	}
-	e.committed(ids, nil)
+	e.committed(sent, nil)
 	e.pullFreed(ctx, o)
 	return out, nil
 }
@@ -396,7 +396,7 @@ func (e *Engine) Transfer(ctx context.Context, staffID string, no int, group str
 	if !e.open(cfg, rule(cfg, group), now) {
 		return Move{}, ErrGroupClosed
 	}
-	var ids []int64
+	var sent []storage.OutboxItem
 	var o *op
 	var mv Move
 	err = e.db.Handoff(ctx, func(tx *storage.HandoffTx) error {
@@ -446,13 +446,13 @@ func (e *Engine) Transfer(ctx context.Context, staffID string, no int, group str
 		}
 		mv = Move{From: o.session(cur), To: o.session(ns)}
 		mv.To.Position = pos
-		ids, err = o.flush()
+		sent, err = o.flush()
 		return err
 	})
 	if err != nil {
 		return Move{}, err
 	}
-	e.committed(ids, nil)
+	e.committed(sent, nil)
 	e.pullFreed(ctx, o)
 	return mv, nil
 }
@@ -480,18 +480,18 @@ func (e *Engine) Suggestions(ctx context.Context, staffID string, no int) (Sessi
 // (through the outbox, like every message).
 func (e *Engine) SendToAgent(ctx context.Context, staffID, text string) error {
 	cfg := e.cfg.Current()
-	var ids []int64
+	var sent []storage.OutboxItem
 	err := e.db.Handoff(ctx, func(tx *storage.HandoffTx) error {
 		o := e.newOp(tx, cfg, e.now())
 		if err := o.tell(staffID, text); err != nil {
 			return err
 		}
 		var err error
-		ids, err = o.flush()
+		sent, err = o.flush()
 		return err
 	})
 	if err == nil {
-		e.committed(ids, nil)
+		e.committed(sent, nil)
 	}
 	return err
 }

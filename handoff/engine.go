@@ -30,9 +30,10 @@ type Deps struct {
 	// Log is the engine's scoped logger (the wiring adds
 	// component=handoff); nil uses slog.Default.
 	Log *slog.Logger
-	// Kick is called after every commit that enqueued replies, with their
-	// outbox ids, so they go out at once. Optional.
-	Kick func(outboxIDs []int64)
+	// Kick is called after every commit that enqueued replies, with the
+	// rows just written, so they go out at once without being read back.
+	// Optional.
+	Kick func(sent []storage.OutboxItem)
 	// TimerInterval is how often RunTimers scans for due timeouts. Default
 	// 1s.
 	TimerInterval time.Duration
@@ -48,7 +49,7 @@ type Engine struct {
 	st       *storage.HandoffStore
 	clock    Clock
 	log      *slog.Logger
-	kick     func([]int64)
+	kick     func([]storage.OutboxItem)
 	interval time.Duration
 
 	kw atomic.Pointer[keywords] // of the latest config snapshot seen
@@ -103,9 +104,9 @@ func (e *Engine) begin(ctx context.Context) (*config.Config, error) {
 }
 
 // committed runs the after-commit effects of ops: Kick and bot hits.
-func (e *Engine) committed(ids []int64, hits []string) {
-	if len(ids) > 0 && e.kick != nil {
-		e.kick(ids)
+func (e *Engine) committed(sent []storage.OutboxItem, hits []string) {
+	if len(sent) > 0 && e.kick != nil {
+		e.kick(sent)
 	}
 	if e.bot != nil {
 		for _, id := range hits {
@@ -243,7 +244,7 @@ func (e *Engine) Handle(ctx context.Context, msg adapter.Message) error {
 		matchOnce()
 	}
 
-	var ids []int64
+	var sent []storage.OutboxItem
 	var o *op
 	err = e.db.Handoff(ctx, func(tx *storage.HandoffTx) error {
 		o = e.newOp(tx, cfg, now)
@@ -267,7 +268,7 @@ func (e *Engine) Handle(ctx context.Context, msg adapter.Message) error {
 		if err := saveConv(tx, conv, isNew, now); err != nil {
 			return err
 		}
-		if ids, err = o.flush(); err != nil {
+		if sent, err = o.flush(); err != nil {
 			return err
 		}
 		return tx.MarkHandled(msg.ID, now)
@@ -278,7 +279,7 @@ func (e *Engine) Handle(ctx context.Context, msg adapter.Message) error {
 	if err != nil {
 		return fmt.Errorf("handle message %s: %w", msg.ID, err)
 	}
-	e.committed(ids, o.hits)
+	e.committed(sent, o.hits)
 	e.pullFreed(ctx, o)
 	return nil
 }

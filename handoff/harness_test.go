@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -87,7 +88,7 @@ type harness struct {
 	bot   *bot.Bot
 
 	mu     sync.Mutex
-	kicked []int64
+	kicked []storage.OutboxItem
 	seen   int64 // outbox rows read so far
 	n      int
 }
@@ -110,14 +111,18 @@ func newHarnessOn(t *testing.T, db *storage.DB, yaml string, clock *clocktest.Cl
 
 func (h *harness) engine() *handoff.Engine {
 	return handoff.New(handoff.Deps{Config: h.store, Bot: h.bot, DB: h.db, Clock: h.clock,
-		Kick: func(ids []int64) { h.mu.Lock(); h.kicked = append(h.kicked, ids...); h.mu.Unlock() }})
+		Kick: func(sent []storage.OutboxItem) { h.mu.Lock(); h.kicked = append(h.kicked, sent...); h.mu.Unlock() }})
 }
 
 // shareKicks makes h record its kicks in other's list (two replicas, one
 // reader).
 func (h *harness) shareKicks(other *harness) {
 	h.e = handoff.New(handoff.Deps{Config: h.store, Bot: h.bot, DB: h.db, Clock: h.clock,
-		Kick: func(ids []int64) { other.mu.Lock(); other.kicked = append(other.kicked, ids...); other.mu.Unlock() }})
+		Kick: func(sent []storage.OutboxItem) {
+			other.mu.Lock()
+			other.kicked = append(other.kicked, sent...)
+			other.mu.Unlock()
+		}})
 }
 
 // reload swaps the config.
@@ -167,8 +172,13 @@ func (h *harness) sent() []adapter.Reply {
 		if err := json.Unmarshal([]byte(r.Reply), &out[i]); err != nil {
 			h.t.Fatal(err)
 		}
-		if !slices.Contains(kicked, r.ID) {
+		// The sender gets the rows in memory: they must be what was stored.
+		k := slices.IndexFunc(kicked, func(it storage.OutboxItem) bool { return it.ID == r.ID })
+		switch {
+		case k < 0:
 			h.t.Errorf("outbox row %d (%q) was not kicked", r.ID, out[i].Text)
+		case !reflect.DeepEqual(kicked[k].Reply, out[i]):
+			h.t.Errorf("outbox row %d: kicked %+v, stored %+v", r.ID, kicked[k].Reply, out[i])
 		}
 		h.seen = r.ID
 	}

@@ -146,11 +146,11 @@ func (o *op) depart(group string, seq int64) {
 
 // flush writes the collected messages: outbox, transcript (each outbound
 // line with its outbox id) and unanswered questions.
-func (o *op) flush() ([]int64, error) {
+func (o *op) flush() ([]storage.OutboxItem, error) {
 	if err := o.movedNotices(); err != nil {
 		return nil, err
 	}
-	ids, err := o.tx.Enqueue(o.now, o.replies...)
+	items, err := o.tx.Enqueue(o.now, o.replies...)
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +159,7 @@ func (o *op) flush() ([]int64, error) {
 		for i, l := range o.lines {
 			rows[i] = l.row
 			if l.reply >= 0 {
-				rows[i].OutboxID = ids[l.reply]
+				rows[i].OutboxID = items[l.reply].ID
 			}
 		}
 		if err := o.tx.AddMessages(rows); err != nil {
@@ -169,7 +169,7 @@ func (o *op) flush() ([]int64, error) {
 	if err := o.tx.AddUnanswered(o.unanswered); err != nil {
 		return nil, err
 	}
-	return ids, nil
+	return items, nil
 }
 
 // pending are this op's transcript lines of a user not yet written.

@@ -365,7 +365,7 @@ func (e *Engine) drainGroup(ctx context.Context, group string) ([]Session, error
 		return nil, nil
 	}
 	now := e.now()
-	var ids []int64
+	var sent []storage.OutboxItem
 	var o *op
 	err = e.db.Handoff(ctx, func(tx *storage.HandoffTx) error {
 		o = e.newOp(tx, cfg, now)
@@ -375,13 +375,13 @@ func (e *Engine) drainGroup(ctx context.Context, group string) ([]Session, error
 		if _, err := o.drain(group); err != nil {
 			return err
 		}
-		ids, err = o.flush()
+		sent, err = o.flush()
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	e.committed(ids, nil)
+	e.committed(sent, nil)
 	return o.assigned, nil
 }
 

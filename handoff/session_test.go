@@ -264,7 +264,7 @@ func TestOfflineAgentHandsSessionsOn(t *testing.T) {
 func TestRunTimers(t *testing.T) {
 	h := newHarness(t, "sqlite", queueConfig())
 	h.e = handoff.New(handoff.Deps{Config: h.store, Bot: h.bot, DB: h.db, Clock: h.clock, TimerInterval: 5 * time.Millisecond,
-		Kick: func(ids []int64) { h.mu.Lock(); h.kicked = append(h.kicked, ids...); h.mu.Unlock() }})
+		Kick: func(sent []storage.OutboxItem) { h.mu.Lock(); h.kicked = append(h.kicked, sent...); h.mu.Unlock() }})
 	h.presence("a1", handoff.Online)
 	h.say("u1", "转人工")
 	h.say("u2", "转人工")

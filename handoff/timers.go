@@ -81,7 +81,7 @@ func (e *Engine) fire(ctx context.Context, d storage.HandoffSessionRow) (bool, e
 		return false, err
 	}
 	now := e.now()
-	var ids []int64
+	var sent []storage.OutboxItem
 	var o *op
 	var fired bool
 	err = e.db.Handoff(ctx, func(tx *storage.HandoffTx) error {
@@ -116,13 +116,13 @@ func (e *Engine) fire(ctx context.Context, d storage.HandoffSessionRow) (bool, e
 			return err
 		}
 		fired = true
-		ids, err = o.flush()
+		sent, err = o.flush()
 		return err
 	})
 	if err != nil {
 		return false, err
 	}
-	e.committed(ids, nil)
+	e.committed(sent, nil)
 	e.pullFreed(ctx, o)
 	return fired, nil
 }

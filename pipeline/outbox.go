@@ -24,7 +24,10 @@ type Outbox struct {
 	log     *slog.Logger
 	metrics *Metrics
 
-	inflight sync.Map // id → struct{}: being sent by this process
+	// inflight holds the ids this process is sending, or has sent and not
+	// yet recorded as sent: the retry scan skips them, so a delivery
+	// record that is slow to be written never sends a reply again here.
+	inflight sync.Map // id → struct{}
 	due      chan int64
 	wg       sync.WaitGroup
 
@@ -81,31 +84,30 @@ func (o *Outbox) recordSent() {
 			o.log.Warn("delivery records not written; their lease expiry may send them again", "count", len(batch), "err", err)
 		}
 		cancel()
+		for _, id := range batch {
+			o.inflight.Delete(id)
+		}
 	}
 }
 
 // Kick sends freshly committed replies now, in order, in the caller's
 // goroutine: the pipeline calls it from the user's own worker, so one
 // user's replies leave in the order they were written. The rows are the
-// caller's under their birth lease, so they are read, not claimed.
-func (o *Outbox) Kick(ids []int64) {
-	if len(ids) == 0 {
+// caller's under their birth lease, so they are neither claimed nor read
+// back: items are what the committed transaction wrote.
+func (o *Outbox) Kick(items []storage.OutboxItem) {
+	if len(items) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	items, err := o.store.Load(ctx, ids)
-	if err != nil {
-		// The retry loop picks them up when the birth lease runs out.
-		o.log.Warn("outbox read failed", "err", err)
-		return
-	}
 	for i := range items {
 		if _, busy := o.inflight.LoadOrStore(items[i].ID, struct{}{}); busy {
 			continue
 		}
-		o.send(ctx, &items[i])
-		o.inflight.Delete(items[i].ID)
+		if !o.send(ctx, &items[i]) {
+			o.inflight.Delete(items[i].ID)
+		}
 	}
 }
 
@@ -174,20 +176,20 @@ func (o *Outbox) deliver(ctx context.Context, id int64) {
 	if _, busy := o.inflight.LoadOrStore(id, struct{}{}); busy {
 		return
 	}
-	defer o.inflight.Delete(id)
 	item, err := o.store.Claim(ctx, id, o.now(), lease)
 	if err != nil {
 		o.log.Warn("outbox claim failed", "id", id, "err", err)
-		return
 	}
-	if item == nil {
-		return // sent, not due yet, or another replica has it
+	// item is nil when the row was sent, is not due yet, or another
+	// replica has it.
+	if item == nil || !o.send(ctx, item) {
+		o.inflight.Delete(id)
 	}
-	o.send(ctx, item)
 }
 
-// send delivers a held item and records the outcome.
-func (o *Outbox) send(ctx context.Context, item *storage.OutboxItem) {
+// send delivers a held item and records the outcome. It reports a
+// delivery, whose id stays in flight until recordSent has written it.
+func (o *Outbox) send(ctx context.Context, item *storage.OutboxItem) bool {
 	id := item.ID
 	sendErr := o.sender.Send(ctx, item.Reply)
 	// Record the outcome even if ctx ended meanwhile.
@@ -196,7 +198,7 @@ func (o *Outbox) send(ctx context.Context, item *storage.OutboxItem) {
 	if sendErr == nil {
 		o.metrics.Sent.Add(1)
 		o.sent <- id
-		return
+		return true
 	}
 	attempts := item.Attempts + 1
 	cfg := o.cfg()
@@ -207,7 +209,7 @@ func (o *Outbox) send(ctx context.Context, item *storage.OutboxItem) {
 		if err := o.store.MarkFailed(rec, id, attempts, sendErr.Error()); err != nil {
 			o.log.Warn("outbox mark failed failed", "id", id, "err", err)
 		}
-		return
+		return false
 	}
 	o.metrics.Retried.Add(1)
 	next := o.now().Add(retryDelay(attempts))
@@ -215,6 +217,7 @@ func (o *Outbox) send(ctx context.Context, item *storage.OutboxItem) {
 	if err := o.store.MarkRetry(rec, id, attempts, next, sendErr.Error()); err != nil {
 		o.log.Warn("outbox mark retry failed", "id", id, "err", err)
 	}
+	return false
 }
 
 // retryDelay is 2s, 4s, 8s … capped at 5 minutes, with ±20% jitter so

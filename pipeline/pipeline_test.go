@@ -146,20 +146,20 @@ func (s *recordingSender) Send(_ context.Context, r adapter.Reply) error {
 	return nil
 }
 
-func enqueue(t *testing.T, db *storage.DB, at time.Time, texts ...string) []int64 {
+func enqueue(t *testing.T, db *storage.DB, at time.Time, texts ...string) []storage.OutboxItem {
 	t.Helper()
 	var replies []adapter.Reply
 	for _, s := range texts {
 		replies = append(replies, adapter.Reply{ConversationID: "c", UserID: "u", Text: s})
 	}
-	var ids []int64
+	var items []storage.OutboxItem
 	if err := db.Tx(context.Background(), func(tx *gorm.DB) (err error) {
-		ids, err = storage.EnqueueReplies(tx, at, replies...)
+		items, err = storage.EnqueueReplies(tx, at, replies...)
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
-	return ids
+	return items
 }
 
 func TestOutboxRetriesAndRecordsFailure(t *testing.T) {

@@ -434,7 +434,7 @@ func (t *HandoffTx) AddUnanswered(rows []HandoffUnansweredRow) error {
 }
 
 // Enqueue writes replies to the outbox (see EnqueueReplies).
-func (t *HandoffTx) Enqueue(now time.Time, replies ...adapter.Reply) ([]int64, error) {
+func (t *HandoffTx) Enqueue(now time.Time, replies ...adapter.Reply) ([]OutboxItem, error) {
 	return EnqueueReplies(t.G, now, replies...)
 }
 

@@ -52,9 +52,11 @@ type OutboxItem struct {
 // retry loop takes the row over.
 const BirthLease = 2 * time.Minute
 
-// EnqueueReplies adds replies to the outbox inside tx and returns their ids
+// EnqueueReplies adds replies to the outbox inside tx and returns them as
+// items (ids assigned), for the caller to hand to the sender after the
+// commit without reading them back
 // in order. Callers pass the ids to Outbox.Kick after the commit.
-func EnqueueReplies(tx *gorm.DB, now time.Time, replies ...adapter.Reply) ([]int64, error) {
+func EnqueueReplies(tx *gorm.DB, now time.Time, replies ...adapter.Reply) ([]OutboxItem, error) {
 	if len(replies) == 0 {
 		return nil, nil
 	}
@@ -73,11 +75,11 @@ func EnqueueReplies(tx *gorm.DB, now time.Time, replies ...adapter.Reply) ([]int
 	if err := tx.Create(&rows).Error; err != nil {
 		return nil, fmt.Errorf("enqueue replies: %w", err)
 	}
-	ids := make([]int64, len(rows))
+	items := make([]OutboxItem, len(rows))
 	for i := range rows {
-		ids[i] = rows[i].ID
+		items[i] = OutboxItem{ID: rows[i].ID, Reply: replies[i], CreatedAt: rows[i].CreatedAt}
 	}
-	return ids, nil
+	return items, nil
 }
 
 // OutboxStore is the outbox's queries.
@@ -109,24 +111,6 @@ func (s *OutboxStore) Claim(ctx context.Context, id int64, now time.Time, lease 
 		return nil, fmt.Errorf("outbox row %d: %w", id, err)
 	}
 	return &OutboxItem{ID: row.ID, Reply: r, Attempts: row.Attempts, CreatedAt: row.CreatedAt}, nil
-}
-
-// Load reads rows the caller holds (just written, under their birth
-// lease), in id order, with one query.
-func (s *OutboxStore) Load(ctx context.Context, ids []int64) ([]OutboxItem, error) {
-	var rows []OutboxRow
-	if err := s.db.Gorm.WithContext(ctx).Where("id IN ? AND status = ?", ids, OutboxSending).Order("id").Find(&rows).Error; err != nil {
-		return nil, err
-	}
-	items := make([]OutboxItem, 0, len(rows))
-	for _, row := range rows {
-		var r adapter.Reply
-		if err := json.Unmarshal([]byte(row.Reply), &r); err != nil {
-			return nil, fmt.Errorf("outbox row %d: %w", row.ID, err)
-		}
-		items = append(items, OutboxItem{ID: row.ID, Reply: r, Attempts: row.Attempts, CreatedAt: row.CreatedAt})
-	}
-	return items, nil
 }
 
 // Due lists ids whose attempt is due or whose sender's lease ran out (a

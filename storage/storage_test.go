@@ -144,24 +144,21 @@ func TestOutboxClaimOnce(t *testing.T) {
 		db1, db2 := storagetest.OpenStorage(t, cfg), storagetest.OpenStorage(t, cfg)
 		ctx := context.Background()
 		now := time.Now()
-		var ids []int64
+		var items []storage.OutboxItem
 		err := db1.Tx(ctx, func(tx *gorm.DB) (err error) {
-			ids, err = storage.EnqueueReplies(tx, now,
+			items, err = storage.EnqueueReplies(tx, now,
 				adapter.Reply{ConversationID: "c", UserID: "u", Text: "一"},
 				adapter.Reply{ConversationID: "c", UserID: "u", Text: "二"})
 			return err
 		})
-		if err != nil || len(ids) != 2 || ids[0] >= ids[1] {
-			t.Fatalf("enqueue: %v %v", ids, err)
+		if err != nil || len(items) != 2 || items[0].ID >= items[1].ID || items[0].Reply.Text != "一" || items[1].Reply.Text != "二" {
+			t.Fatalf("enqueue: %+v %v", items, err)
 		}
+		ids := []int64{items[0].ID, items[1].ID}
 		s1, s2 := storage.NewOutboxStore(db1), storage.NewOutboxStore(db2)
 		// New rows belong to their writer until the birth lease runs out.
 		if it, _ := s2.Claim(ctx, ids[0], now, time.Minute); it != nil {
 			t.Fatal("another replica claimed a row under its birth lease")
-		}
-		items, err := s1.Load(ctx, ids)
-		if err != nil || len(items) != 2 || items[0].Reply.Text != "一" || items[1].Reply.Text != "二" {
-			t.Fatalf("load = %+v, %v", items, err)
 		}
 		now = now.Add(storage.BirthLease + time.Second) // the writer died
 		var wg sync.WaitGroup
