@@ -110,11 +110,9 @@ func (e *Engine) moveAway(ctx context.Context, staffID string, open []storage.Ha
 	}
 	keys, groups = sortedUnique(keys...), sortedUnique(groups...)
 	var moves []Move
-	var sent []storage.OutboxItem
-	var o *op
-	err := e.db.Handoff(ctx, func(tx *storage.HandoffTx) error {
+	_, err := e.transact(ctx, cfg, now, func(o *op) error {
+		tx := o.tx
 		moves = nil
-		o = e.newOp(tx, cfg, now)
 		convs := map[string]*storage.HandoffConversationRow{}
 		for _, k := range keys {
 			c, err := tx.LockConversation(k)
@@ -165,13 +163,11 @@ func (e *Engine) moveAway(ctx context.Context, staffID string, open []storage.Ha
 				}
 			}
 		}
-		sent, err = o.flush()
-		return err
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	e.committed(sent, nil)
 	return moves, nil
 }
 
@@ -262,10 +258,9 @@ func (e *Engine) AgentReply(ctx context.Context, staffID string, no int, text st
 		return Session{}, err
 	}
 	now := e.now()
-	var sent []storage.OutboxItem
 	var out Session
-	err = e.db.Handoff(ctx, func(tx *storage.HandoffTx) error {
-		o := e.newOp(tx, cfg, now)
+	_, err = e.transact(ctx, cfg, now, func(o *op) error {
+		tx := o.tx
 		cur, err := tx.LockSession(s.ID)
 		if err != nil {
 			return err
@@ -297,13 +292,11 @@ func (e *Engine) AgentReply(ctx context.Context, staffID string, no int, text st
 			}
 		}
 		out = o.session(cur)
-		sent, err = o.flush()
-		return err
+		return nil
 	})
 	if err != nil {
 		return Session{}, err
 	}
-	e.committed(sent, nil)
 	return out, nil
 }
 
@@ -330,11 +323,10 @@ func (e *Engine) End(ctx context.Context, staffID string, no int) (Session, erro
 		return Session{}, err
 	}
 	now := e.now()
-	var sent []storage.OutboxItem
 	var o *op
 	var out Session
-	err = e.db.Handoff(ctx, func(tx *storage.HandoffTx) error {
-		o = e.newOp(tx, cfg, now)
+	o, err = e.transact(ctx, cfg, now, func(o *op) error {
+		tx := o.tx
 		conv, err := tx.LockConversation(s.UserKey)
 		if err != nil {
 			return err
@@ -360,13 +352,11 @@ func (e *Engine) End(ctx context.Context, staffID string, no int) (Session, erro
 			return err
 		}
 		out = o.session(cur)
-		sent, err = o.flush()
-		return err
+		return nil
 	})
 	if err != nil {
 		return Session{}, err
 	}
-	e.committed(sent, nil)
 	e.pullFreed(ctx, o)
 	return out, nil
 }
@@ -396,11 +386,10 @@ func (e *Engine) Transfer(ctx context.Context, staffID string, no int, group str
 	if !e.open(cfg, rule(cfg, group), now) {
 		return Move{}, ErrGroupClosed
 	}
-	var sent []storage.OutboxItem
 	var o *op
 	var mv Move
-	err = e.db.Handoff(ctx, func(tx *storage.HandoffTx) error {
-		o = e.newOp(tx, cfg, now)
+	o, err = e.transact(ctx, cfg, now, func(o *op) error {
+		tx := o.tx
 		conv, err := tx.LockConversation(s.UserKey)
 		if err != nil {
 			return err
@@ -446,13 +435,11 @@ func (e *Engine) Transfer(ctx context.Context, staffID string, no int, group str
 		}
 		mv = Move{From: o.session(cur), To: o.session(ns)}
 		mv.To.Position = pos
-		sent, err = o.flush()
-		return err
+		return nil
 	})
 	if err != nil {
 		return Move{}, err
 	}
-	e.committed(sent, nil)
 	e.pullFreed(ctx, o)
 	return mv, nil
 }
@@ -480,19 +467,7 @@ func (e *Engine) Suggestions(ctx context.Context, staffID string, no int) (Sessi
 // (through the outbox, like every message).
 func (e *Engine) SendToAgent(ctx context.Context, staffID, text string) error {
 	cfg := e.cfg.Current()
-	var sent []storage.OutboxItem
-	err := e.db.Handoff(ctx, func(tx *storage.HandoffTx) error {
-		o := e.newOp(tx, cfg, e.now())
-		if err := o.tell(staffID, text); err != nil {
-			return err
-		}
-		var err error
-		sent, err = o.flush()
-		return err
-	})
-	if err == nil {
-		e.committed(sent, nil)
-	}
+	_, err := e.transact(ctx, cfg, e.now(), func(o *op) error { return o.tell(staffID, text) })
 	return err
 }
 

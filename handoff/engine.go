@@ -244,10 +244,9 @@ func (e *Engine) Handle(ctx context.Context, msg adapter.Message) error {
 		matchOnce()
 	}
 
-	var sent []storage.OutboxItem
 	var o *op
-	err = e.db.Handoff(ctx, func(tx *storage.HandoffTx) error {
-		o = e.newOp(tx, cfg, now)
+	o, err = e.transact(ctx, cfg, now, func(o *op) error {
+		tx := o.tx
 		conv, err := tx.LockConversation(msg.UserKey())
 		if err != nil {
 			return err
@@ -268,9 +267,6 @@ func (e *Engine) Handle(ctx context.Context, msg adapter.Message) error {
 		if err := saveConv(tx, conv, isNew, now); err != nil {
 			return err
 		}
-		if sent, err = o.flush(); err != nil {
-			return err
-		}
 		return tx.MarkHandled(msg.ID, now)
 	})
 	if errors.Is(err, storage.ErrAlreadyHandled) {
@@ -279,7 +275,6 @@ func (e *Engine) Handle(ctx context.Context, msg adapter.Message) error {
 	if err != nil {
 		return fmt.Errorf("handle message %s: %w", msg.ID, err)
 	}
-	e.committed(sent, o.hits)
 	e.pullFreed(ctx, o)
 	return nil
 }

@@ -1,6 +1,7 @@
 package handoff
 
 import (
+	"context"
 	"encoding/json"
 	"time"
 
@@ -209,4 +210,28 @@ func deref(t *time.Time) time.Time {
 		return time.Time{}
 	}
 	return *t
+}
+
+// transact runs fn with a new op in one hand-off transaction, writes what
+// the op collected (outbox, transcript, unanswered questions) in that same
+// transaction and, once it has committed, hands the replies to the sender
+// and counts the op's knowledge-base hits. It returns the op for work after
+// the commit (pullFreed). fn may run more than once (deadlock retries).
+func (e *Engine) transact(ctx context.Context, cfg *config.Config, now time.Time, fn func(o *op) error) (*op, error) {
+	var sent []storage.OutboxItem
+	var o *op
+	err := e.db.Handoff(ctx, func(tx *storage.HandoffTx) error {
+		o = e.newOp(tx, cfg, now)
+		if err := fn(o); err != nil {
+			return err
+		}
+		var err error
+		sent, err = o.flush()
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.committed(sent, o.hits)
+	return o, nil
 }

@@ -365,23 +365,20 @@ func (e *Engine) drainGroup(ctx context.Context, group string) ([]Session, error
 		return nil, nil
 	}
 	now := e.now()
-	var sent []storage.OutboxItem
 	var o *op
-	err = e.db.Handoff(ctx, func(tx *storage.HandoffTx) error {
-		o = e.newOp(tx, cfg, now)
+	o, err = e.transact(ctx, cfg, now, func(o *op) error {
+		tx := o.tx
 		if _, err := tx.LockGroups(group); err != nil {
 			return err
 		}
 		if _, err := o.drain(group); err != nil {
 			return err
 		}
-		sent, err = o.flush()
-		return err
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	e.committed(sent, nil)
 	return o.assigned, nil
 }
 

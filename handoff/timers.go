@@ -81,12 +81,11 @@ func (e *Engine) fire(ctx context.Context, d storage.HandoffSessionRow) (bool, e
 		return false, err
 	}
 	now := e.now()
-	var sent []storage.OutboxItem
 	var o *op
 	var fired bool
-	err = e.db.Handoff(ctx, func(tx *storage.HandoffTx) error {
+	o, err = e.transact(ctx, cfg, now, func(o *op) error {
+		tx := o.tx
 		fired = false
-		o = e.newOp(tx, cfg, now)
 		conv, err := tx.LockConversation(d.UserKey)
 		if err != nil {
 			return err
@@ -116,13 +115,11 @@ func (e *Engine) fire(ctx context.Context, d storage.HandoffSessionRow) (bool, e
 			return err
 		}
 		fired = true
-		sent, err = o.flush()
-		return err
+		return nil
 	})
 	if err != nil {
 		return false, err
 	}
-	e.committed(sent, nil)
 	e.pullFreed(ctx, o)
 	return fired, nil
 }
