@@ -31,6 +31,9 @@ import (
 type DB struct {
 	Gorm   *gorm.DB
 	Driver string // "sqlite" or "mysql"
+	// sqliteSync is SQLite's synchronous level as the DSN set it (0 OFF,
+	// 1 NORMAL, 2 FULL, 3 EXTRA); DurableRetry raises it for the inbox.
+	sqliteSync int
 }
 
 // Open connects, tunes the pool for the driver and runs the migrations.
@@ -87,6 +90,12 @@ func Open(ctx context.Context, cfg config.Storage, log *slog.Logger) (*DB, error
 	if err := db.Ping(ctx); err != nil {
 		sqlDB.Close()
 		return nil, err
+	}
+	if cfg.Driver == "sqlite" {
+		if err := g.WithContext(ctx).Raw("PRAGMA synchronous").Scan(&db.sqliteSync).Error; err != nil {
+			sqlDB.Close()
+			return nil, fmt.Errorf("read SQLite synchronous level: %w", err)
+		}
 	}
 	if err := db.Migrate(ctx); err != nil {
 		sqlDB.Close()
@@ -208,12 +217,13 @@ func retry(ctx context.Context, run func() error) error {
 // SQLite runs with synchronous=NORMAL, which in WAL mode syncs only at
 // checkpoints; this transaction runs with synchronous=FULL, so its commit
 // syncs the log, and with it every commit before it. Other transactions
-// stay unsynced: they are re-derived from the inbox, or, for a delivery
-// record, cost at most a repeated send. Only the inbox's group commit calls
-// this, so there is one sync per batch, never one per message.
+// keep the DSN's level: they are re-derived from the inbox, or, for a
+// delivery record, cost at most a repeated send. Only the inbox's group
+// commit calls this, so there is one sync per batch, never one per message.
 func (db *DB) DurableRetry(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	if db.Driver != "sqlite" {
-		return db.Retry(ctx, fn)
+	const full = 2
+	if db.Driver != "sqlite" || db.sqliteSync >= full {
+		return db.Retry(ctx, fn) // every commit is synced already
 	}
 	// One connection (see Open): Connection pins it, so no other
 	// transaction runs with the changed setting. The pragma cannot change
@@ -222,7 +232,7 @@ func (db *DB) DurableRetry(ctx context.Context, fn func(tx *gorm.DB) error) erro
 		if err := conn.Exec("PRAGMA synchronous=FULL").Error; err != nil {
 			return err
 		}
-		defer conn.WithContext(context.Background()).Exec("PRAGMA synchronous=NORMAL")
+		defer conn.WithContext(context.Background()).Exec(fmt.Sprintf("PRAGMA synchronous=%d", db.sqliteSync))
 		return retry(ctx, func() error { return conn.Transaction(fn) })
 	})
 }

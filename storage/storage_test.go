@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dingdesk/dingdesk/adapter"
+	"github.com/dingdesk/dingdesk/config"
 	"github.com/dingdesk/dingdesk/storage"
 	"github.com/dingdesk/dingdesk/storage/storagetest"
 	"gorm.io/gorm"
@@ -268,5 +269,16 @@ func TestDurableRetrySyncsOnlyItsTransaction(t *testing.T) {
 	}
 	if err := db.Tx(ctx, func(tx *gorm.DB) error { after = level(tx); return nil }); err != nil || after != normal {
 		t.Errorf("after a failed DurableRetry: synchronous %d (err %v), want NORMAL", after, err)
+	}
+	// A level the admin chose in the DSN is kept, not reset to NORMAL.
+	const extra = 3
+	cfg := storagetest.NewStorage(t, "sqlite")
+	cfg.DSN = config.Secret(cfg.DSN.Reveal() + "?_pragma=journal_mode(WAL)&_pragma=synchronous(EXTRA)")
+	db = storagetest.OpenStorage(t, cfg)
+	if err := db.DurableRetry(ctx, func(tx *gorm.DB) error { inside = level(tx); return nil }); err != nil || inside != extra {
+		t.Errorf("DSN synchronous=EXTRA: inside DurableRetry %d (err %v), want EXTRA", inside, err)
+	}
+	if err := db.Tx(ctx, func(tx *gorm.DB) error { after = level(tx); return nil }); err != nil || after != extra {
+		t.Errorf("DSN synchronous=EXTRA: after DurableRetry %d (err %v), want EXTRA", after, err)
 	}
 }
