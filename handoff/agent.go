@@ -3,6 +3,7 @@ package handoff
 import (
 	"context"
 	"fmt"
+	"github.com/dingdesk/dingdesk/config"
 	"slices"
 	"strings"
 	"time"
@@ -229,6 +230,17 @@ func (e *Engine) resolve(ctx context.Context, staffID string, no int) (*storage.
 	return s, nil
 }
 
+// beginOn is begin for an operation on the agent's session no (0:
+// current), resolved before any lock is taken.
+func (e *Engine) beginOn(ctx context.Context, staffID string, no int) (*config.Config, *storage.HandoffSessionRow, error) {
+	cfg, err := e.begin(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := e.resolve(ctx, staffID, no)
+	return cfg, s, err
+}
+
 // still re-checks, under the session lock, that s is the agent's open
 // session.
 func still(cur *storage.HandoffSessionRow, staffID string, no int) error {
@@ -249,11 +261,7 @@ func (e *Engine) AgentReply(ctx context.Context, staffID string, no int, text st
 	if text == "" {
 		return Session{}, ErrEmptyText
 	}
-	cfg, err := e.begin(ctx)
-	if err != nil {
-		return Session{}, err
-	}
-	s, err := e.resolve(ctx, staffID, no)
+	cfg, s, err := e.beginOn(ctx, staffID, no)
 	if err != nil {
 		return Session{}, err
 	}
@@ -314,11 +322,7 @@ func (e *Engine) SetCurrent(ctx context.Context, staffID string, no int) (Sessio
 // closing text, the agent's capacity pulls the next queued user in. The
 // agent gets no notice: the desk answers with the returned session.
 func (e *Engine) End(ctx context.Context, staffID string, no int) (Session, error) {
-	cfg, err := e.begin(ctx)
-	if err != nil {
-		return Session{}, err
-	}
-	s, err := e.resolve(ctx, staffID, no)
+	cfg, s, err := e.beginOn(ctx, staffID, no)
 	if err != nil {
 		return Session{}, err
 	}

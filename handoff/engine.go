@@ -103,18 +103,6 @@ func (e *Engine) begin(ctx context.Context) (*config.Config, error) {
 	return cfg, nil
 }
 
-// committed runs the after-commit effects of ops: Kick and bot hits.
-func (e *Engine) committed(sent []storage.OutboxItem, hits []string) {
-	if len(sent) > 0 && e.kick != nil {
-		e.kick(sent)
-	}
-	if e.bot != nil {
-		for _, id := range hits {
-			e.bot.Hit(id)
-		}
-	}
-}
-
 // rule is the service rule of a group; a group or rule no longer in the
 // config (a reload removed it) falls back to the default texts.
 func rule(cfg *config.Config, group string) *config.ServiceRule {

@@ -232,6 +232,13 @@ func (e *Engine) transact(ctx context.Context, cfg *config.Config, now time.Time
 	if err != nil {
 		return nil, err
 	}
-	e.committed(sent, o.hits)
+	if len(sent) > 0 && e.kick != nil {
+		e.kick(sent)
+	}
+	if e.bot != nil {
+		for _, id := range o.hits {
+			e.bot.Hit(id)
+		}
+	}
 	return o, nil
 }
