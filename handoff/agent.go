@@ -3,12 +3,12 @@ package handoff
 import (
 	"context"
 	"fmt"
-	"github.com/dingdesk/dingdesk/config"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/dingdesk/dingdesk/adapter"
+	"github.com/dingdesk/dingdesk/config"
 	"github.com/dingdesk/dingdesk/storage"
 )
 
