@@ -34,6 +34,9 @@ type DB struct {
 	// sqliteSync is SQLite's synchronous level as the DSN set it (0 OFF,
 	// 1 NORMAL, 2 FULL, 3 EXTRA); DurableRetry raises it for the inbox.
 	sqliteSync int
+	// group commits concurrent Handoff transactions together on SQLite
+	// (nil on MySQL, whose connections commit in parallel).
+	group *txGroup
 }
 
 // Open connects, tunes the pool for the driver and runs the migrations.
@@ -100,6 +103,9 @@ func Open(ctx context.Context, cfg config.Storage, log *slog.Logger) (*DB, error
 	if err := db.Migrate(ctx); err != nil {
 		sqlDB.Close()
 		return nil, err
+	}
+	if cfg.Driver == "sqlite" {
+		db.group = newTxGroup(db)
 	}
 	return db, nil
 }
@@ -171,8 +177,12 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the pool.
+// Close closes the pool, after the hand-off transactions already grouped
+// for a commit have their results.
 func (db *DB) Close() error {
+	if db.group != nil {
+		db.group.close()
+	}
 	sqlDB, err := db.Gorm.DB()
 	if err != nil {
 		return err

@@ -180,7 +180,9 @@ type HandoffTx struct {
 // transaction. On MySQL the transaction runs at READ COMMITTED: every read
 // sees the latest commits (so what is read after taking a group lock is
 // exact), and a locking read of a missing row takes no gap lock (so first
-// messages of many new users do not deadlock on their inserts).
+// messages of many new users do not deadlock on their inserts). On SQLite
+// it shares its commit with the other hand-off transactions waiting at the
+// same moment (txGroup); it still returns only once its work is committed.
 func (db *DB) Handoff(ctx context.Context, fn func(tx *HandoffTx) error) error {
 	var opts []*sql.TxOptions
 	if db.Driver == "mysql" {
@@ -188,9 +190,13 @@ func (db *DB) Handoff(ctx context.Context, fn func(tx *HandoffTx) error) error {
 	}
 	var err error
 	for attempt := 0; attempt < 8; attempt++ {
-		err = db.Gorm.WithContext(ctx).Transaction(func(g *gorm.DB) error {
-			return fn(&HandoffTx{DB: db, G: g})
-		}, opts...)
+		if db.group != nil {
+			err = db.group.do(ctx, fn)
+		} else {
+			err = db.Gorm.WithContext(ctx).Transaction(func(g *gorm.DB) error {
+				return fn(&HandoffTx{DB: db, G: g})
+			}, opts...)
+		}
 		if err == nil || !(IsRetryable(err) || IsDuplicate(err)) {
 			return err
 		}

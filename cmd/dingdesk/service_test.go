@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -101,4 +102,39 @@ func TestConfigEditsUnderRunningService(t *testing.T) {
 			t.Fatalf("after an invalid edit the reply is %q", reply.Text)
 		}
 	}
+}
+
+// /metrics counts what the message path did, including the grouped
+// commits of the hand-off transactions on SQLite.
+func TestMetricsCountTheMessagePath(t *testing.T) {
+	s := startService(t, serviceOpts{})
+	s.ask("u1", "今天天气怎么样呀朋友")
+	names := []string{"dingdesk_inbound_accepted_total", "dingdesk_inbound_handled_total", "dingdesk_outbound_sent_total",
+		"dingdesk_storage_group_commits_total", "dingdesk_storage_grouped_transactions_total"}
+	// The reply reaches the fake a moment before the sender counts it.
+	eventually(t, "every counter to count the answered message", func() bool {
+		resp, err := http.Get(s.url + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		counters := map[string]int64{}
+		for _, l := range strings.Split(string(body), "\n") {
+			var name string
+			var v int64
+			if _, err := fmt.Sscanf(l, "%s %d", &name, &v); err == nil {
+				counters[name] = v
+			}
+		}
+		for _, name := range names {
+			if counters[name] < 1 {
+				return false
+			}
+		}
+		return true
+	})
 }
