@@ -160,7 +160,29 @@ func mysqlDSN(dsn string) string {
 	set("loc", "UTC")
 	set("charset", "utf8mb4")
 	set("timeout", "5s")
+	// Statements with arguments go out as one query instead of a
+	// prepare/execute/close round trip each: 834-843 -> 587-599 µs per
+	// message in the message-path benchmark. The driver escapes the
+	// arguments itself, which is safe only for charsets where a backslash
+	// or quote byte never occurs inside a multibyte character; for others
+	// (big5, gbk, sjis…) the default stays off.
+	if safeToInterpolate(q.Get("charset")) {
+		set("interpolateParams", "true")
+	}
 	return base + "?" + q.Encode()
+}
+
+// safeToInterpolate reports whether every charset in a DSN's charset list
+// lets the driver escape arguments client-side.
+func safeToInterpolate(charsets string) bool {
+	for _, c := range strings.Split(charsets, ",") {
+		switch strings.ToLower(strings.TrimSpace(c)) {
+		case "utf8mb4", "utf8", "utf8mb3", "latin1", "ascii", "binary":
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // Ping checks the database answers (for /readyz).
