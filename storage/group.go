@@ -107,24 +107,40 @@ func (g *txGroup) run() {
 	}
 }
 
+// errGroupAborted is the result of a member whose work did not commit
+// through no fault it can be told of: the group's transaction failed
+// before its turn, or failed (or could not commit) after it had run.
+// Handoff runs such a member again.
+var errGroupAborted = errors.New("grouped hand-off transaction aborted")
+
 // commit runs batch in one transaction and delivers each member's result.
 func (g *txGroup) commit(batch []*txReq) {
 	results := make([]error, len(batch))
+	for i := range results {
+		results[i] = errGroupAborted // until it has run
+	}
 	ran := make([]bool, len(batch))
 	// The transaction's own context is not any member's: one caller giving
-	// up must not roll back the others. Each member's statements run under
-	// its own context.
+	// up must not roll back the others. Members' statements do not see
+	// their callers' cancellation either: SQLite answers an interrupted
+	// INSERT, UPDATE or DELETE inside a transaction by rolling back the
+	// whole transaction, every other member's work with it. A caller that
+	// gave up before its turn is skipped; once running, a member finishes
+	// (they are short), and do reports its real outcome.
 	err := g.db.Gorm.WithContext(context.Background()).Transaction(func(tx *gorm.DB) error {
 		if len(batch) == 1 { // nothing to isolate: the transaction is the savepoint
-			results[0] = batch[0].ctx.Err()
-			if results[0] == nil {
-				ran[0] = true
-				results[0] = runMember(g.db, tx, batch[0])
+			r := batch[0]
+			if err := r.ctx.Err(); err != nil {
+				results[0] = err
+				return err
 			}
+			ran[0] = true
+			results[0] = runMember(g.db, tx, r)
 			return results[0]
 		}
 		for i, r := range batch {
-			if results[i] = r.ctx.Err(); results[i] != nil {
+			if err := r.ctx.Err(); err != nil {
+				results[i] = err
 				continue
 			}
 			if err := tx.Exec("SAVEPOINT handoff_member").Error; err != nil {
@@ -146,14 +162,15 @@ func (g *txGroup) commit(batch []*txReq) {
 	g.members.Add(int64(len(batch)))
 	for i, r := range batch {
 		res := results[i]
-		if err != nil && res == nil && ran[i] {
-			res = err // its work was lost with the group
+		if err != nil && (res == nil && ran[i] || res == errGroupAborted) {
+			res = fmt.Errorf("%w: %v", errGroupAborted, err) // its work was lost with the group
 		}
 		r.result <- res
 	}
 }
 
-// runMember runs one member's fn with its own context, turning a panic into
+// runMember runs one member's fn with its context's values but not its
+// cancellation (see commit), turning a panic into
 // an error here (the group goes on) and a panic again in the caller.
 func runMember(db *DB, tx *gorm.DB, r *txReq) (err error) {
 	defer func() {
@@ -162,7 +179,7 @@ func runMember(db *DB, tx *gorm.DB, r *txReq) (err error) {
 			err = fmt.Errorf("hand-off transaction panicked: %v", p)
 		}
 	}()
-	return r.fn(&HandoffTx{DB: db, G: tx.WithContext(r.ctx)})
+	return r.fn(&HandoffTx{DB: db, G: tx.WithContext(context.WithoutCancel(r.ctx))})
 }
 
 // GroupStats reports how many grouped commits the hand-off transactions

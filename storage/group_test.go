@@ -145,3 +145,62 @@ func TestHandoffAfterClose(t *testing.T) {
 		t.Fatal("Handoff on a closed database succeeded")
 	}
 }
+
+// A member that ends the shared transaction itself (as SQLite does on some
+// errors) must not leave the others told "committed" when they were not:
+// each caller's result matches what the database holds.
+func TestGroupedMemberEndingTheTransaction(t *testing.T) {
+	db := storagetest.Open(t, "sqlite")
+	ctx := context.Background()
+	if err := db.Gorm.Exec("CREATE TABLE group_probe (k VARCHAR(32) PRIMARY KEY)").Error; err != nil {
+		t.Fatal(err)
+	}
+	started, release := make(chan struct{}), make(chan struct{})
+	go db.Handoff(ctx, func(tx *storage.HandoffTx) error {
+		close(started)
+		<-release
+		return nil
+	})
+	<-started
+	const n = 12
+	results := make([]error, n)
+	var ready, done sync.WaitGroup
+	for i := range n {
+		ready.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			ready.Done()
+			results[i] = db.Handoff(ctx, func(tx *storage.HandoffTx) error {
+				if i == 5 {
+					return tx.G.Exec("ROLLBACK").Error
+				}
+				return tx.G.Exec("INSERT INTO group_probe (k) VALUES (?)", fmt.Sprintf("k%02d", i)).Error
+			})
+		}()
+	}
+	ready.Wait()
+	time.Sleep(100 * time.Millisecond)
+	close(release)
+	done.Wait()
+	var rows []string
+	if err := db.Gorm.Raw("SELECT k FROM group_probe").Scan(&rows).Error; err != nil {
+		t.Fatal(err)
+	}
+	stored := map[string]bool{}
+	for _, k := range rows {
+		stored[k] = true
+	}
+	for i := range n {
+		k := fmt.Sprintf("k%02d", i)
+		switch {
+		case i == 5:
+			if results[i] == nil {
+				t.Errorf("the member that ended the transaction was told it committed")
+			}
+		case (results[i] == nil) != stored[k]:
+			t.Errorf("%s: result %v but stored=%v", k, results[i], stored[k])
+		}
+	}
+	t.Logf("results: %v", results)
+}

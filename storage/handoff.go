@@ -197,7 +197,7 @@ func (db *DB) Handoff(ctx context.Context, fn func(tx *HandoffTx) error) error {
 				return fn(&HandoffTx{DB: db, G: g})
 			}, opts...)
 		}
-		if err == nil || !(IsRetryable(err) || IsDuplicate(err)) {
+		if err == nil || !(IsRetryable(err) || IsDuplicate(err) || errors.Is(err, errGroupAborted)) {
 			return err
 		}
 		select {
