@@ -194,16 +194,12 @@ func (api *openAPI) do(ctx context.Context, url, path string, token accessToken,
 	return nil, e
 }
 
-// call POSTs body to path with the access token, retrying as the error
+// call POSTs payload (a JSON body) to path with the access token, retrying as the error
 // says: QPS throttles, 429, 5xx and network errors with backoff (maxAttempts
 // within retryWindow, honouring ctx); an InvalidAuthentication once with a
 // fresh token. A final error is adapter.Permanent when retrying later cannot
 // help (quota exhausted, other 4xx); otherwise it is a plain error.
-func (api *openAPI) call(ctx context.Context, path string, body any) ([]byte, error) {
-	payload, err := marshal(body)
-	if err != nil {
-		return nil, adapter.Permanent(fmt.Errorf("dingtalk %s: %w", path, err))
-	}
+func (api *openAPI) call(ctx context.Context, path string, payload []byte) ([]byte, error) {
 	start := time.Now()
 	reauthed := false
 	var last error

@@ -119,7 +119,7 @@ func TestCallClassification(t *testing.T) {
 				_, _ = w.Write([]byte(`{"processQueryKey":"k"}`))
 			})
 			api := newTestAPI(t, srv.URL, time.Now)
-			_, err := api.call(t.Context(), pathGroupSend, map[string]string{"x": "y"})
+			_, err := api.call(t.Context(), pathGroupSend, []byte(`{"x":"y"}`))
 			if (err == nil) != tc.ok || adapter.IsPermanent(err) != tc.permanent {
 				t.Errorf("err = %v; want ok=%v permanent=%v", err, tc.ok, tc.permanent)
 			}
@@ -145,7 +145,7 @@ func TestCallNetworkErrorRetried(t *testing.T) {
 		_, _ = w.Write([]byte(`{}`))
 	})
 	api := newTestAPI(t, srv.URL, time.Now)
-	if _, err := api.call(t.Context(), pathGroupSend, map[string]string{}); err != nil {
+	if _, err := api.call(t.Context(), pathGroupSend, []byte(`{}`)); err != nil {
 		t.Fatal(err)
 	}
 	if n.Load() != 2 {
@@ -157,7 +157,7 @@ func TestCallBadCredentialsNotPermanent(t *testing.T) {
 	srv := newAPIServer(t, func(w http.ResponseWriter, r *http.Request, _ map[string]any) { t.Error("send without token") })
 	api := newTestAPI(t, srv.URL, time.Now)
 	api.secret = "wrong"
-	_, err := api.call(t.Context(), pathGroupSend, map[string]string{})
+	_, err := api.call(t.Context(), pathGroupSend, []byte(`{}`))
 	if err == nil || adapter.IsPermanent(err) || !strings.Contains(err.Error(), "invalidClientIdOrSecret") {
 		t.Errorf("err = %v; want a retryable token error with the code", err)
 	}

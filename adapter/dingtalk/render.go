@@ -66,6 +66,11 @@ type part struct {
 	title   string // markdown only
 	text    string
 	mention string // group user to @ on this part, "" for none
+	// The bodies on both paths, rendered once by renderParts (which needs
+	// their sizes) and sent as they are.
+	sessionBody []byte
+	apiPath     string
+	apiBody     []byte
 }
 
 // sessionMessage is the body POSTed to a sessionWebhook.
@@ -190,7 +195,7 @@ func renderParts(r adapter.Reply, d destination) ([]part, error) {
 		if len(parts) == 0 {
 			p.mention = mention
 		}
-		fits, err := fitsLimits(p, d)
+		fits, err := fitsLimits(&p, d)
 		if err != nil {
 			return nil, err
 		}
@@ -211,15 +216,13 @@ func renderParts(r adapter.Reply, d destination) ([]part, error) {
 	return parts, nil
 }
 
-func fitsLimits(p part, d destination) (bool, error) {
-	sb, err := renderSession(p)
+// fitsLimits renders p's bodies into it and reports whether both fit.
+func fitsLimits(p *part, d destination) (bool, error) {
+	sb, err := renderSession(*p)
 	if err != nil {
 		return false, err
 	}
-	if len(sb) >= maxBodyBytes {
-		return false, nil
-	}
-	_, body, err := renderOpenAPI(p, d)
+	path, body, err := renderOpenAPI(*p, d)
 	if err != nil {
 		return false, err
 	}
@@ -227,7 +230,8 @@ func fitsLimits(p part, d destination) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return len(ob) < maxBodyBytes, nil
+	p.sessionBody, p.apiPath, p.apiBody = sb, path, ob
+	return len(sb) < maxBodyBytes && len(ob) < maxBodyBytes, nil
 }
 
 // markdownTitle is the title shown in the chat list: the reply's, else

@@ -136,10 +136,7 @@ func (e *sessionError) Error() string {
 }
 
 func (a *Adapter) sendSession(ctx context.Context, webhook string, p part) error {
-	body, err := renderSession(p)
-	if err != nil {
-		return err
-	}
+	body := p.sessionBody
 	// No access token and no retry: a failure falls back to the OpenAPI.
 	raw, err := a.api.do(ctx, webhook, pathSession, "", body)
 	if err != nil {
@@ -175,11 +172,8 @@ func (a *Adapter) sendOpenAPI(ctx context.Context, p part, d destination) error 
 	if !d.group && d.userID == "" {
 		return adapter.Permanent(errors.New("dingtalk: private reply without user id"))
 	}
-	path, body, err := renderOpenAPI(p, d)
-	if err != nil {
-		return adapter.Permanent(err)
-	}
-	raw, err := a.api.call(ctx, path, body)
+	path := p.apiPath
+	raw, err := a.api.call(ctx, path, p.apiBody)
 	if err != nil {
 		return err
 	}
