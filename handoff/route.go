@@ -101,14 +101,18 @@ func (o *op) place(conv *storage.HandoffConversationRow, s *storage.HandoffSessi
 		}
 	}
 	var seq int64
-	if next, ok := o.frontSeq[s.GroupName]; ok && front {
+	var err error
+	switch next, reserved := o.frontSeq[s.GroupName]; {
+	case front && reserved: // keys reserved for this op's hand-ons, in order
 		seq = next
 		o.frontSeq[s.GroupName] = next + 1
-	} else {
-		var err error
-		if seq, err = o.tx.NextQueueSeq(grow, front); err != nil {
-			return 0, err
-		}
+	case front:
+		seq, err = o.tx.ReserveFront(grow, 1)
+	default:
+		seq, err = o.tx.NextQueueSeq(grow)
+	}
+	if err != nil {
+		return 0, err
 	}
 	s.State, s.QueueSeq, s.QueuedAt, s.DueAt, s.CreatedAt = storage.SessionQueued, seq, timePtr(o.now), o.queueDue(s.GroupName), o.now
 	s.ToldAt = timePtr(o.now)

@@ -310,13 +310,9 @@ func (t *HandoffTx) LockGroups(names ...string) (map[string]*HandoffGroupRow, er
 	return out, nil
 }
 
-// NextQueueSeq hands out a queue position key under the group lock: at the
-// back, or before everyone at the front.
-func (t *HandoffTx) NextQueueSeq(g *HandoffGroupRow, front bool) (int64, error) {
-	if front {
-		g.HeadSeq--
-		return g.HeadSeq, t.G.Model(g).Update("head_seq", g.HeadSeq).Error
-	}
+// NextQueueSeq hands out the queue position key at the back of a group,
+// under the group lock (ReserveFront hands out keys at the front).
+func (t *HandoffTx) NextQueueSeq(g *HandoffGroupRow) (int64, error) {
 	g.TailSeq++
 	return g.TailSeq, t.G.Model(g).Update("tail_seq", g.TailSeq).Error
 }

@@ -115,13 +115,18 @@ func TestHandoffQueueSeqAndTimers(t *testing.T) {
 				return err
 			}
 			g := gs["g"]
-			for _, front := range []bool{false, false, true} {
-				s, err := tx.NextQueueSeq(g, front)
+			for range 2 {
+				s, err := tx.NextQueueSeq(g)
 				if err != nil {
 					return err
 				}
 				seqs = append(seqs, s)
 			}
+			front, err := tx.ReserveFront(g, 1)
+			if err != nil {
+				return err
+			}
+			seqs = append(seqs, front)
 			base, err := tx.ReserveFront(g, 2)
 			seqs = append(seqs, base, base+1)
 			for i, s := range seqs {
