@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
+	"runtime"
+	"sync"
 	"sync/atomic"
 
 	"gorm.io/gorm"
@@ -22,31 +23,52 @@ import (
 //
 // Semantics are those of running them serially: each sees the ones before
 // it; one that fails is rolled back to its savepoint alone and gets its own
-// error; none is told it committed before the group's COMMIT has returned,
-// and when that COMMIT fails every member gets the error (Handoff's retry
-// loop and the callers' retries then run them again). A transaction waits
-// for no one: the group is whatever queued while the previous group ran.
+// error. None is told anything before the group's COMMIT has returned: when
+// the group fails (BEGIN, a savepoint, the COMMIT), every member that was
+// not cancelled gets errGroupAborted, its own error included (it may rest
+// on writes that did not commit), and Handoff runs it again. A transaction
+// waits for no one: the group is whatever queued while the previous group
+// ran.
 type txGroup struct {
-	db   *DB
-	reqs chan *txReq // unbuffered: a request received is a request run
-	stop chan struct{}
-	done chan struct{}
+	db       *DB
+	reqs     chan *txReq // unbuffered: a request received is a request run
+	stop     chan struct{}
+	stopOnce sync.Once
+	done     chan struct{}
 
-	commits, members atomic.Int64 // for GroupStats
+	commits, members atomic.Int64 // committed groups, for GroupStats
 }
 
 // maxGroup bounds how many transactions share a commit, so one group's
 // latency stays bounded.
 const maxGroup = 64
 
+// Member states: a queued member's caller may still give up; once running,
+// the caller waits for the outcome (fn writes the caller's variables).
+const (
+	memberQueued int32 = iota
+	memberRunning
+	memberAbandoned
+)
+
 type txReq struct {
 	ctx      context.Context
 	fn       func(tx *HandoffTx) error
+	state    atomic.Int32
 	result   chan error // buffered 1
 	panicked any        // fn's panic, re-raised in the caller
+	goexited bool       // fn called runtime.Goexit (t.FailNow), repeated in the caller
 }
 
-var errStorageClosed = errors.New("storage closed")
+var (
+	errStorageClosed = errors.New("storage closed")
+	// errGroupAborted is the result of a member whose work did not commit
+	// through no fault it can be told of. Handoff runs such a member again.
+	errGroupAborted = errors.New("grouped hand-off transaction aborted")
+	// errMemberFailed ends a one-member group whose member returned an
+	// error: its own error stands.
+	errMemberFailed = errors.New("member failed")
+)
 
 func newTxGroup(db *DB) *txGroup {
 	g := &txGroup{db: db, reqs: make(chan *txReq), stop: make(chan struct{}), done: make(chan struct{})}
@@ -55,7 +77,7 @@ func newTxGroup(db *DB) *txGroup {
 }
 
 // do runs fn in the next group and returns its outcome once that group has
-// committed (or fn failed).
+// committed (or failed). The caller's ctx bounds the wait until fn starts.
 func (g *txGroup) do(ctx context.Context, fn func(tx *HandoffTx) error) error {
 	r := &txReq{ctx: ctx, fn: fn, result: make(chan error, 1)}
 	select {
@@ -65,9 +87,20 @@ func (g *txGroup) do(ctx context.Context, fn func(tx *HandoffTx) error) error {
 	case <-g.done:
 		return errStorageClosed
 	}
-	err := <-r.result
-	if r.panicked != nil {
+	var err error
+	select {
+	case err = <-r.result:
+	case <-ctx.Done():
+		if r.state.CompareAndSwap(memberQueued, memberAbandoned) {
+			return ctx.Err()
+		}
+		err = <-r.result
+	}
+	switch {
+	case r.panicked != nil:
 		panic(r.panicked)
+	case r.goexited:
+		runtime.Goexit()
 	}
 	return err
 }
@@ -75,16 +108,21 @@ func (g *txGroup) do(ctx context.Context, fn func(tx *HandoffTx) error) error {
 // close stops the group runner; callers already in a group get their
 // results first.
 func (g *txGroup) close() {
-	select {
-	case <-g.stop:
-	default:
-		close(g.stop)
-	}
+	g.stopOnce.Do(func() { close(g.stop) })
 	<-g.done
 }
 
 func (g *txGroup) run() {
-	defer close(g.done)
+	stopped := false
+	defer func() {
+		if stopped {
+			close(g.done)
+			return
+		}
+		// A member called runtime.Goexit (t.FailNow inside fn in a test),
+		// which ends this goroutine whatever it defers: serve on a new one.
+		go g.run()
+	}()
 	batch := make([]*txReq, 0, maxGroup)
 	for {
 		batch = batch[:0]
@@ -92,6 +130,7 @@ func (g *txGroup) run() {
 		case r := <-g.reqs:
 			batch = append(batch, r)
 		case <-g.stop:
+			stopped = true
 			return
 		}
 	fill:
@@ -107,79 +146,116 @@ func (g *txGroup) run() {
 	}
 }
 
-// errGroupAborted is the result of a member whose work did not commit
-// through no fault it can be told of: the group's transaction failed
-// before its turn, or failed (or could not commit) after it had run.
-// Handoff runs such a member again.
-var errGroupAborted = errors.New("grouped hand-off transaction aborted")
-
 // commit runs batch in one transaction and delivers each member's result.
 func (g *txGroup) commit(batch []*txReq) {
 	results := make([]error, len(batch))
-	for i := range results {
-		results[i] = errGroupAborted // until it has run
-	}
 	ran := make([]bool, len(batch))
-	// The transaction's own context is not any member's: one caller giving
-	// up must not roll back the others. Members' statements do not see
-	// their callers' cancellation either: SQLite answers an interrupted
-	// INSERT, UPDATE or DELETE inside a transaction by rolling back the
-	// whole transaction, every other member's work with it. A caller that
-	// gave up before its turn is skipped; once running, a member finishes
-	// (they are short), and do reports its real outcome.
-	err := g.db.Gorm.WithContext(context.Background()).Transaction(func(tx *gorm.DB) error {
-		if len(batch) == 1 { // nothing to isolate: the transaction is the savepoint
-			r := batch[0]
-			if err := r.ctx.Err(); err != nil {
-				results[0] = err
-				return err
-			}
-			ran[0] = true
-			results[0] = runMember(g.db, tx, r)
-			return results[0]
+	var err error
+	finished := false // false when a member's runtime.Goexit unwound the group
+	// Deliver in a defer, so that members hear even when one of them ends
+	// this goroutine with runtime.Goexit (the group is then rolled back).
+	defer func() {
+		failed := !finished || err != nil && err != errMemberFailed
+		if !failed {
+			g.commits.Add(1)
+			g.members.Add(int64(len(batch)))
+		}
+		cause := err
+		if !finished {
+			cause = errors.New("a member called runtime.Goexit")
 		}
 		for i, r := range batch {
-			if err := r.ctx.Err(); err != nil {
-				results[i] = err
-				continue
+			res := results[i]
+			// Its work is lost (or it was never reached): run it again.
+			// A member skipped for its context keeps that error.
+			if failed && !r.goexited && (ran[i] || res == nil) {
+				res = fmt.Errorf("%w: %v", errGroupAborted, cause)
 			}
-			if err := tx.Exec("SAVEPOINT handoff_member").Error; err != nil {
-				return err
+			r.result <- res
+		}
+	}()
+	// The group's transaction runs on a pinned connection under no
+	// member's context: one caller giving up must not roll back the
+	// others. Members' statements do not see their callers' cancellation
+	// either: SQLite answers an interrupted INSERT, UPDATE or DELETE
+	// inside a transaction by rolling back the whole transaction, every
+	// other member's work with it. A caller that gives up before its turn
+	// is skipped; once running, a member finishes (they are short).
+	err = g.db.Gorm.WithContext(context.Background()).Connection(func(conn *gorm.DB) error {
+		err := conn.Transaction(func(tx *gorm.DB) error {
+			if len(batch) == 1 { // nothing to isolate: the transaction is the savepoint
+				if !start(batch[0], &results[0]) {
+					return errMemberFailed
+				}
+				ran[0] = true
+				if results[0] = runMember(g.db, tx, batch[0]); results[0] != nil {
+					return errMemberFailed
+				}
+				return nil
 			}
-			ran[i] = true
-			if results[i] = runMember(g.db, tx, r); results[i] != nil {
-				if err := tx.Exec("ROLLBACK TO handoff_member").Error; err != nil {
+			for i, r := range batch {
+				if !start(r, &results[i]) {
+					continue
+				}
+				if err := tx.Exec("SAVEPOINT handoff_member").Error; err != nil {
+					return err
+				}
+				ran[i] = true
+				if results[i] = runMember(g.db, tx, r); results[i] != nil {
+					if err := tx.Exec("ROLLBACK TO handoff_member").Error; err != nil {
+						return err
+					}
+				}
+				if err := tx.Exec("RELEASE handoff_member").Error; err != nil {
 					return err
 				}
 			}
-			if err := tx.Exec("RELEASE handoff_member").Error; err != nil {
-				return err
-			}
+			return nil
+		})
+		if err != nil && err != errMemberFailed {
+			// A failed COMMIT leaves SQLite's transaction open while
+			// database/sql considers it done; end it before the
+			// connection goes back to the pool, or every later BEGIN on
+			// it fails. (Harmless when nothing is open.)
+			conn.Exec("ROLLBACK")
 		}
-		return nil
+		return err
 	})
-	g.commits.Add(1)
-	g.members.Add(int64(len(batch)))
-	for i, r := range batch {
-		res := results[i]
-		if err != nil && (res == nil && ran[i] || res == errGroupAborted) {
-			res = fmt.Errorf("%w: %v", errGroupAborted, err) // its work was lost with the group
-		}
-		r.result <- res
+	finished = true
+}
+
+// start claims r for running; a member whose caller gave up (or whose
+// context ended) is not run and gets that as its result.
+func start(r *txReq, result *error) bool {
+	if err := r.ctx.Err(); err != nil {
+		*result = err
+		r.state.Store(memberAbandoned)
+		return false
 	}
+	if !r.state.CompareAndSwap(memberQueued, memberRunning) {
+		*result = context.Canceled
+		return false
+	}
+	return true
 }
 
 // runMember runs one member's fn with its context's values but not its
-// cancellation (see commit), turning a panic into
-// an error here (the group goes on) and a panic again in the caller.
+// cancellation (see commit). A panic becomes an error here (the group
+// goes on) and a panic again in the caller; runtime.Goexit cannot be
+// stopped, so it is noted and repeated in the caller.
 func runMember(db *DB, tx *gorm.DB, r *txReq) (err error) {
+	returned := false
 	defer func() {
 		if p := recover(); p != nil {
 			r.panicked = p
 			err = fmt.Errorf("hand-off transaction panicked: %v", p)
+		} else if !returned {
+			r.goexited = true
 		}
 	}()
-	return r.fn(&HandoffTx{DB: db, G: tx.WithContext(context.WithoutCancel(r.ctx))})
+	err = r.fn(&HandoffTx{DB: db, G: tx.WithContext(context.WithoutCancel(r.ctx))})
+	returned = true
+	return err
 }
 
 // GroupStats reports how many grouped commits the hand-off transactions
