@@ -214,7 +214,25 @@ func (db *DB) Close() error {
 
 // Tx runs fn in a transaction.
 func (db *DB) Tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	return db.Gorm.WithContext(ctx).Transaction(fn)
+	if db.Driver != "sqlite" {
+		return db.Gorm.WithContext(ctx).Transaction(fn)
+	}
+	return db.Gorm.WithContext(ctx).Connection(func(conn *gorm.DB) error {
+		return pinnedTx(conn, fn)
+	})
+}
+
+// pinnedTx runs fn in a transaction on a pinned SQLite connection. When the
+// COMMIT fails, database/sql considers the transaction done but SQLite
+// keeps it open, and every later BEGIN on the pool's only connection would
+// fail; so a failed transaction is ended before the connection goes back.
+// (A ROLLBACK with nothing open is a harmless error.)
+func pinnedTx(conn *gorm.DB, fn func(tx *gorm.DB) error) error {
+	err := conn.Transaction(fn)
+	if err != nil {
+		conn.WithContext(context.Background()).Exec("ROLLBACK")
+	}
+	return err
 }
 
 // Retry runs fn in a transaction and runs it again (a few times, with a
@@ -265,7 +283,7 @@ func (db *DB) DurableRetry(ctx context.Context, fn func(tx *gorm.DB) error) erro
 			return err
 		}
 		defer conn.WithContext(context.Background()).Exec(fmt.Sprintf("PRAGMA synchronous=%d", db.sqliteSync))
-		return retry(ctx, func() error { return conn.Transaction(fn) })
+		return retry(ctx, func() error { return pinnedTx(conn, fn) })
 	})
 }
 

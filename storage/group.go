@@ -174,15 +174,15 @@ func (g *txGroup) commit(batch []*txReq) {
 			r.result <- res
 		}
 	}()
-	// The group's transaction runs on a pinned connection under no
-	// member's context: one caller giving up must not roll back the
+	// The group's transaction runs on a pinned connection (pinnedTx ends
+	// what a failed COMMIT leaves open) under no member's context: one caller giving up must not roll back the
 	// others. Members' statements do not see their callers' cancellation
 	// either: SQLite answers an interrupted INSERT, UPDATE or DELETE
 	// inside a transaction by rolling back the whole transaction, every
 	// other member's work with it. A caller that gives up before its turn
 	// is skipped; once running, a member finishes (they are short).
 	err = g.db.Gorm.WithContext(context.Background()).Connection(func(conn *gorm.DB) error {
-		err := conn.Transaction(func(tx *gorm.DB) error {
+		return pinnedTx(conn, func(tx *gorm.DB) error {
 			if len(batch) == 1 { // nothing to isolate: the transaction is the savepoint
 				if !start(batch[0], &results[0]) {
 					return errMemberFailed
@@ -212,14 +212,6 @@ func (g *txGroup) commit(batch []*txReq) {
 			}
 			return nil
 		})
-		if err != nil && err != errMemberFailed {
-			// A failed COMMIT leaves SQLite's transaction open while
-			// database/sql considers it done; end it before the
-			// connection goes back to the pool, or every later BEGIN on
-			// it fails. (Harmless when nothing is open.)
-			conn.Exec("ROLLBACK")
-		}
-		return err
 	})
 	finished = true
 }

@@ -318,3 +318,32 @@ func TestTextRoundTripsExactly(t *testing.T) {
 		}
 	})
 }
+
+// A transaction whose COMMIT fails (forced with a deferred foreign key)
+// leaves nothing open on SQLite's only connection: the next one works.
+func TestFailedCommitLeavesNoTransactionOpen(t *testing.T) {
+	db := storagetest.Open(t, "sqlite")
+	for _, q := range []string{
+		"CREATE TABLE fk_parent (id INTEGER PRIMARY KEY)",
+		"CREATE TABLE fk_child (pid INTEGER REFERENCES fk_parent(id) DEFERRABLE INITIALLY DEFERRED)",
+	} {
+		if err := db.Gorm.Exec(q).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	for name, run := range map[string]func(context.Context, func(*gorm.DB) error) error{"Tx": db.Tx, "DurableRetry": db.DurableRetry} {
+		if err := run(ctx, func(tx *gorm.DB) error { return tx.Exec("INSERT INTO fk_child VALUES (42)").Error }); err == nil {
+			t.Fatalf("%s: a COMMIT breaking a foreign key succeeded", name)
+		}
+		if err := run(ctx, func(tx *gorm.DB) error { return tx.Exec("INSERT INTO fk_parent VALUES (NULL)").Error }); err != nil {
+			t.Fatalf("%s: the next transaction after a failed COMMIT: %v", name, err)
+		}
+	}
+	var parents, children int64
+	db.Gorm.Raw("SELECT count(*) FROM fk_parent").Scan(&parents)
+	db.Gorm.Raw("SELECT count(*) FROM fk_child").Scan(&children)
+	if parents != 2 || children != 0 {
+		t.Errorf("parents %d, children %d; want 2 and 0", parents, children)
+	}
+}
