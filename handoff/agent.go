@@ -241,13 +241,17 @@ func (e *Engine) beginOn(ctx context.Context, staffID string, no int) (*config.C
 	return cfg, s, err
 }
 
-// still re-checks, under the session lock, that s is the agent's open
-// session.
-func still(cur *storage.HandoffSessionRow, staffID string, no int) error {
-	if cur == nil || cur.State != storage.SessionActive || cur.AgentID != staffID {
-		return fmt.Errorf("#%d：%w", no, ErrSessionEnded)
+// ownSession locks session id again, inside the op's transaction, and
+// checks it is still staffID's active session (#no in messages).
+func ownSession(tx *storage.HandoffTx, id int64, staffID string, no int) (*storage.HandoffSessionRow, error) {
+	cur, err := tx.LockSession(id)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	if cur == nil || cur.State != storage.SessionActive || cur.AgentID != staffID {
+		return nil, fmt.Errorf("#%d：%w", no, ErrSessionEnded)
+	}
+	return cur, nil
 }
 
 // AgentReply relays an agent's text to the user of session no (0:
@@ -269,11 +273,8 @@ func (e *Engine) AgentReply(ctx context.Context, staffID string, no int, text st
 	var out Session
 	_, err = e.transact(ctx, cfg, now, func(o *op) error {
 		tx := o.tx
-		cur, err := tx.LockSession(s.ID)
+		cur, err := ownSession(tx, s.ID, staffID, s.AgentNo)
 		if err != nil {
-			return err
-		}
-		if err := still(cur, staffID, s.AgentNo); err != nil {
 			return err
 		}
 		conv, err := tx.Conversation(cur.UserKey)
@@ -338,11 +339,8 @@ func (e *Engine) End(ctx context.Context, staffID string, no int) (Session, erro
 		if _, err := tx.LockGroups(s.GroupName); err != nil {
 			return err
 		}
-		cur, err := tx.LockSession(s.ID)
+		cur, err := ownSession(tx, s.ID, staffID, s.AgentNo)
 		if err != nil {
-			return err
-		}
-		if err := still(cur, staffID, s.AgentNo); err != nil {
 			return err
 		}
 		isNew := conv == nil
@@ -402,11 +400,8 @@ func (e *Engine) Transfer(ctx context.Context, staffID string, no int, group str
 		if err != nil {
 			return err
 		}
-		cur, err := tx.LockSession(s.ID)
+		cur, err := ownSession(tx, s.ID, staffID, s.AgentNo)
 		if err != nil {
-			return err
-		}
-		if err := still(cur, staffID, s.AgentNo); err != nil {
 			return err
 		}
 		if n, err := o.onlineMembers(g, staffID); err != nil {
