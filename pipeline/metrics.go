@@ -31,11 +31,17 @@ func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
 		{"dingdesk_outbound_retries_total", "Outbound attempts that failed and were scheduled again.", &m.Retried},
 		{"dingdesk_outbound_failed_total", "Outbound messages given up and recorded as failed.", &m.Failed},
 	} {
-		k, err := fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n%s %d\n", c.name, c.help, c.name, c.name, c.v.Load())
+		k, err := WriteCounter(w, c.name, c.help, c.v.Load())
 		n += int64(k)
 		if err != nil {
 			return n, err
 		}
 	}
 	return n, nil
+}
+
+// WriteCounter writes one counter in Prometheus text format (for counters
+// kept outside Metrics, such as the storage's).
+func WriteCounter(w io.Writer, name, help string, v int64) (int, error) {
+	return fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n%s %d\n", name, help, name, name, v)
 }

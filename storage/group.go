@@ -36,7 +36,7 @@ type txGroup struct {
 	stopOnce sync.Once
 	done     chan struct{}
 
-	commits, members atomic.Int64 // committed groups, for GroupStats
+	commits, members atomic.Int64 // committed groups and the members they ran, for GroupStats
 }
 
 // maxGroup bounds how many transactions share a commit, so one group's
@@ -65,8 +65,8 @@ var (
 	// errGroupAborted is the result of a member whose work did not commit
 	// through no fault it can be told of. Handoff runs such a member again.
 	errGroupAborted = errors.New("grouped hand-off transaction aborted")
-	// errMemberFailed ends a one-member group whose member returned an
-	// error: its own error stands.
+	// errMemberFailed rolls back a one-member group whose member returned
+	// an error: its own error stands.
 	errMemberFailed = errors.New("member failed")
 )
 
@@ -156,9 +156,9 @@ func (g *txGroup) commit(batch []*txReq) {
 	// this goroutine with runtime.Goexit (the group is then rolled back).
 	defer func() {
 		failed := !finished || err != nil && err != errMemberFailed
-		if !failed {
+		if n := int64(countTrue(ran)); !failed && n > 0 {
 			g.commits.Add(1)
-			g.members.Add(int64(len(batch)))
+			g.members.Add(n)
 		}
 		cause := err
 		if !finished {
@@ -175,38 +175,40 @@ func (g *txGroup) commit(batch []*txReq) {
 		}
 	}()
 	// The group's transaction runs on a pinned connection (pinnedTx ends
-	// what a failed COMMIT leaves open) under no member's context: one caller giving up must not roll back the
-	// others. Members' statements do not see their callers' cancellation
-	// either: SQLite answers an interrupted INSERT, UPDATE or DELETE
-	// inside a transaction by rolling back the whole transaction, every
-	// other member's work with it. A caller that gives up before its turn
-	// is skipped; once running, a member finishes (they are short).
+	// what a failed COMMIT leaves open) under no member's context: one
+	// caller giving up must not roll back the others. Members' statements
+	// do not see their callers' cancellation either: SQLite answers an
+	// interrupted INSERT, UPDATE or DELETE inside a transaction by rolling
+	// back the whole transaction, every other member's work with it. A
+	// caller that gives up before its turn is skipped; once running, a
+	// member finishes (they are short).
 	err = g.db.Gorm.WithContext(context.Background()).Connection(func(conn *gorm.DB) error {
 		return pinnedTx(conn, func(tx *gorm.DB) error {
-			if len(batch) == 1 { // nothing to isolate: the transaction is the savepoint
-				if !start(batch[0], &results[0]) {
-					return errMemberFailed
+			// A lone member needs no savepoint: the transaction is its own.
+			isolate := len(batch) > 1
+			savepoint := func(q string) error {
+				if !isolate {
+					return nil
 				}
-				ran[0] = true
-				if results[0] = runMember(g.db, tx, batch[0]); results[0] != nil {
-					return errMemberFailed
-				}
-				return nil
+				return tx.Exec(q).Error
 			}
 			for i, r := range batch {
 				if !start(r, &results[i]) {
 					continue
 				}
-				if err := tx.Exec("SAVEPOINT handoff_member").Error; err != nil {
+				if err := savepoint("SAVEPOINT handoff_member"); err != nil {
 					return err
 				}
 				ran[i] = true
 				if results[i] = runMember(g.db, tx, r); results[i] != nil {
-					if err := tx.Exec("ROLLBACK TO handoff_member").Error; err != nil {
+					if !isolate {
+						return errMemberFailed // roll back; its own error stands
+					}
+					if err := savepoint("ROLLBACK TO handoff_member"); err != nil {
 						return err
 					}
 				}
-				if err := tx.Exec("RELEASE handoff_member").Error; err != nil {
+				if err := savepoint("RELEASE handoff_member"); err != nil {
 					return err
 				}
 			}
@@ -214,6 +216,16 @@ func (g *txGroup) commit(batch []*txReq) {
 		})
 	})
 	finished = true
+}
+
+func countTrue(bs []bool) int {
+	n := 0
+	for _, b := range bs {
+		if b {
+			n++
+		}
+	}
+	return n
 }
 
 // start claims r for running; a member whose caller gave up (or whose

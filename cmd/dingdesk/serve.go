@@ -221,8 +221,8 @@ func (m *Main) routes(cfg *config.Config) http.Handler {
 		m.Metrics.WriteTo(c.Writer)
 		if m.DB != nil {
 			commits, txs := m.DB.GroupStats()
-			fmt.Fprintf(c.Writer, "# HELP dingdesk_storage_group_commits_total Commits of grouped hand-off transactions (SQLite).\n# TYPE dingdesk_storage_group_commits_total counter\ndingdesk_storage_group_commits_total %d\n", commits)
-			fmt.Fprintf(c.Writer, "# HELP dingdesk_storage_grouped_transactions_total Hand-off transactions committed in those groups (SQLite).\n# TYPE dingdesk_storage_grouped_transactions_total counter\ndingdesk_storage_grouped_transactions_total %d\n", txs)
+			pipeline.WriteCounter(c.Writer, "dingdesk_storage_group_commits_total", "Commits of grouped hand-off transactions (SQLite).", commits)
+			pipeline.WriteCounter(c.Writer, "dingdesk_storage_grouped_transactions_total", "Hand-off transactions committed in those groups (SQLite).", txs)
 		}
 	})
 	if m.webhook != nil && (cfg.DingTalk.Mode == "webhook" || cfg.DingTalk.Mode == "both") {
