@@ -37,6 +37,8 @@ type Deps struct {
 	// TimerInterval is how often RunTimers scans for due timeouts. Default
 	// 1s.
 	TimerInterval time.Duration
+	// Observer is told the timings of matches and transactions. Optional.
+	Observer Observer
 }
 
 // Engine is the hand-off engine. It keeps no conversation state in memory:
@@ -51,6 +53,7 @@ type Engine struct {
 	log      *slog.Logger
 	kick     func([]storage.OutboxItem)
 	interval time.Duration
+	obs      Observer
 
 	kw atomic.Pointer[keywords] // of the latest config snapshot seen
 
@@ -63,7 +66,10 @@ type Engine struct {
 // New builds an engine.
 func New(d Deps) *Engine {
 	e := &Engine{cfg: d.Config, bot: d.Bot, db: d.DB, st: storage.NewHandoffStore(d.DB),
-		clock: d.Clock, log: d.Log, kick: d.Kick, interval: d.TimerInterval}
+		clock: d.Clock, log: d.Log, kick: d.Kick, interval: d.TimerInterval, obs: d.Observer}
+	if e.obs == nil {
+		e.obs = noObserver{}
+	}
 	if e.clock == nil {
 		e.clock = SystemClock{}
 	}
@@ -222,7 +228,9 @@ func (e *Engine) Handle(ctx context.Context, msg adapter.Message) error {
 		if match == nil {
 			r := bot.Result{Outcome: bot.OutcomeNone}
 			if e.bot != nil && in.norm != "" {
+				start := time.Now()
 				r = e.bot.KB().Match(in.text)
+				e.obs.Matched(r.Outcome, time.Since(start))
 			}
 			match = &r
 		}

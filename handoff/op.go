@@ -220,6 +220,7 @@ func deref(t *time.Time) time.Time {
 func (e *Engine) transact(ctx context.Context, cfg *config.Config, now time.Time, fn func(o *op) error) (*op, error) {
 	var sent []storage.OutboxItem
 	var o *op
+	start := time.Now()
 	err := e.db.Handoff(ctx, func(tx *storage.HandoffTx) error {
 		o = e.newOp(tx, cfg, now)
 		if err := fn(o); err != nil {
@@ -229,6 +230,7 @@ func (e *Engine) transact(ctx context.Context, cfg *config.Config, now time.Time
 		sent, err = o.flush()
 		return err
 	})
+	e.obs.Transacted(ctx, time.Since(start), err, sent)
 	if err != nil {
 		return nil, err
 	}
