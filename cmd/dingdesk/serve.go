@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dingdesk/dingdesk/adapter"
 	"github.com/dingdesk/dingdesk/adapter/dingtalk"
@@ -24,6 +25,7 @@ import (
 	"github.com/dingdesk/dingdesk/config"
 	"github.com/dingdesk/dingdesk/desk"
 	"github.com/dingdesk/dingdesk/handoff"
+	"github.com/dingdesk/dingdesk/metrics"
 	"github.com/dingdesk/dingdesk/pipeline"
 	"github.com/dingdesk/dingdesk/storage"
 )
@@ -74,6 +76,10 @@ type Main struct {
 	Log     *slog.Logger
 	Clock   handoff.Clock
 	Metrics *pipeline.Metrics
+	// Registry holds every metric /metrics serves (its own, never
+	// Prometheus' global default registry).
+	Registry *prometheus.Registry
+	prom     *metrics.Metrics
 
 	DB    *storage.DB
 	Inbox *storage.Inbox
@@ -101,7 +107,8 @@ type Main struct {
 
 // NewMain prepares a service for cfg; nothing starts before Run.
 func NewMain(cfg *config.Config, log *slog.Logger) *Main {
-	return &Main{Config: config.NewStore(cfg), Log: log, Clock: handoff.SystemClock{}, Metrics: &pipeline.Metrics{}}
+	return &Main{Config: config.NewStore(cfg), Log: log, Clock: handoff.SystemClock{},
+		Metrics: &pipeline.Metrics{}, Registry: prometheus.NewRegistry()}
 }
 
 // Run opens storage, loads the knowledge base, starts the engine, the HTTP
@@ -132,6 +139,19 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.Log.Info("knowledge base loaded", "entries", kb.Len())
 
+	mo := metrics.Options{
+		Version: version, Counters: m.Metrics, Store: storage.NewStatsStore(m.DB),
+		Groups: func() []config.SkillGroup { return m.Config.Current().SkillGroups },
+		Now:    m.Clock.Now, Log: m.Log.With("component", "metrics"),
+	}
+	if m.DB.Driver == "sqlite" {
+		mo.GroupCommits = m.DB.GroupStats
+	}
+	if m.prom, err = metrics.New(m.Registry, mo); err != nil {
+		return err
+	}
+	m.Metrics.Delivered = m.prom.Delivered
+
 	if m.Platform == nil {
 		dt, err := dingtalk.New(cfg.DingTalk, dingtalk.Options{Logger: m.Log.With("component", "dingtalk")})
 		if err != nil {
@@ -143,10 +163,10 @@ func (m *Main) Run(ctx context.Context) error {
 		func() config.Outbox { return m.Config.Current().Outbox }, m.Clock.Now, m.Log.With("component", "outbox"), m.Metrics)
 	m.Engine = handoff.New(handoff.Deps{
 		Config: m.Config, Bot: m.Bot, DB: m.DB, Clock: m.Clock,
-		Log: m.Log.With("component", "handoff"), Kick: m.Outbox.Kick,
+		Log: m.Log.With("component", "handoff"), Kick: m.Outbox.Kick, Observer: m.prom,
 	})
 	m.Desk = desk.New(m.Engine, m.Config, m.Bot, m.DB, m.Clock.Now)
-	m.Intake = pipeline.NewIntake(m.Inbox, m.route, 64, m.Log.With("component", "intake"), m.Metrics)
+	m.Intake = pipeline.NewIntake(m.Inbox, m.prom.TimeHandle(m.route), 64, m.Log.With("component", "intake"), m.Metrics)
 
 	bg, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
@@ -170,7 +190,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}()
 	m.Log.Info("listening", "addr", m.Addr, "dingtalk_mode", cfg.DingTalk.Mode)
 
-	if err := m.Platform.Start(ctx, m.Intake.Accept); err != nil {
+	if err := m.Platform.Start(ctx, m.prom.TimeAccept(m.Intake.Accept)); err != nil {
 		return fmt.Errorf("dingtalk: %w", err)
 	}
 	return nil
@@ -216,15 +236,7 @@ func (m *Main) routes(cfg *config.Config) http.Handler {
 		}
 		c.JSON(status, gin.H{"ready": ready, "checks": checks})
 	})
-	r.GET("/metrics", func(c *gin.Context) {
-		c.Header("Content-Type", "text/plain; version=0.0.4")
-		m.Metrics.WriteTo(c.Writer)
-		if m.DB != nil {
-			commits, txs := m.DB.GroupStats()
-			pipeline.WriteCounter(c.Writer, "dingdesk_storage_group_commits_total", "Commits of grouped hand-off transactions (SQLite).", commits)
-			pipeline.WriteCounter(c.Writer, "dingdesk_storage_grouped_transactions_total", "Hand-off transactions committed in those groups (SQLite).", txs)
-		}
-	})
+	r.GET("/metrics", gin.WrapH(m.prom.Handler()))
 	if m.webhook != nil && (cfg.DingTalk.Mode == "webhook" || cfg.DingTalk.Mode == "both") {
 		r.POST(cfg.DingTalk.WebhookPath, m.webhook)
 	}
