@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -233,5 +235,37 @@ func pollUntil(t *testing.T, timeout time.Duration, what string, cond func() (bo
 			t.Fatalf("timed out waiting for %s; last: %s", what, last)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// The README's metrics table is the operators' reference: every dingdesk_
+// metric served is in it, and everything in it is served.
+func TestREADMEListsEveryMetric(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(readme)
+	start := strings.Index(text, "\n## Metrics\n")
+	if start < 0 {
+		t.Fatal("README.md has no Metrics section")
+	}
+	section := text[start+1:]
+	section = section[:strings.Index(section[3:], "\n## ")+3]
+	documented := map[string]bool{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `(dingdesk_[a-z_]+)` \\|").FindAllStringSubmatch(section, -1) {
+		documented[m[1]] = true
+	}
+	s := startService(t, serviceOpts{}) // SQLite: the grouped-commit counters too
+	served := s.scrape()
+	for name := range served {
+		if strings.HasPrefix(name, "dingdesk_") && !documented[name] {
+			t.Errorf("README.md's Metrics table does not list %s", name)
+		}
+	}
+	for name := range documented {
+		if served[name] == nil {
+			t.Errorf("README.md lists %s, which /metrics does not serve", name)
+		}
 	}
 }
