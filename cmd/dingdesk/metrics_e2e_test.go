@@ -195,14 +195,19 @@ func testMetricsFollowTheMessagePath(t *testing.T, driver string) {
 	// (accepted → sent, the retry wait included) is counted like every
 	// other reply's.
 	s.fake.FailNext(0, 0)
-	s.toUser(held, "u4", "年假答案")
 	var end scrape
-	pollUntil(t, 20*time.Second, "every delivered reply to be timed and the backlog to clear", func() (bool, string) {
+	// The retry delays double (2s, 4s, 8s ±20%): the next one may be 10s away.
+	pollUntil(t, 30*time.Second, "u4's answer, every delivered reply timed and the backlog cleared", func() (bool, string) {
+		answered := false
+		for _, x := range s.fake.Sent()[held:] {
+			answered = answered || isTo(x, "u4") && strings.Contains(x.Text, "年假答案")
+		}
 		end = s.scrape()
 		sent := end.value("dingdesk_outbound_sent_total")
 		n, _ := end.count("dingdesk_reply_latency_seconds")
 		backlog := end.value("dingdesk_outbox_backlog_messages")
-		return float64(n) == sent && backlog == 0, fmt.Sprintf("sent %v, timed %d, backlog %v", sent, n, backlog)
+		return answered && float64(n) == sent && backlog == 0,
+			fmt.Sprintf("u4 answered %v, sent %v, timed %d, backlog %v", answered, sent, n, backlog)
 	})
 	if n, sum := end.count("dingdesk_reply_latency_seconds"); n < 5 || sum/float64(n) <= 0 {
 		t.Errorf("reply latency: %d samples, sum %v", n, sum)
