@@ -246,7 +246,9 @@ func TestTimelineStaysBounded(t *testing.T) {
 		t.Fatalf("before trackFor: %d messages, %d replies", msgs, replies)
 	}
 	clk.Add(2 * time.Minute)
-	l.wrote([]int64{3}, clk.Now())
+	for i := 0; i < pruneEvery; i++ { // the clock is looked at every pruneEvery inserts
+		l.wrote([]int64{3}, clk.Now())
+	}
 	if msgs, replies := l.size(); msgs != 1 || replies != 1 {
 		t.Fatalf("after trackFor: %d messages, %d replies; want the fresh ones only", msgs, replies)
 	}
