@@ -65,7 +65,7 @@ type Metrics struct {
 	gatherer prometheus.Gatherer
 	reg      prometheus.Registerer
 	log      *slog.Logger
-	received func(ctx context.Context, msgID string) (time.Time, bool, error)
+	store    Store // nil: recovered messages are not timed
 
 	ack   prometheus.Histogram
 	reply prometheus.Histogram
@@ -90,7 +90,7 @@ func New(reg *prometheus.Registry, o Options) (*Metrics, error) {
 		o.StateTTL = 5 * time.Second
 	}
 	m := &Metrics{
-		gatherer: reg, reg: reg, log: o.Log, line: newTimeline(),
+		gatherer: reg, reg: reg, log: o.Log, store: o.Store, line: newTimeline(),
 		ack: prometheus.NewHistogram(histogram("inbound_ack_duration_seconds",
 			"Time from an inbound message reaching the service to it being stored, after which the platform is acknowledged.",
 			[]float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10})),
@@ -103,9 +103,6 @@ func New(reg *prometheus.Registry, o Options) (*Metrics, error) {
 		tx: prometheus.NewHistogramVec(histogram("engine_transaction_duration_seconds",
 			"Time of one hand-off engine transaction, deadlock retries and the wait for a grouped commit included, by result (committed, rolled_back).",
 			[]float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}), []string{"result"}),
-	}
-	if o.Store != nil {
-		m.received = o.Store.ReceivedAt
 	}
 	for _, r := range []string{"committed", "rolled_back"} {
 		m.tx.WithLabelValues(r) // a series from the start, so rate() sees the first one
@@ -206,12 +203,13 @@ func (m *Metrics) TimeAccept(h adapter.Handler) adapter.Handler {
 // TimeHandle wraps the handler of stored messages: the replies its
 // transactions write are timed from the message's acceptance. A message
 // this process did not accept (recovered after a restart, or from another
-// replica) is timed from when the inbox received it.
+// replica), or accepted long ago, is timed from when the inbox received
+// it: one indexed read, only for those.
 func (m *Metrics) TimeHandle(h pipeline.HandleFunc) pipeline.HandleFunc {
 	return func(ctx context.Context, msg adapter.Message) error {
 		at, ok := m.line.acceptedAt(msg.ID)
-		if !ok && m.received != nil {
-			if t, found, err := m.received(ctx, msg.ID); err == nil && found {
+		if !ok && m.store != nil {
+			if t, found, err := m.store.ReceivedAt(ctx, msg.ID); err == nil && found {
 				at, ok = t, true
 			}
 		}

@@ -233,24 +233,34 @@ func TestMatchesAreTimedByOutcome(t *testing.T) {
 }
 
 // Entries nobody closes (a reply sent by another replica, a duplicate of a
-// handled message) go after trackFor, and the maps never pass maxTracked.
+// handled message) go after messageTTL or trackFor, and the maps never pass
+// maxTracked.
 func TestTimelineStaysBounded(t *testing.T) {
 	clk := &clock{t: t0}
 	l := newTimeline()
 	l.now = clk.Now
+	// prune looks at the clock every pruneEvery inserts.
+	touch := func() {
+		for i := 0; i < pruneEvery; i++ {
+			l.wrote([]int64{3}, clk.Now())
+		}
+	}
 	l.accepted("dup", t0)
 	l.wrote([]int64{1, 2}, t0)
-	clk.Add(trackFor - time.Minute)
-	l.accepted("fresh", clk.Now())
-	if msgs, replies := l.size(); msgs != 2 || replies != 2 {
-		t.Fatalf("before trackFor: %d messages, %d replies", msgs, replies)
+	clk.Add(messageTTL - time.Second)
+	touch()
+	if msgs, replies := l.size(); msgs != 1 || replies != 3 {
+		t.Fatalf("before messageTTL: %d messages, %d replies; want 1, 3", msgs, replies)
 	}
-	clk.Add(2 * time.Minute)
-	for i := 0; i < pruneEvery; i++ { // the clock is looked at every pruneEvery inserts
-		l.wrote([]int64{3}, clk.Now())
+	clk.Add(time.Minute)
+	touch()
+	if msgs, replies := l.size(); msgs != 0 || replies != 3 {
+		t.Fatalf("after messageTTL: %d messages, %d replies; want 0, 3", msgs, replies)
 	}
-	if msgs, replies := l.size(); msgs != 1 || replies != 1 {
-		t.Fatalf("after trackFor: %d messages, %d replies; want the fresh ones only", msgs, replies)
+	clk.Add(trackFor - messageTTL)
+	touch()
+	if _, replies := l.size(); replies != 1 {
+		t.Fatalf("after trackFor: %d replies; want the fresh one only", replies)
 	}
 	if _, ok := l.sent(1); ok {
 		t.Fatal("an expired reply was still timed")

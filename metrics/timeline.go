@@ -10,8 +10,8 @@ import (
 // outbox id → accepted while the reply waits to be sent. Entries normally
 // live for milliseconds; one that is never closed (a duplicate delivery of
 // a message already handled, a reply given up or sent by another replica)
-// is dropped after trackFor, and at most maxTracked are held, so memory
-// stays bounded whatever happens downstream.
+// is dropped after a while, and at most maxTracked of each are held, so
+// memory stays bounded whatever happens downstream.
 type timeline struct {
 	mu       sync.Mutex
 	messages map[string]time.Time
@@ -22,6 +22,9 @@ type timeline struct {
 }
 
 const (
+	// messageTTL can be short: a message handled later than that is
+	// timed from the inbox's record instead (Metrics.TimeHandle).
+	messageTTL = 5 * time.Minute
 	// trackFor is past the outbox's default max_age (1h): a reply that
 	// takes longer has failed anyway.
 	trackFor   = 2 * time.Hour
@@ -79,7 +82,8 @@ func (l *timeline) sent(id int64) (time.Time, bool) {
 	return at, ok
 }
 
-// prune drops entries older than trackFor, at most once a minute (the
+// prune drops messages older than messageTTL and replies older than
+// trackFor, at most once a minute (the
 // maps are small unless something downstream is stuck). It looks at the
 // clock only every pruneEvery calls: reading it costs more than the rest
 // of an insert. Called locked.
@@ -92,12 +96,13 @@ func (l *timeline) prune() {
 		return
 	}
 	l.pruned = now
-	cutoff := now.Add(-trackFor)
+	cutoff := now.Add(-messageTTL)
 	for k, at := range l.messages {
 		if at.Before(cutoff) {
 			delete(l.messages, k)
 		}
 	}
+	cutoff = now.Add(-trackFor)
 	for k, at := range l.replies {
 		if at.Before(cutoff) {
 			delete(l.replies, k)
