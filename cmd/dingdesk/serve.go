@@ -162,7 +162,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("server.listen: %w", err)
 	}
 	m.Addr = ln.Addr().String()
-	m.http = &http.Server{Handler: m.routes(cfg), ReadHeaderTimeout: 10 * time.Second}
+	m.http = newHTTPServer(m.routes(cfg), cfg.Server)
 	go func() {
 		if err := m.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			m.Log.Error("http server stopped", "err", err)
@@ -431,8 +431,8 @@ func knowledgeInputs(cfg *config.Config) string {
 // restartKeys lists changed keys that a running service cannot apply.
 func restartKeys(a, b *config.Config) []string {
 	var keys []string
-	if a.Server.Listen != b.Server.Listen {
-		keys = append(keys, "server.listen")
+	if a.Server != b.Server {
+		keys = append(keys, "server")
 	}
 	if a.Storage.Driver != b.Storage.Driver || a.Storage.DSN != b.Storage.DSN {
 		keys = append(keys, "storage")
