@@ -2,6 +2,8 @@ package main
 
 import (
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -75,4 +77,30 @@ func (b *bodyDeadline) Read(p []byte) (int, error) {
 		b.once.Do(b.done)
 	}
 	return n, err
+}
+
+// logTryIt tells a newcomer where the service listens and how to see the
+// bot answer without a DingTalk app: the terminal simulator runs the same
+// engine on the same config.
+func logTryIt(log *slog.Logger, addr string, cfg *config.Config, configPath string) {
+	base := "http://" + localURLHost(addr)
+	args := []any{"url", base, "health", base + "/healthz", "ready", base + "/readyz", "metrics", base + "/metrics"}
+	if cfg.DingTalk.Mode == "webhook" || cfg.DingTalk.Mode == "both" {
+		args = append(args, "webhook", base+cfg.DingTalk.WebhookPath)
+	}
+	args = append(args, "try_the_bot", "dingdesk chat -c "+configPath+" (a terminal chat with the bot and the agent desk, on a temporary database)")
+	log.Info("dingdesk is up", args...)
+}
+
+// localURLHost is addr as a client on this machine reaches it: a wildcard
+// listen address (":8080", "[::]:8080", "0.0.0.0:8080") becomes localhost.
+func localURLHost(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if host == "" || host == "::" || host == "0.0.0.0" {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -166,5 +167,25 @@ func TestDeadlinesSpareEventStreams(t *testing.T) {
 	url = serve(config.Server{ReadTimeout: 300 * time.Millisecond, WriteTimeout: 5 * time.Second})
 	if got := get("POST", "", strings.NewReader(`{"a":1}`)); !strings.HasSuffix(got, "done\n") {
 		t.Errorf("POST whose body was read = %q, want it to run to the end", got)
+	}
+}
+
+// serve says where it listens and how to see the bot answer.
+func TestServeSaysHowToTryIt(t *testing.T) {
+	var buf strings.Builder
+	cfg := config.Default()
+	cfg.DingTalk.Mode = "webhook"
+	logTryIt(slog.New(slog.NewTextHandler(&buf, nil)), "[::]:8080", cfg, "examples/dingdesk.yaml")
+	for _, want := range []string{"url=http://localhost:8080", "webhook=http://localhost:8080/dingtalk/callback",
+		"dingdesk chat -c examples/dingdesk.yaml"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("log lacks %q: %s", want, buf.String())
+		}
+	}
+	for addr, want := range map[string]string{":8080": "localhost:8080", "0.0.0.0:80": "localhost:80",
+		"127.0.0.1:9": "127.0.0.1:9", "[::1]:9": "[::1]:9"} {
+		if got := localURLHost(addr); got != want {
+			t.Errorf("localURLHost(%q) = %q, want %q", addr, got, want)
+		}
 	}
 }

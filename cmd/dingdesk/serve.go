@@ -29,7 +29,7 @@ import (
 )
 
 func runServe(args []string, stderr io.Writer) int {
-	cfg, _, code := loadConfigArgs("serve", args, stderr, nil)
+	cfg, path, code := loadConfigArgs("serve", args, stderr, nil)
 	if code != 0 {
 		return code
 	}
@@ -44,6 +44,7 @@ func runServe(args []string, stderr io.Writer) int {
 		m.Close(closeCtx)
 		return 1
 	}
+	logTryIt(log, m.Addr, cfg, path)
 	<-ctx.Done()
 	stop() // a second signal kills the process at once
 	log.Info("shutting down", "timeout", cfg.Server.ShutdownTimeout)
@@ -169,6 +170,9 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}()
 	m.Log.Info("listening", "addr", m.Addr, "dingtalk_mode", cfg.DingTalk.Mode)
+	for _, w := range cfg.Warnings() {
+		m.Log.Warn("config warning", "key", w.Key, "warning", w.Message)
+	}
 
 	if err := m.Platform.Start(ctx, m.Intake.Accept); err != nil {
 		return fmt.Errorf("dingtalk: %w", err)
@@ -367,42 +371,40 @@ func (m *Main) watchConfig(ctx context.Context) {
 	}
 }
 
-// Reload reads the config and knowledge files again. An invalid config or
-// knowledge file is logged with its problems and the running one stays.
+// Reload reads the config and knowledge files again and applies them whole
+// or not at all: an invalid config or knowledge file is logged with every
+// problem of both, and the running config and knowledge base stay.
 func (m *Main) Reload() {
 	old := m.Config.Current()
-	cfg, err := config.Load(old.Path)
-	if err != nil {
-		var ve *config.ValidationError
-		if errors.As(err, &ve) {
-			problems := make([]string, len(ve.Problems))
-			for i, p := range ve.Problems {
-				problems[i] = p.String()
-			}
-			m.Log.Error("config change rejected; the running config stays", "problems", problems)
-		} else {
-			m.Log.Error("config change rejected; the running config stays", "err", err)
-		}
+	cfg, cfgErr := config.Read(old.Path)
+	if cfg == nil {
+		m.Log.Error("config change rejected; the running config and knowledge base stay", "err", cfgErr)
 		return
 	}
 	// Rebuilding a large knowledge base takes seconds (and retrains its
 	// classifier): only when its inputs changed, not for every config edit.
-	if inputs := knowledgeInputs(cfg); inputs != m.kbInputs {
-		entries, err := bot.LoadKnowledge(knowledgePaths(cfg))
-		if err == nil {
-			var kb *bot.KnowledgeBase
-			if kb, err = buildKB(cfg, entries); err == nil {
-				m.Bot.Replace(kb)
-				m.kbInputs = inputs
-				m.Log.Info("knowledge base reloaded", "entries", kb.Len())
-			}
-		}
-		if err != nil {
-			m.Log.Error("knowledge change rejected; the running knowledge base stays", "err", err)
-		}
+	// An invalid config's knowledge is read for its problems, not built.
+	var kb *bot.KnowledgeBase
+	var kbErr error
+	inputs := knowledgeInputs(cfg)
+	if inputs != m.kbInputs {
+		kb, kbErr = readKnowledge(cfg, cfgErr == nil)
+	}
+	if cfgErr != nil || kbErr != nil {
+		m.Log.Error("config change rejected; the running config and knowledge base stay",
+			"problems", problemLines(cfgErr, kbErr))
+		return
 	}
 	for _, key := range restartKeys(old, cfg) {
 		m.Log.Warn("config key changed but takes effect only after a restart", "key", key)
+	}
+	for _, w := range cfg.Warnings() {
+		m.Log.Warn("config warning", "key", w.Key, "warning", w.Message)
+	}
+	if kb != nil {
+		m.Bot.Replace(kb)
+		m.kbInputs = inputs
+		m.Log.Info("knowledge base reloaded", "entries", kb.Len())
 	}
 	m.Config.Replace(cfg)
 	m.Log.Info("config reloaded", "path", cfg.Path)
