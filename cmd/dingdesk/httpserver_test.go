@@ -51,7 +51,7 @@ func TestSlowBodyClientIsCutOff(t *testing.T) {
 					if took < 900*time.Millisecond || took > 5*time.Second {
 						t.Fatalf("connection closed after %v, want about read_timeout (1s)", took)
 					}
-					want := "400 Bad Request"
+					want := "408 Request Timeout"
 					if !signed {
 						want = "401 Unauthorized"
 					}
