@@ -2,9 +2,14 @@ package main
 
 import (
 	"bytes"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/dingdesk/dingdesk/bot"
+	"github.com/dingdesk/dingdesk/config"
 )
 
 // One run of check reports every problem: unknown keys (with a "did you
@@ -105,4 +110,58 @@ func writeFileAt(t *testing.T, dir, name, text string) string {
 	p := dir + "/" + name
 	writeFile(t, p, text)
 	return p
+}
+
+// A refused reload logs every problem of the config and of the knowledge
+// files by its path, in one line.
+func TestReloadLogsEveryProblem(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir+"/kb.yaml", readFile(t, "testdata/kb.yaml"))
+	good := "dingtalk: { mode: webhook, client_secret: x }\nbot: { knowledge: [kb.yaml] }\n"
+	path := writeFileAt(t, dir, "dingdesk.yaml", good)
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncLog
+	m := NewMain(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+	kb, err := readKnowledge(cfg, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Bot = bot.New(kb)
+	m.kbInputs = knowledgeInputs(cfg)
+	writeFile(t, path, "dingtalk: { mode: webhook, client_secret: x }\nroutingg: {}\nbot: { knowledge: [kb.yaml, nope.yaml], no_answer_reply: 改了 }\n")
+	m.Reload()
+	out := logs.String()
+	for _, want := range []string{"config change rejected", `routingg: unknown key; did you mean \"routing\"?`, "nope.yaml"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("reload log lacks %q:\n%s", want, out)
+		}
+	}
+	if m.Config.Current() != cfg || m.Bot.KB() != kb {
+		t.Fatal("the refused edit was applied")
+	}
+	writeFile(t, path, strings.Replace(good, "bot: {", "bot: { no_answer_reply: 改了,", 1))
+	m.Reload()
+	if m.Config.Current().Bot.NoAnswerReply != "改了" {
+		t.Fatalf("a valid edit was not applied:\n%s", logs.String())
+	}
+}
+
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
