@@ -36,6 +36,18 @@ type Server struct {
 	Listen string `mapstructure:"listen"`
 	// ShutdownTimeout bounds a graceful shutdown. Default 15s.
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+	// ReadHeaderTimeout bounds reading a request's headers. Default 10s.
+	ReadHeaderTimeout time.Duration `mapstructure:"read_header_timeout"`
+	// ReadTimeout bounds reading a request's body, counted from the end of
+	// its headers: a client trickling a body is cut off. Default 10s.
+	ReadTimeout time.Duration `mapstructure:"read_timeout"`
+	// WriteTimeout bounds handling a request and writing its response,
+	// counted from the end of its headers. Event streams (a GET asking for
+	// text/event-stream, without a body) are exempt. Default 30s.
+	WriteTimeout time.Duration `mapstructure:"write_timeout"`
+	// IdleTimeout closes a keep-alive connection that carried no request
+	// for this long. Default 60s.
+	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
 }
 
 // DingTalk is the platform connection.
@@ -70,8 +82,9 @@ type Storage struct {
 	// Driver is sqlite or mysql. Default "sqlite".
 	Driver string `mapstructure:"driver"`
 	// DSN is the SQLite file or the MySQL DSN
-	// ("user:pw@tcp(host:3306)/db?parseTime=true"). Default
-	// "data/dingdesk.db".
+	// ("user:pw@tcp(host:3306)/db?parseTime=true"). A relative SQLite file
+	// is relative to the config file, like knowledge files (Load makes it
+	// absolute). Default "data/dingdesk.db".
 	DSN Secret `mapstructure:"dsn"`
 	// DedupRetention is how long accepted msgIds are remembered to drop
 	// redeliveries. Default 168h (7 days).

@@ -6,7 +6,11 @@ import "time"
 // place defaults live; the doc comments on the fields repeat them.
 func Default() *Config {
 	return &Config{
-		Server: Server{Listen: ":8080", ShutdownTimeout: 15 * time.Second},
+		Server: Server{
+			Listen: ":8080", ShutdownTimeout: 15 * time.Second,
+			ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second,
+			WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second,
+		},
 		DingTalk: DingTalk{
 			Mode:                "stream",
 			APIBase:             "https://api.dingtalk.com",

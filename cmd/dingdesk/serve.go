@@ -31,7 +31,7 @@ import (
 )
 
 func runServe(args []string, stderr io.Writer) int {
-	cfg, _, code := loadConfigArgs("serve", args, stderr, nil)
+	cfg, path, code := loadConfigArgs("serve", args, stderr, nil)
 	if code != 0 {
 		return code
 	}
@@ -46,6 +46,7 @@ func runServe(args []string, stderr io.Writer) int {
 		m.Close(closeCtx)
 		return 1
 	}
+	logTryIt(log, m.Addr, cfg, path)
 	<-ctx.Done()
 	stop() // a second signal kills the process at once
 	log.Info("shutting down", "timeout", cfg.Server.ShutdownTimeout)
@@ -182,13 +183,16 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("server.listen: %w", err)
 	}
 	m.Addr = ln.Addr().String()
-	m.http = &http.Server{Handler: m.routes(cfg), ReadHeaderTimeout: 10 * time.Second}
+	m.http = newHTTPServer(m.routes(cfg), cfg.Server)
 	go func() {
 		if err := m.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			m.Log.Error("http server stopped", "err", err)
 		}
 	}()
 	m.Log.Info("listening", "addr", m.Addr, "dingtalk_mode", cfg.DingTalk.Mode)
+	for _, w := range cfg.Warnings() {
+		m.Log.Warn("config warning", "key", w.Key, "warning", w.Message)
+	}
 
 	if err := m.Platform.Start(ctx, m.prom.TimeAccept(m.Intake.Accept)); err != nil {
 		return fmt.Errorf("dingtalk: %w", err)
@@ -379,42 +383,40 @@ func (m *Main) watchConfig(ctx context.Context) {
 	}
 }
 
-// Reload reads the config and knowledge files again. An invalid config or
-// knowledge file is logged with its problems and the running one stays.
+// Reload reads the config and knowledge files again and applies them whole
+// or not at all: an invalid config or knowledge file is logged with every
+// problem of both, and the running config and knowledge base stay.
 func (m *Main) Reload() {
 	old := m.Config.Current()
-	cfg, err := config.Load(old.Path)
-	if err != nil {
-		var ve *config.ValidationError
-		if errors.As(err, &ve) {
-			problems := make([]string, len(ve.Problems))
-			for i, p := range ve.Problems {
-				problems[i] = p.String()
-			}
-			m.Log.Error("config change rejected; the running config stays", "problems", problems)
-		} else {
-			m.Log.Error("config change rejected; the running config stays", "err", err)
-		}
+	cfg, cfgErr := config.Read(old.Path)
+	if cfg == nil {
+		m.Log.Error("config change rejected; the running config and knowledge base stay", "err", cfgErr)
 		return
 	}
 	// Rebuilding a large knowledge base takes seconds (and retrains its
 	// classifier): only when its inputs changed, not for every config edit.
-	if inputs := knowledgeInputs(cfg); inputs != m.kbInputs {
-		entries, err := bot.LoadKnowledge(knowledgePaths(cfg))
-		if err == nil {
-			var kb *bot.KnowledgeBase
-			if kb, err = buildKB(cfg, entries); err == nil {
-				m.Bot.Replace(kb)
-				m.kbInputs = inputs
-				m.Log.Info("knowledge base reloaded", "entries", kb.Len())
-			}
-		}
-		if err != nil {
-			m.Log.Error("knowledge change rejected; the running knowledge base stays", "err", err)
-		}
+	// An invalid config's knowledge is read for its problems, not built.
+	var kb *bot.KnowledgeBase
+	var kbErr error
+	inputs := knowledgeInputs(cfg)
+	if inputs != m.kbInputs {
+		kb, kbErr = readKnowledge(cfg, cfgErr == nil)
+	}
+	if cfgErr != nil || kbErr != nil {
+		m.Log.Error("config change rejected; the running config and knowledge base stay",
+			"problems", problemLines(cfgErr, kbErr))
+		return
 	}
 	for _, key := range restartKeys(old, cfg) {
 		m.Log.Warn("config key changed but takes effect only after a restart", "key", key)
+	}
+	for _, w := range cfg.Warnings() {
+		m.Log.Warn("config warning", "key", w.Key, "warning", w.Message)
+	}
+	if kb != nil {
+		m.Bot.Replace(kb)
+		m.kbInputs = inputs
+		m.Log.Info("knowledge base reloaded", "entries", kb.Len())
 	}
 	m.Config.Replace(cfg)
 	m.Log.Info("config reloaded", "path", cfg.Path)
@@ -443,8 +445,8 @@ func knowledgeInputs(cfg *config.Config) string {
 // restartKeys lists changed keys that a running service cannot apply.
 func restartKeys(a, b *config.Config) []string {
 	var keys []string
-	if a.Server.Listen != b.Server.Listen {
-		keys = append(keys, "server.listen")
+	if a.Server != b.Server {
+		keys = append(keys, "server")
 	}
 	if a.Storage.Driver != b.Storage.Driver || a.Storage.DSN != b.Storage.DSN {
 		keys = append(keys, "storage")
