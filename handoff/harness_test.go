@@ -98,7 +98,11 @@ func newHarness(t *testing.T, driver, yaml string) *harness {
 }
 
 func newHarnessOn(t *testing.T, db *storage.DB, yaml string, clock *clocktest.Clock) *harness {
-	h := &harness{t: t, ctx: context.Background(), db: db, store: config.NewStore(parseConfig(t, yaml)), clock: clock}
+	return newHarnessWith(t, db, parseConfig(t, yaml), clock)
+}
+
+func newHarnessWith(t *testing.T, db *storage.DB, cfg *config.Config, clock *clocktest.Clock) *harness {
+	h := &harness{t: t, ctx: context.Background(), db: db, store: config.NewStore(cfg), clock: clock}
 	h.bot = newTestBot(t, h.store.Current())
 	h.e = h.engine()
 	// Another harness may have used the database: start after its rows.
@@ -110,8 +114,14 @@ func newHarnessOn(t *testing.T, db *storage.DB, yaml string, clock *clocktest.Cl
 }
 
 func (h *harness) engine() *handoff.Engine {
-	return handoff.New(handoff.Deps{Config: h.store, Bot: h.bot, Clock: h.clock, Store: storage.NewHandoffStore(h.db,
-		func(sent []storage.OutboxItem) { h.mu.Lock(); h.kicked = append(h.kicked, sent...); h.mu.Unlock() })})
+	return handoff.New(handoff.Deps{Config: h.store, Bot: h.bot, Clock: h.clock, Store: storage.NewHandoffStore(h.db, h.kick)})
+}
+
+// kick records what the store hands the sender.
+func (h *harness) kick(sent []storage.OutboxItem) {
+	h.mu.Lock()
+	h.kicked = append(h.kicked, sent...)
+	h.mu.Unlock()
 }
 
 // shareKicks makes h record its kicks in other's list (two replicas, one
