@@ -51,6 +51,14 @@ type DeskTexts struct {
 	ReplyHint string `mapstructure:"reply_hint"`
 	// Relay is a user's message as the agent sees it. Default "#{no} {user}：{text}".
 	Relay string `mapstructure:"relay"`
+	// KindPicture, KindFile, KindVideo, KindAudio and KindOther show a
+	// user's non-text message to the agent. Defaults "[图片]", "[文件]",
+	// "[视频]", "[语音]", "[暂不支持的消息]".
+	KindPicture string `mapstructure:"kind_picture"`
+	KindFile    string `mapstructure:"kind_file"`
+	KindVideo   string `mapstructure:"kind_video"`
+	KindAudio   string `mapstructure:"kind_audio"`
+	KindOther   string `mapstructure:"kind_other"`
 	// EndedByUser tells the agent the user ended a session. Default
 	// "【会话结束 #{no}】{user}：用户结束了会话".
 	EndedByUser string `mapstructure:"ended_by_user"`
@@ -190,6 +198,11 @@ func DefaultDeskTexts() DeskTexts {
 		RelaySuggestions:   "推荐知识（回复“{suggest} 编号”发给用户）：",
 		ReplyHint:          "回复“#{no} 内容”或直接发送文字即可回复该用户。",
 		Relay:              "#{no} {user}：{text}",
+		KindPicture:        "[图片]",
+		KindFile:           "[文件]",
+		KindVideo:          "[视频]",
+		KindAudio:          "[语音]",
+		KindOther:          "[暂不支持的消息]",
 		EndedByUser:        "【会话结束 #{no}】{user}：用户结束了会话",
 		EndedIdle:          "【会话结束 #{no}】{user}：用户长时间未回复，会话已自动结束",
 		FirstReply:         "客服 {agent} 为您服务",

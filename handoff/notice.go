@@ -22,20 +22,20 @@ func fill(text string, position int, agent string) string {
 }
 
 // kindLabel shows a non-text message to an agent.
-func kindLabel(k adapter.Kind) string {
+func kindLabel(t *config.DeskTexts, k adapter.Kind) string {
 	switch k {
 	case adapter.KindPicture:
-		return "[图片]"
+		return t.KindPicture
 	case adapter.KindFile:
-		return "[文件]"
+		return t.KindFile
 	case adapter.KindVideo:
-		return "[视频]"
+		return t.KindVideo
 	case adapter.KindAudio:
-		return "[语音]"
+		return t.KindAudio
 	case adapter.KindText, "":
 		return ""
 	}
-	return "[暂不支持的消息]"
+	return t.KindOther
 }
 
 func nick(n, userID string) string {
@@ -48,7 +48,7 @@ func nick(n, userID string) string {
 // relayText is a user message as the agent sees it: "#12 张三：…".
 func (o *op) relayText(s *Session, msg adapter.Message) string {
 	text := strings.TrimSpace(msg.Text)
-	if l := kindLabel(msg.Kind); l != "" {
+	if l := kindLabel(&o.cfg.Desk.Texts, msg.Kind); l != "" {
 		text = strings.TrimSpace(l + " " + text)
 	}
 	return Expand(o.cfg.Desk.Texts.Relay, "no", strconv.Itoa(s.No), "user", nick(s.UserNick, s.UserID), "text", text)
@@ -120,7 +120,7 @@ func (o *op) newSessionNotice(conv *Conversation, s *Session) string {
 		if len(lines) > 0 {
 			b.WriteString("\n" + t.RecentMessages)
 			for _, l := range lines {
-				fmt.Fprintf(&b, "\n%s：%s", o.speaker(l, s), clip(lineText(l), 200))
+				fmt.Fprintf(&b, "\n%s：%s", o.speaker(l, s), clip(lineText(t, l), 200))
 			}
 		}
 	}
@@ -147,9 +147,9 @@ func SuggestionText(cfg *config.Config, l Suggestions) string {
 	return b.String()
 }
 
-func lineText(l Line) string {
+func lineText(t *config.DeskTexts, l Line) string {
 	text := l.Text
-	if lbl := kindLabel(l.Kind); lbl != "" && l.Direction == DirIn {
+	if lbl := kindLabel(t, l.Kind); lbl != "" && l.Direction == DirIn {
 		text = strings.TrimSpace(lbl + " " + text)
 	}
 	return text

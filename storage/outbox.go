@@ -162,10 +162,10 @@ func (s *OutboxStore) Counts(ctx context.Context) (map[string]int64, error) {
 }
 
 // Failed lists failed sends, newest first.
-func (s *OutboxStore) Failed(ctx context.Context, limit int) ([]outboxRow, error) {
+func (s *OutboxStore) Failed(ctx context.Context, limit int) ([]FailedSend, error) {
 	var rows []outboxRow
 	err := s.db.gorm.WithContext(ctx).Where("status = ?", OutboxFailed).Order("id desc").Limit(limit).Find(&rows).Error
-	return rows, err
+	return failedSends(rows), err
 }
 
 func truncate(s string, n int) string {

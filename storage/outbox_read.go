@@ -30,3 +30,18 @@ func (s *OutboxStore) LastID(ctx context.Context) (int64, error) {
 	err := s.db.gorm.WithContext(ctx).Model(&outboxRow{}).Select("coalesce(max(id), 0)").Scan(&id).Error
 	return id, err
 }
+
+// FailedSend is an outbound message given up on, with the last reason.
+type FailedSend struct {
+	OutboxItem
+	LastError string
+}
+
+func failedSends(rows []outboxRow) []FailedSend {
+	out := make([]FailedSend, len(rows))
+	for i, r := range rows {
+		out[i] = FailedSend{OutboxItem: OutboxItem{ID: r.ID, Attempts: r.Attempts, CreatedAt: r.CreatedAt}, LastError: r.LastError}
+		_ = json.Unmarshal([]byte(r.Reply), &out[i].Reply) // the reason matters more than a damaged body
+	}
+	return out
+}
