@@ -1,12 +1,8 @@
 package handoff_test
 
 import (
-	"bytes"
-	"context"
 	"errors"
-	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/dingdesk/dingdesk/adapter"
@@ -36,10 +32,10 @@ service_rules:
 		if err != nil {
 			t.Fatal(err)
 		}
-		logs := &lockedBuffer{}
+		logs := &storagetest.Logs{}
 		h := newHarnessWith(t, storagetest.Open(t, driver), cfg, clocktest.New(wed10))
 		h.e = handoff.New(handoff.Deps{Config: h.store, Bot: h.bot, Clock: h.clock, Store: storage.NewHandoffStore(h.db, h.kick),
-			Log: slog.New(slog.NewTextHandler(logs, nil))})
+			Log: logs.Logger()})
 
 		expectTexts(t, h.say("u1", "怎么退货"), "u1", "退货请在订单页")
 		expectTexts(t, h.say("u1", "转人工"), "u1", "现在没有人工客服。")
@@ -194,12 +190,7 @@ func TestSuggestionsAreTheListTheAgentSaw(t *testing.T) {
 // without a logged failure (issue 13 #8).
 func TestRefusedTransferLogsNoFailure(t *testing.T) {
 	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
-		logs := &lockedBuffer{}
-		db, err := storage.Open(context.Background(), storagetest.NewStorage(t, driver), slog.New(slog.NewTextHandler(logs, nil)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
+		db, logs := storagetest.OpenLogged(t, driver)
 		h := newHarnessOn(t, db, baseYAML, clocktest.New(wed10))
 		h.presence("a1", handoff.Online)
 		h.say("u1", "转人工")
@@ -216,15 +207,3 @@ func TestRefusedTransferLogsNoFailure(t *testing.T) {
 		}
 	})
 }
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }

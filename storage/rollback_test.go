@@ -1,49 +1,22 @@
 package storage_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/dingdesk/dingdesk/storage"
 	"github.com/dingdesk/dingdesk/storage/storagetest"
 )
 
-// syncBuffer is a log sink safe for the storage's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
-func openLogged(t *testing.T, driver string) (*storage.DB, *syncBuffer) {
-	t.Helper()
-	logs := &syncBuffer{}
-	db, err := storage.Open(context.Background(), storagetest.NewStorage(t, driver), slog.New(slog.NewTextHandler(logs, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db, logs
-}
-
 // A transaction its own code refuses (a transfer to a group with nobody
 // online) is rolled back once: no second ROLLBACK that fails and is logged
 // as "cannot rollback - no transaction is active" (issue 13 #8).
 func TestRefusedTransactionRollsBackQuietly(t *testing.T) {
 	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
-		db, logs := openLogged(t, driver)
+		db, logs := storagetest.OpenLogged(t, driver)
 		if err := db.Gorm().Exec("CREATE TABLE probe (k VARCHAR(32) PRIMARY KEY)").Error; err != nil {
 			t.Fatal(err)
 		}
@@ -73,7 +46,7 @@ func TestRefusedTransactionRollsBackQuietly(t *testing.T) {
 // A full disk fails the transaction with its own error, logs no failed
 // ROLLBACK, and leaves the connection usable once there is room again.
 func TestDiskFullRollsBackQuietly(t *testing.T) {
-	db, logs := openLogged(t, "sqlite")
+	db, logs := storagetest.OpenLogged(t, "sqlite")
 	g := db.Gorm()
 	if err := g.Exec("CREATE TABLE probe (k INTEGER PRIMARY KEY, v TEXT)").Error; err != nil {
 		t.Fatal(err)
