@@ -26,6 +26,7 @@ import (
 //	Transfer(ctx, staffID, no, group) (Move, error)
 //	Suggest(ctx, staffID, no) (Suggestions, error)
 //	SendSuggestion(ctx, staffID, no, n) (Session, Suggestion, error)
+//	Transcript(ctx, staffID, no) (Session, []Line, error)
 //	NoteAgentChat(ctx, msg) error
 //	FinishAgentMessage(ctx, msg, answer) error
 //
@@ -506,6 +507,18 @@ func (e *Engine) SendSuggestion(ctx context.Context, staffID string, no, n int) 
 		return Session{}, Suggestion{}, err
 	}
 	return out, shown[i], nil
+}
+
+// Transcript is the conversation of the user of the agent's session no (0:
+// current), oldest first: every message in and out, also from before the
+// session (the bot's answers, earlier sessions), for an agent front end.
+func (e *Engine) Transcript(ctx context.Context, staffID string, no int) (Session, []Line, error) {
+	s, err := e.resolve(ctx, staffID, no)
+	if err != nil {
+		return Session{}, nil, err
+	}
+	lines, err := e.st.Messages(ctx, s.UserKey)
+	return viewOf(e.cfg.Current(), s), lines, err
 }
 
 // NoteAgentChat remembers an agent's private conversation with the bot and

@@ -339,7 +339,7 @@ func (o *op) botTurn(conv *Conversation, msg adapter.Message, in intent, mode Mo
 			Question: in.text, Candidates: topCandidates(d.result), CreatedAt: o.now})
 		if !d.handoff {
 			text := cfg.Bot.NoAnswerReply
-			if mode == BotOnly {
+			if mode == BotOnly && cfg.Routing.BotOnlyNoAnswerReply != "" {
 				text = cfg.Routing.BotOnlyNoAnswerReply
 			}
 			o.botSays(p, text)

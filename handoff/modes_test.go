@@ -207,3 +207,21 @@ func TestRefusedTransferLogsNoFailure(t *testing.T) {
 		}
 	})
 }
+
+// An agent front end reads the transcript of its own sessions only.
+func TestTranscript(t *testing.T) {
+	h := newHarness(t, "sqlite", baseYAML)
+	h.presence("a1", handoff.Online)
+	h.say("u1", "怎么退货")
+	h.say("u1", "转人工")
+	if _, err := h.e.AgentReply(h.ctx, "a1", 0, "您好"); err != nil {
+		t.Fatal(err)
+	}
+	s, lines, err := h.e.Transcript(h.ctx, "a1", 0)
+	if err != nil || s.UserID != "u1" || len(lines) != 5 || lines[0].Text != "怎么退货" || lines[4].Sender != handoff.SenderAgent {
+		t.Fatalf("transcript = %+v, %+v, %v", s, lines, err)
+	}
+	if _, _, err := h.e.Transcript(h.ctx, "a2", 1); !errors.Is(err, handoff.ErrUnknownSession) {
+		t.Fatalf("another agent's transcript = %v", err)
+	}
+}

@@ -82,8 +82,8 @@ func (o *op) onlineMembers(g *config.SkillGroup, exclude string) (int, error) {
 // group locked, and returns its queue position (0 when assigned). At the
 // back (front=false) the queue is drained first and s is assigned only
 // when nobody waits, so nobody is overtaken; at the front (an agent went
-// offline) s is served before anyone who waits. A user queued while no
-// member (but exclude) is online — an agent going offline alone — is told
+// offline) s is served before anyone who waits. A user handed back while
+// no member but exclude is online (an agent going offline alone) is told
 // the no-agent text, not that the agents are busy.
 func (o *op) place(conv *Conversation, s *Session, front bool, exclude string) (int, error) {
 	g, _ := o.cfg.Group(s.Group)
@@ -128,7 +128,9 @@ func (o *op) place(conv *Conversation, s *Session, front bool, exclude string) (
 	}
 	r := rule(o.cfg, s.Group)
 	text := fill(r.QueueMessage, pos, "")
-	if g != nil {
+	// Only a hand-on (front) can find nobody online: a hand-off and a
+	// transfer checked that before.
+	if front && g != nil {
 		if online, err := o.onlineMembers(g, exclude); err != nil {
 			return 0, err
 		} else if online == 0 {
@@ -305,7 +307,7 @@ func (o *op) movedNotices() error {
 // say so (service_rules[].human_only_closing_message).
 func (o *op) closingText(conv *Conversation, r *config.ServiceRule, why EndReason) string {
 	humanOnly := func(text string) string {
-		if mode, _ := route(o.cfg, conv.ConversationID); mode == HumanOnly {
+		if mode, _ := route(o.cfg, conv.ConversationID); mode == HumanOnly && r.HumanOnlyClosingMessage != "" {
 			return r.HumanOnlyClosingMessage
 		}
 		return text

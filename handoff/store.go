@@ -206,6 +206,8 @@ type Store interface {
 	QueueLengths(ctx context.Context, groups []string) (map[string]int, error)
 	// QueuePosition is 1 + the number of sessions queued before seq.
 	QueuePosition(ctx context.Context, group string, seq int64) (int, error)
+	// Messages is a user's transcript, oldest first.
+	Messages(ctx context.Context, userKey string) ([]Line, error)
 	// DueSessions are sessions whose Due has passed, earliest first, with
 	// at least ID, UserKey, Group and Due set; O(due), not O(sessions).
 	DueSessions(ctx context.Context, now time.Time, limit int) ([]Session, error)
