@@ -1,5 +1,10 @@
 package config
 
+import (
+	"reflect"
+	"strings"
+)
+
 // DeskTexts is the catalogue of texts agents read in their 1:1 chat with
 // the bot (desk.texts.*): notices from the hand-off engine, the desk's
 // answers, and the text of every error code an agent operation returns.
@@ -256,4 +261,21 @@ func DefaultDeskTexts() DeskTexts {
 		ErrEmptyText:         "消息内容为空",
 		ErrInternal:          "操作失败，请稍后重试",
 	}
+}
+
+// problems reports the texts left empty: an empty notice or answer would
+// leave an agent with a blank message (or none).
+func (t DeskTexts) problems() []Problem {
+	var ps []Problem
+	v := reflect.ValueOf(t)
+	for i := 0; i < v.NumField(); i++ {
+		key := v.Type().Field(i).Tag.Get("mapstructure")
+		if key == "current_mark" { // may be "": the list then marks nothing
+			continue
+		}
+		if strings.TrimSpace(v.Field(i).String()) == "" {
+			ps = append(ps, Problem{Key: "desk.texts." + key, Message: "must not be empty"})
+		}
+	}
+	return ps
 }
