@@ -47,10 +47,12 @@ func classify(kw *keywords, msg adapter.Message) intent {
 	return in
 }
 
-// needsMatch reports whether a message in the bot state will be matched
-// against the knowledge base, so Handle matches it before the transaction.
-func needsMatch(in intent, mode Mode) bool {
-	return in.text != "" && !in.end && !in.transfer && !in.hot && in.pick == 0 && mode != HumanOnly
+// needsMatch reports whether a message may need the knowledge base's
+// match: the bot's answer in the bot state, or the agent's suggestions
+// while with a person (so in human_only too). Handle matches it before the
+// transaction, which then only reads the result.
+func needsMatch(in intent) bool {
+	return in.text != "" && !in.end && !in.transfer && !in.hot && in.pick == 0
 }
 
 // keywords are a config snapshot's keywords, normalised once per snapshot

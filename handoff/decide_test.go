@@ -89,7 +89,7 @@ func TestDecide(t *testing.T) {
 			if c.unanswered != (d.act == actNoAnswer) {
 				t.Fatalf("unanswered: act %d", d.act)
 			}
-			if needsMatch(tt.in, tt.mode) && !c.matched && d.act != actEndInBot {
+			if needsMatch(tt.in) && !c.matched && tt.mode != HumanOnly {
 				t.Fatalf("Handle would match this message before the transaction, but decide does not use it")
 			}
 		})

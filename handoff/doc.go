@@ -88,7 +88,8 @@
 //     are fixed when set: a config change applies to later ones.
 //   - The new-session notice names the agent to the user through
 //     assigned_message ({agent}); when that text has no {agent}, the
-//     agent's first reply starts with "客服 <name> 为您服务".
+//     agent's first reply starts with desk.texts.first_reply ("客服 <name>
+//     为您服务").
 //   - Agent-initiated End and Transfer send the agent no notice (the desk
 //     shows the returned values); user endings and idle timeouts do.
 //   - The transcript is the user's conversation: every inbound message and

@@ -173,10 +173,11 @@ func (e *Engine) Handle(ctx context.Context, msg adapter.Message) error {
 	in := classify(e.keywordsOf(cfg), msg)
 	mode, group := route(cfg, msg.ConversationID)
 
-	// Matching is pure: the bot's answer is matched here, outside the
-	// transaction, when the message may need it. (A hand-off's new-session
-	// notice still matches the assigned user's last question for 推荐知识
-	// inside the transaction — see notice.go; moving it out is future work.)
+	// Matching is pure: the bot's answer (or the agent's suggestions) is
+	// matched here, outside the transaction, when the message may need it.
+	// (A hand-off's new-session notice still matches the assigned user's
+	// last question for 推荐知识 inside the transaction — see notice.go;
+	// moving it out is future work.)
 	var match *bot.Result
 	matchOnce := func() *bot.Result {
 		if match == nil {
@@ -188,7 +189,7 @@ func (e *Engine) Handle(ctx context.Context, msg adapter.Message) error {
 		}
 		return match
 	}
-	if needsMatch(in, mode) {
+	if needsMatch(in) {
 		matchOnce()
 	}
 
