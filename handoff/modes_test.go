@@ -82,6 +82,10 @@ func TestHumanOnlyClosingText(t *testing.T) {
 		h := newHarness(t, driver, yaml)
 		h.presence("a1", handoff.Online)
 		h.say("u1", "你好")
+		// The bot never answers here, but the agent gets its suggestions.
+		if r := h.say("u1", "怎么退货"); len(to(r, "u1")) != 0 || len(to(r, "a1")) != 1 || !strings.Contains(r[0].Text, "推荐知识") {
+			t.Fatalf("human_only relay = %q", texts(r))
+		}
 		want := config.DefaultServiceRule().HumanOnlyClosingMessage
 		for _, end := range []func() []adapter.Reply{
 			func() []adapter.Reply { return h.say("u1", "结束会话") },
