@@ -245,6 +245,7 @@ func (c *Config) Validate() error {
 	if c.Desk.TranscriptLines < 0 {
 		add("desk.transcript_lines", "must not be negative")
 	}
+	ps = append(ps, c.Desk.Texts.problems()...)
 	if c.Outbox.MaxAttempts < 1 {
 		add("outbox.max_attempts", "must be at least 1")
 	}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/dingdesk/dingdesk/adapter"
 	"github.com/dingdesk/dingdesk/bot"
-	"github.com/dingdesk/dingdesk/storage"
 )
 
 // BenchmarkPerMessage is what the instrumentation adds to one message with
@@ -31,7 +30,8 @@ func BenchmarkPerMessage(b *testing.B) {
 			accept(ctx, msg)
 			handle(ctx, msg)
 			m.Matched(bot.OutcomeAnswer, 50*time.Microsecond)
-			m.Transacted(*handleCtx.Load(), time.Millisecond, nil, []storage.OutboxItem{{ID: n}})
+			m.Enqueued(*handleCtx.Load(), []int64{n})
+			m.Transacted(*handleCtx.Load(), time.Millisecond, nil, nil)
 			m.Delivered(n)
 		}
 	})

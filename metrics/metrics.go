@@ -231,24 +231,29 @@ func (m *Metrics) Matched(outcome bot.Outcome, took time.Duration) {
 	m.match.WithLabelValues(string(outcome)).Observe(took.Seconds())
 }
 
-// Transacted implements handoff.Observer. The replies of a committed
-// transaction run on behalf of an accepted message are timed until sent.
-func (m *Metrics) Transacted(ctx context.Context, took time.Duration, err error, sent []storage.OutboxItem) {
+// Enqueued implements handoff.Observer. The replies a transaction run on
+// behalf of an accepted message wrote are timed until sent; they are noted
+// before the commit because the store sends them as soon as it has
+// committed.
+func (m *Metrics) Enqueued(ctx context.Context, ids []int64) {
+	if len(ids) == 0 {
+		return
+	}
+	if at, ok := ctx.Value(acceptedKey{}).(time.Time); ok {
+		m.line.wrote(ids, at)
+	}
+}
+
+// Transacted implements handoff.Observer. Replies that were rolled back
+// are forgotten: they are never sent, and SQLite may give their ids to
+// later rows.
+func (m *Metrics) Transacted(ctx context.Context, took time.Duration, err error, discarded []int64) {
 	result := "committed"
 	if err != nil {
 		result = "rolled_back"
 	}
 	m.tx.WithLabelValues(result).Observe(took.Seconds())
-	if err != nil || len(sent) == 0 {
-		return
-	}
-	if at, ok := ctx.Value(acceptedKey{}).(time.Time); ok {
-		ids := make([]int64, len(sent))
-		for i, s := range sent {
-			ids[i] = s.ID
-		}
-		m.line.wrote(ids, at)
-	}
+	m.line.forget(discarded)
 }
 
 // Delivered is pipeline.Metrics.Delivered: a reply went out.

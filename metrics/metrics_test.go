@@ -14,7 +14,6 @@ import (
 	"github.com/dingdesk/dingdesk/adapter"
 	"github.com/dingdesk/dingdesk/bot"
 	"github.com/dingdesk/dingdesk/pipeline"
-	"github.com/dingdesk/dingdesk/storage"
 )
 
 func newTestMetrics(t *testing.T, o Options) (*Metrics, *prometheus.Registry) {
@@ -145,8 +144,10 @@ func TestReplyLatencyFollowsTheMessage(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The engine commits two replies and a failed transaction's one.
-	m.Transacted(handleCtx, time.Millisecond, nil, []storage.OutboxItem{{ID: 11}, {ID: 12}})
-	m.Transacted(handleCtx, time.Millisecond, errors.New("deadlock"), []storage.OutboxItem{{ID: 13}})
+	m.Enqueued(handleCtx, []int64{11, 12})
+	m.Transacted(handleCtx, time.Millisecond, nil, nil)
+	m.Enqueued(handleCtx, []int64{13})
+	m.Transacted(handleCtx, time.Millisecond, errors.New("deadlock"), []int64{13})
 	m.Delivered(11)
 	m.Delivered(13) // never committed: not timed
 	m.Delivered(99) // a timer's reply, not caused by a message
@@ -167,7 +168,8 @@ func TestReplyLatencyFollowsTheMessage(t *testing.T) {
 	if err := handle(ctx, adapter.Message{ID: "recovered"}); err != nil {
 		t.Fatal(err)
 	}
-	m.Transacted(handleCtx, time.Millisecond, nil, []storage.OutboxItem{{ID: 21}})
+	m.Enqueued(handleCtx, []int64{21})
+	m.Transacted(handleCtx, time.Millisecond, nil, nil)
 	m.Delivered(21)
 	reply = histogramOf(t, reg, "dingdesk_reply_latency_seconds")
 	if got := reply.GetSampleSum() - 0.040; reply.GetSampleCount() != 3 || got < 60 || got > 70 {

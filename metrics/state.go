@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dingdesk/dingdesk/config"
+	"github.com/dingdesk/dingdesk/handoff"
 	"github.com/dingdesk/dingdesk/storage"
 )
 
@@ -121,17 +122,17 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, name := range slices.Sorted(maps.Keys(names)) {
 		g := stored[name]
-		gauge(c.sessions, float64(g.Queued), name, storage.SessionQueued)
-		gauge(c.sessions, float64(g.Active), name, storage.SessionActive)
+		gauge(c.sessions, float64(g.Queued), name, string(handoff.StatusQueued))
+		gauge(c.sessions, float64(g.Active), name, string(handoff.StatusActive))
 		gauge(c.queueLength, float64(g.Queued), name)
 		gauge(c.queueWait, age(g.OldestQueued), name)
 	}
 	for _, g := range groups {
-		n := map[string]int{storage.PresenceOnline: 0, storage.PresenceBusy: 0, storage.PresenceOffline: 0}
+		n := map[string]int{string(handoff.Online): 0, string(handoff.Busy): 0, string(handoff.Offline): 0}
 		for _, mem := range g.Members {
 			p, ok := st.Presence[mem.StaffID]
 			if _, known := n[p]; !ok || !known {
-				p = storage.PresenceOffline
+				p = string(handoff.Offline)
 			}
 			n[p]++
 		}

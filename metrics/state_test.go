@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/dingdesk/dingdesk/config"
+	"github.com/dingdesk/dingdesk/handoff"
 	"github.com/dingdesk/dingdesk/storage"
 )
 
@@ -91,7 +92,7 @@ func TestStateGauges(t *testing.T) {
 			{Name: "it", Queued: 2, Active: 4, OldestQueued: t0.Add(-5 * time.Minute)},
 			{Name: "old"}, // removed and empty: no series
 		},
-		Presence: map[string]string{"a1": storage.PresenceOnline, "a2": storage.PresenceBusy, "a4": storage.PresenceOffline, "x": storage.PresenceOnline},
+		Presence: map[string]string{"a1": string(handoff.Online), "a2": string(handoff.Busy), "a4": string(handoff.Offline), "x": string(handoff.Online)},
 	}}
 	c := newStateCollector(store, groupsCfg, 5*time.Second, clk.Now, quiet)
 	clk.Add(10 * time.Second) // the ages grow between the read and the scrape

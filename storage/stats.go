@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/dingdesk/dingdesk/handoff"
 )
 
 // Stats is a snapshot of the service's state for the gauges of /metrics.
@@ -48,27 +50,27 @@ func NewStatsStore(db *DB) *StatsStore { return &StatsStore{db: db} }
 // transaction (on SQLite a transaction would take the write lock), so the
 // figures may be a few milliseconds apart.
 func (s *StatsStore) Stats(ctx context.Context) (Stats, error) {
-	g := s.db.Gorm.WithContext(ctx)
+	g := s.db.gorm.WithContext(ctx)
 	var st Stats
 	var err error
 	// ix_inbox_pending (handled, received_at) serves both.
-	if err = g.Model(&InboxRow{}).Where("handled = ?", false).Count(&st.InboxUnhandled).Error; err != nil {
+	if err = g.Model(&inboxRow{}).Where("handled = ?", false).Count(&st.InboxUnhandled).Error; err != nil {
 		return st, err
 	}
-	if st.InboxOldest, err = first(g.Model(&InboxRow{}).Where("handled = ?", false).Order("received_at"), "received_at"); err != nil {
+	if st.InboxOldest, err = first(g.Model(&inboxRow{}).Where("handled = ?", false).Order("received_at"), "received_at"); err != nil {
 		return st, err
 	}
 	// ix_outbox_due (status, next_at) limits both to the backlog.
 	unsent := []string{OutboxPending, OutboxSending}
-	if err = g.Model(&OutboxRow{}).Where("status IN ?", unsent).Count(&st.OutboxUnsent).Error; err != nil {
+	if err = g.Model(&outboxRow{}).Where("status IN ?", unsent).Count(&st.OutboxUnsent).Error; err != nil {
 		return st, err
 	}
-	if st.OutboxOldest, err = first(g.Model(&OutboxRow{}).Where("status IN ?", unsent).Order("created_at"), "created_at"); err != nil {
+	if st.OutboxOldest, err = first(g.Model(&outboxRow{}).Where("status IN ?", unsent).Order("created_at"), "created_at"); err != nil {
 		return st, err
 	}
 
 	var names []string
-	if err = g.Model(&HandoffGroupRow{}).Order("name").Pluck("name", &names).Error; err != nil {
+	if err = g.Model(&handoffGroupRow{}).Order("name").Pluck("name", &names).Error; err != nil {
 		return st, err
 	}
 	if len(names) > 0 {
@@ -78,8 +80,8 @@ func (s *StatsStore) Stats(ctx context.Context) (Stats, error) {
 			GroupName, State string
 			N                int64
 		}
-		err = g.Model(&HandoffSessionRow{}).Select("group_name, state, COUNT(*) AS n").
-			Where("group_name IN ? AND state IN ?", names, []string{SessionQueued, SessionActive}).
+		err = g.Model(&handoffSessionRow{}).Select("group_name, state, COUNT(*) AS n").
+			Where("group_name IN ? AND state IN ?", names, []string{string(handoff.StatusQueued), string(handoff.StatusActive)}).
 			Group("group_name, state").Scan(&counts).Error
 		if err != nil {
 			return st, err
@@ -93,9 +95,9 @@ func (s *StatsStore) Stats(ctx context.Context) (Stats, error) {
 		for _, c := range counts {
 			gs := byName[c.GroupName]
 			switch c.State {
-			case SessionQueued:
+			case string(handoff.StatusQueued):
 				gs.Queued = c.N
-			case SessionActive:
+			case string(handoff.StatusActive):
 				gs.Active = c.N
 			}
 		}
@@ -106,7 +108,7 @@ func (s *StatsStore) Stats(ctx context.Context) (Stats, error) {
 			}
 			// MIN() of a time column comes back as text on SQLite; the
 			// first row in order keeps the column's type on both drivers.
-			q := g.Model(&HandoffSessionRow{}).Where("group_name = ? AND state = ?", gs.Name, SessionQueued).Order("queued_at")
+			q := g.Model(&handoffSessionRow{}).Where("group_name = ? AND state = ?", gs.Name, string(handoff.StatusQueued)).Order("queued_at")
 			if gs.OldestQueued, err = first(q, "queued_at"); err != nil {
 				return st, err
 			}
@@ -114,7 +116,7 @@ func (s *StatsStore) Stats(ctx context.Context) (Stats, error) {
 	}
 
 	var agents []struct{ StaffID, Presence string }
-	if err = g.Model(&HandoffAgentRow{}).Select("staff_id, presence").Scan(&agents).Error; err != nil {
+	if err = g.Model(&handoffAgentRow{}).Select("staff_id, presence").Scan(&agents).Error; err != nil {
 		return st, err
 	}
 	st.Presence = make(map[string]string, len(agents))
@@ -127,7 +129,7 @@ func (s *StatsStore) Stats(ctx context.Context) (Stats, error) {
 // ReceivedAt is when the inbox accepted msgID; ok is false when the inbox
 // does not have it (pruned, or never accepted).
 func (s *StatsStore) ReceivedAt(ctx context.Context, msgID string) (at time.Time, ok bool, err error) {
-	at, err = first(s.db.Gorm.WithContext(ctx).Model(&InboxRow{}).Where("msg_id = ?", msgID), "received_at")
+	at, err = first(s.db.gorm.WithContext(ctx).Model(&inboxRow{}).Where("msg_id = ?", msgID), "received_at")
 	return at, !at.IsZero(), err
 }
 

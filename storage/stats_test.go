@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dingdesk/dingdesk/handoff"
 	"github.com/dingdesk/dingdesk/storage"
 	"github.com/dingdesk/dingdesk/storage/storagetest"
 )
@@ -28,7 +29,7 @@ func TestStatsCountsOpenWork(t *testing.T) {
 
 		base := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 		at := func(min int) *time.Time { t := base.Add(time.Duration(min) * time.Minute); return &t }
-		g := db.Gorm.WithContext(ctx)
+		g := db.Gorm().WithContext(ctx)
 		must := func(err error) {
 			t.Helper()
 			if err != nil {
@@ -46,22 +47,22 @@ func TestStatsCountsOpenWork(t *testing.T) {
 			{UserKey: "c|u2", Reply: "{}", Status: storage.OutboxPending, NextAt: *at(9), CreatedAt: *at(5)},
 			{UserKey: "c|u3", Reply: "{}", Status: storage.OutboxSending, NextAt: *at(4), CreatedAt: *at(4), LeaseUntil: at(6)},
 		}).Error)
-		must(storage.NewHandoffStore(db).EnsureGroups(ctx, "it", "hr"))
+		must(storage.NewHandoffStore(db, nil).EnsureGroups(ctx, "it", "hr"))
 		session := func(group, state string, queued *time.Time) storage.HandoffSessionRow {
 			return storage.HandoffSessionRow{UserKey: "c|x", ConversationID: "c", ConversationType: "1", UserID: "x",
 				GroupName: group, State: state, Reason: "keyword", QueuedAt: queued, CreatedAt: base}
 		}
 		must(g.Create(&[]storage.HandoffSessionRow{
-			session("it", storage.SessionQueued, at(20)),
-			session("it", storage.SessionQueued, at(10)),
-			session("it", storage.SessionActive, at(5)),
-			session("it", storage.SessionEnded, at(1)),
-			session("hr", storage.SessionEnded, at(1)),
-			session("gone", storage.SessionQueued, at(1)), // no lock row: not a group
+			session("it", string(handoff.StatusQueued), at(20)),
+			session("it", string(handoff.StatusQueued), at(10)),
+			session("it", string(handoff.StatusActive), at(5)),
+			session("it", string(handoff.StatusEnded), at(1)),
+			session("hr", string(handoff.StatusEnded), at(1)),
+			session("gone", string(handoff.StatusQueued), at(1)), // no lock row: not a group
 		}).Error)
 		must(g.Create(&[]storage.HandoffAgentRow{
-			{StaffID: "a1", Presence: storage.PresenceOnline, PresenceAt: base},
-			{StaffID: "a2", Presence: storage.PresenceBusy, PresenceAt: base},
+			{StaffID: "a1", Presence: string(handoff.Online), PresenceAt: base},
+			{StaffID: "a2", Presence: string(handoff.Busy), PresenceAt: base},
 		}).Error)
 
 		st, err := stats.Stats(ctx)
@@ -83,7 +84,7 @@ func TestStatsCountsOpenWork(t *testing.T) {
 				t.Errorf("group %d: %+v, want %+v", i, got, w)
 			}
 		}
-		if len(st.Presence) != 2 || st.Presence["a1"] != storage.PresenceOnline || st.Presence["a2"] != storage.PresenceBusy {
+		if len(st.Presence) != 2 || st.Presence["a1"] != string(handoff.Online) || st.Presence["a2"] != string(handoff.Busy) {
 			t.Errorf("presence: %v", st.Presence)
 		}
 

@@ -163,10 +163,10 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Outbox = pipeline.NewOutbox(storage.NewOutboxStore(m.DB), m.Platform,
 		func() config.Outbox { return m.Config.Current().Outbox }, m.Clock.Now, m.Log.With("component", "outbox"), m.Metrics)
 	m.Engine = handoff.New(handoff.Deps{
-		Config: m.Config, Bot: m.Bot, DB: m.DB, Clock: m.Clock,
-		Log: m.Log.With("component", "handoff"), Kick: m.Outbox.Kick, Observer: m.prom,
+		Config: m.Config, Bot: m.Bot, Store: storage.NewHandoffStore(m.DB, m.Outbox.Kick), Clock: m.Clock,
+		Log: m.Log.With("component", "handoff"), Observer: m.prom,
 	})
-	m.Desk = desk.New(m.Engine, m.Config, m.Bot, m.DB, m.Clock.Now)
+	m.Desk = desk.New(m.Engine, m.Config, m.Bot)
 	m.Intake = pipeline.NewIntake(m.Inbox, m.prom.TimeHandle(m.route), 64, m.Log.With("component", "intake"), m.Metrics)
 
 	bg, cancel := context.WithCancel(context.Background())
