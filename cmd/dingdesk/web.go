@@ -152,9 +152,11 @@ func loginErr(err error) error {
 	return err
 }
 
-func (w webLogin) AuthorizeURL(redirectURI, state string) string { return w.l.AuthorizeURL(redirectURI, state) }
-func (w webLogin) ClientID() string                              { return w.l.ClientID() }
-func (w webLogin) CorpID() string                                { return w.l.CorpID() }
+func (w webLogin) AuthorizeURL(redirectURI, state string) string {
+	return w.l.AuthorizeURL(redirectURI, state)
+}
+func (w webLogin) ClientID() string { return w.l.ClientID() }
+func (w webLogin) CorpID() string   { return w.l.CorpID() }
 
 func (w webLogin) ByAuthCode(ctx context.Context, code string) (string, error) {
 	u, err := w.l.ByAuthCode(ctx, code)

@@ -44,8 +44,8 @@ type loginState struct {
 	redirects   []string              // registered redirect URIs
 	selected    string                // who "logs in" on the OAuth page
 	deny        bool
-	noContact   bool   // users/me answers 403 (Contact.User.Read missing)
-	corpOfCodes string // corpId returned by userAccessToken; default CorpID
+	noContact   bool                  // users/me answers 403 (Contact.User.Read missing)
+	corpOfCodes string                // corpId returned by userAccessToken; default CorpID
 	codes       map[string]*loginCode // OAuth authCodes
 	jsapiCodes  map[string]*loginCode // 免登 codes
 	userTokens  map[string]string     // user access token → userid
