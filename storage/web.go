@@ -469,8 +469,10 @@ func (s *WebStore) QueuedSessions(ctx context.Context, groups []string) ([]web.S
 func (s *WebStore) EndedSessions(ctx context.Context, staffID string, since time.Time, query string, limit int) ([]web.Session, error) {
 	q := s.sessionTable(ctx).Where("agent_id = ? AND state = ? AND ended_at >= ?", staffID, SessionEnded, since.UTC())
 	if query = strings.TrimSpace(query); query != "" {
-		like := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(query) + "%"
-		q = q.Where(`(nick LIKE ? ESCAPE '\' OR user_id LIKE ? ESCAPE '\' OR conversation_title LIKE ? ESCAPE '\')`, like, like, like)
+		// "!" escapes: a backslash means different things in MySQL and
+		// SQLite string literals.
+		like := "%" + strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(query) + "%"
+		q = q.Where("(nick LIKE ? ESCAPE '!' OR user_id LIKE ? ESCAPE '!' OR conversation_title LIKE ? ESCAPE '!')", like, like, like)
 	}
 	return s.sessions(q.Order("ended_at DESC, id DESC").Limit(limit))
 }

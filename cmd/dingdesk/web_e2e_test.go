@@ -173,6 +173,12 @@ func TestWebWorkbenchByLoginLink(t *testing.T) {
 		if !strings.Contains(ended, "/desk/s/"+id) {
 			t.Fatalf("已结束 lacks the session: %s", ended)
 		}
+		for q, want := range map[string]bool{"u1": true, "用户u": true, "u2": false, "100%_!": false} {
+			code, page := b.get("/desk/ended?range=7d&q=" + url.QueryEscape(q))
+			if code != http.StatusOK || strings.Contains(page, "/desk/s/"+id) != want {
+				t.Fatalf("已结束 search %q: %d, found %v, want %v", q, code, !want, want)
+			}
+		}
 		code, page := b.get("/desk/s/" + id)
 		if code != http.StatusOK || !strings.Contains(page, "会话已结束（只读）") || strings.Contains(page, `id="reply-text"`) {
 			t.Fatalf("ended session is not read-only: %d", code)
