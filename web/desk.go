@@ -271,7 +271,7 @@ func (s *Server) infoFragment(c *gin.Context) {
 		fromName = IdentityOf(s.cfg(), sess.FromAgent).Name
 	}
 	s.pages.fragment(c, http.StatusOK, "info", gin.H{"Sel": sess, "Earlier": earlier, "Note": note, "GroupDisplay": display,
-		"Wait": durationText(wait), "FromName": fromName})
+		"Wait": durationText(wait), "FromName": fromName, "Detail": s.people.get(ctx, sess.UserID)})
 }
 
 func (s *Server) suggestFragment(c *gin.Context) {

@@ -90,6 +90,15 @@ type Identifier interface {
 	CorpID() string
 }
 
+// Directory looks users up in the organisation's address book, for 会员信息
+// (an Identifier may also be one).
+type Directory interface {
+	UserDetail(ctx context.Context, userID string) (UserDetail, error)
+}
+
+// UserDetail is what the directory says about a user.
+type UserDetail struct{ Name, Title, Mobile, Email string }
+
 // Errors an Identifier returns.
 var (
 	ErrLoginRefused = errors.New("not a member of the organisation")
@@ -109,6 +118,8 @@ type Deps struct {
 	Log   *slog.Logger
 	// PublicURL is the effective server.public_url.
 	PublicURL string
+	// Directory, when set, adds DingTalk's details of a user to 会员信息.
+	Directory Directory
 }
 
 // Server is the web side, mounted on the service's gin engine.
@@ -119,6 +130,7 @@ type Server struct {
 	pages  *pages
 	secure bool
 	base   *url.URL
+	people *detailCache
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -140,7 +152,7 @@ func New(d Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{d: d, pages: p, secure: base.Scheme == "https", base: base}
+	s := &Server{d: d, pages: p, secure: base.Scheme == "https", base: base, people: newDetailCache(d.Directory, d.Now)}
 	s.hub = NewHub(d.Store, d.Log, d.Now, func() time.Duration { return d.Config().Web.EventRetention })
 	s.bridge = &bridge{store: d.Store, pub: s.hub, log: d.Log, now: d.Now, poll: 250 * time.Millisecond}
 	return s, nil

@@ -230,3 +230,33 @@ func (l *Login) oapi(ctx context.Context, path string, body any, out any) (int, 
 		return env.ErrCode, nil
 	}
 }
+
+// UserDetail is what the directory says about a member (topapi/v2/user/get).
+type UserDetail struct {
+	UserID, Name, Mobile, Email, Title string
+}
+
+// ErrNoSuchUser means the userid is not a member of the organisation.
+var ErrNoSuchUser = errors.New("dingtalk: no such user in the organisation")
+
+// UserDetail looks a member up by userid (the app needs 成员信息读; mobile
+// and email come only with their own permissions).
+func (l *Login) UserDetail(ctx context.Context, userID string) (UserDetail, error) {
+	var res struct {
+		UserID string `json:"userid"`
+		Name   string `json:"name"`
+		Mobile string `json:"mobile"`
+		Email  string `json:"email"`
+		Title  string `json:"title"`
+	}
+	errcode, err := l.oapi(ctx, "/topapi/v2/user/get", map[string]string{"userid": userID}, &res)
+	switch {
+	case err != nil:
+		return UserDetail{}, err
+	case errcode == 60121:
+		return UserDetail{}, ErrNoSuchUser
+	case errcode != 0:
+		return UserDetail{}, fmt.Errorf("dingtalk user/get: errcode %d", errcode)
+	}
+	return UserDetail{UserID: res.UserID, Name: res.Name, Mobile: res.Mobile, Email: res.Email, Title: res.Title}, nil
+}

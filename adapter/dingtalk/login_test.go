@@ -128,3 +128,15 @@ func TestLoginJSAPI(t *testing.T) {
 		t.Fatalf("reused 免登 code: %v", err)
 	}
 }
+
+func TestLoginUserDetail(t *testing.T) {
+	fake, l := newLoginFake(t)
+	fake.AddLoginUser(dingtalktest.LoginUser{UserID: "u1", Nick: "张三", Title: "工程师", Mobile: "13800000000"})
+	d, err := l.UserDetail(context.Background(), "u1")
+	if err != nil || d.Name != "张三" || d.Title != "工程师" || d.Mobile != "13800000000" {
+		t.Fatalf("got %+v, %v", d, err)
+	}
+	if _, err := l.UserDetail(context.Background(), "nobody"); !errors.Is(err, ErrNoSuchUser) {
+		t.Fatalf("unknown user: %v", err)
+	}
+}

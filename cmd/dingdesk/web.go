@@ -24,18 +24,21 @@ import (
 // startWeb builds the workbench for the bound address m.Addr and starts
 // its background loops; routes mounts it.
 func (m *Main) startWeb(cfg *config.Config) error {
-	var login web.Identifier
+	var (
+		login web.Identifier
+		dir   web.Directory
+	)
 	if cfg.DingTalk.ClientID != "" {
 		l, err := dingtalk.NewLogin(cfg.DingTalk, dingtalk.Options{Logger: m.Log.With("component", "dingtalk-login")})
 		if err != nil {
 			return err
 		}
-		login = webLogin{l}
+		login, dir = webLogin{l}, webLogin{l}
 	}
 	w, err := web.New(web.Deps{
 		Config: m.Config.Current, Store: storage.NewWebStore(m.DB), Engine: webEngine{m.Engine},
 		KB: webKB{m.Bot}, Login: login, Now: m.Clock.Now, Log: m.Log.With("component", "web"),
-		PublicURL: cfg.EffectivePublicURL(m.Addr),
+		PublicURL: cfg.EffectivePublicURL(m.Addr), Directory: dir,
 	})
 	if err != nil {
 		return err
@@ -166,6 +169,11 @@ func (w webLogin) ByAuthCode(ctx context.Context, code string) (string, error) {
 func (w webLogin) ByJSAPICode(ctx context.Context, code string) (string, error) {
 	u, err := w.l.ByJSAPICode(ctx, code)
 	return u.UserID, loginErr(err)
+}
+
+func (w webLogin) UserDetail(ctx context.Context, userID string) (web.UserDetail, error) {
+	d, err := w.l.UserDetail(ctx, userID)
+	return web.UserDetail{Name: d.Name, Title: d.Title, Mobile: d.Mobile, Email: d.Email}, err
 }
 
 // runLoginLink prints a one-time login URL for an agent or admin.

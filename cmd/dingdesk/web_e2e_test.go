@@ -118,6 +118,7 @@ func sessionIDs(page string) []string {
 func TestWebWorkbenchByLoginLink(t *testing.T) {
 	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
 		s := startService(t, serviceOpts{driver: driver})
+		s.fake.AddLoginUser(dingtalktest.LoginUser{UserID: "u1", Nick: "用户u1", Title: "测试工程师", Mobile: "13800000000"})
 		b := newBrowser(t, s.url)
 		b.loginByLink(loginLink(t, s, "agent1"))
 
@@ -142,6 +143,9 @@ func TestWebWorkbenchByLoginLink(t *testing.T) {
 		_, tr := b.get("/desk/s/" + id + "/transcript")
 		if !strings.Contains(tr, "VPN 连不上怎么办") || !strings.Contains(tr, "转人工") {
 			t.Fatalf("transcript lacks the user's lines: %s", tr)
+		}
+		if _, info := b.get("/desk/s/" + id + "/info"); !strings.Contains(info, "测试工程师") || !strings.Contains(info, "用户要求转人工") {
+			t.Fatalf("会员信息 lacks the directory's title or the reason: %s", info)
 		}
 		_, sg := b.get("/desk/s/" + id + "/suggest")
 		if !strings.Contains(sg, "VPN答案") || !strings.Contains(sg, "针对") {

@@ -25,6 +25,7 @@ import (
 // LoginUser is a person the fake's login pages can log in.
 type LoginUser struct {
 	UserID, UnionID, OpenID, Nick, Mobile, Email string
+	Title                                        string // 职位 (topapi/v2/user/get)
 	// ContactType is 0 for an employee, 1 for an external contact.
 	ContactType int
 	// NotInOrg makes getbyunionid answer 60121 (找不到该用户).
@@ -390,5 +391,5 @@ func (s *Server) handleUserGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	oapiOK(w, map[string]any{"userid": u.UserID, "unionid": u.UnionID, "name": u.Nick, "mobile": u.Mobile,
-		"email": u.Email, "title": "", "dept_id_list": []int{1}})
+		"email": u.Email, "title": u.Title, "dept_id_list": []int{1}})
 }
