@@ -3,6 +3,7 @@ package storage_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -196,4 +197,87 @@ func TestWebCannedPerAgent(t *testing.T) {
 			t.Fatalf("after delete: %d", len(list))
 		}
 	})
+}
+
+// seedAgentSessions gives agent1 n active sessions with lines messages each
+// (every other one from the user).
+func seedAgentSessions(tb testing.TB, db *storage.DB, n, lines int) {
+	tb.Helper()
+	now := time.Now().UTC()
+	g := db.Gorm
+	for i := 0; i < n; i++ {
+		key := fmt.Sprintf("cid%d|u%d", i, i)
+		s := storage.HandoffSessionRow{UserKey: key, ConversationID: fmt.Sprintf("cid%d", i), ConversationType: "1",
+			UserID: fmt.Sprintf("u%d", i), Nick: fmt.Sprintf("用户%d", i), GroupName: "it", State: storage.SessionActive,
+			Reason: "keyword", AgentID: "agent1", AgentNo: i + 1, AgentName: "小王", QueuedAt: &now, AssignedAt: &now, CreatedAt: now}
+		if err := g.Create(&s).Error; err != nil {
+			tb.Fatal(err)
+		}
+		rows := make([]storage.HandoffMessageRow, lines)
+		for j := range rows {
+			kind := storage.SenderUser
+			if j%2 == 1 {
+				kind = storage.SenderAgent
+			}
+			rows[j] = storage.HandoffMessageRow{UserKey: key, SessionID: s.ID, Direction: "in", SenderKind: kind,
+				Text: fmt.Sprintf("第 %d 条", j), CreatedAt: now.Add(time.Duration(i*lines+j) * time.Millisecond)}
+		}
+		if err := g.CreateInBatches(rows, 500).Error; err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+func TestWebActiveSessionsUnreadAndOrder(t *testing.T) {
+	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
+		db := storagetest.Open(t, driver)
+		seedAgentSessions(t, db, 3, 4)
+		st := storage.NewWebStore(db)
+		ctx := context.Background()
+		ss, err := st.ActiveSessions(ctx, "agent1")
+		if err != nil || len(ss) != 3 {
+			t.Fatalf("%d sessions, %v", len(ss), err)
+		}
+		// Newest activity first; 2 user lines unread each.
+		if ss[0].Nick != "用户2" || ss[0].Unread != 2 || ss[0].LastText != "第 3 条" {
+			t.Fatalf("first: %+v", ss[0])
+		}
+		lines, err := st.Transcript(ctx, ss[0].UserKey, 0, 50)
+		if err != nil || len(lines) != 4 {
+			t.Fatalf("transcript %d %v", len(lines), err)
+		}
+		if err := st.MarkRead(ctx, "agent1", ss[0].ID, lines[1].ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.MarkRead(ctx, "agent1", ss[0].ID, lines[0].ID); err != nil { // never moves back
+			t.Fatal(err)
+		}
+		ss, _ = st.ActiveSessions(ctx, "agent1")
+		if ss[0].Unread != 1 {
+			t.Fatalf("after reading two lines: %d unread, want 1", ss[0].Unread)
+		}
+		page, err := st.Transcript(ctx, ss[0].UserKey, lines[2].ID, 50)
+		if err != nil || len(page) != 2 || page[1].ID != lines[1].ID {
+			t.Fatalf("earlier page: %+v %v", page, err)
+		}
+	})
+}
+
+// BenchmarkWebActiveSessions100 is the 会话列表 of an agent holding 100
+// sessions with 200 lines each: what every list refresh costs.
+func BenchmarkWebActiveSessions100(b *testing.B) {
+	for _, driver := range storagetest.Drivers(b) {
+		b.Run(driver, func(b *testing.B) {
+			db := storagetest.Open(b, driver)
+			seedAgentSessions(b, db, 100, 200)
+			st := storage.NewWebStore(db)
+			ctx := context.Background()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if ss, err := st.ActiveSessions(ctx, "agent1"); err != nil || len(ss) != 100 {
+					b.Fatal(len(ss), err)
+				}
+			}
+		})
+	}
 }
