@@ -262,16 +262,22 @@ func (s *Server) infoFragment(c *gin.Context) {
 	if g, ok := s.cfg().Group(sess.Group); ok {
 		display = g.DisplayName
 	}
-	var wait time.Duration
-	if !sess.AssignedAt.IsZero() && !sess.QueuedAt.IsZero() {
-		wait = sess.AssignedAt.Sub(sess.QueuedAt)
+	// A session assigned at once has no queue time: it started when assigned.
+	start, wait := sess.QueuedAt, time.Duration(0)
+	switch {
+	case start.IsZero():
+		start = sess.AssignedAt
+	case !sess.AssignedAt.IsZero():
+		wait = sess.AssignedAt.Sub(start)
+	case sess.Status == StatusQueued:
+		wait = s.d.Now().Sub(start)
 	}
 	fromName := ""
 	if sess.FromAgent != "" {
 		fromName = IdentityOf(s.cfg(), sess.FromAgent).Name
 	}
 	s.pages.fragment(c, http.StatusOK, "info", gin.H{"Sel": sess, "Earlier": earlier, "Note": note, "GroupDisplay": display,
-		"Wait": durationText(wait), "FromName": fromName, "Detail": s.people.get(ctx, sess.UserID)})
+		"Start": start, "Wait": durationText(wait), "FromName": fromName, "Detail": s.people.get(ctx, sess.UserID)})
 }
 
 func (s *Server) suggestFragment(c *gin.Context) {

@@ -62,8 +62,12 @@ func loadPages() (*pages, error) {
 			}
 			return "/static/" + h + "/" + name, nil
 		},
-		"clock":    func(t time.Time) string { return localTime(t).Format("15:04") },
-		"datetime": func(t time.Time) string { return localTime(t).Format("01-02 15:04") },
+		"datetime": func(t time.Time) string {
+			if t.IsZero() {
+				return "—"
+			}
+			return localTime(t).Format("01-02 15:04")
+		},
 		"since":    sinceText,
 		"iso":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"reason":   reasonText,
