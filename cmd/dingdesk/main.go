@@ -19,6 +19,8 @@ Usage:
   dingdesk kb match [-c dingdesk.yaml]  match questions from stdin, one JSON line each
   dingdesk kb check [-c dingdesk.yaml]  validate the knowledge files
   dingdesk chat    [-c dingdesk.yaml]   try the bot and the agent desk in the terminal
+  dingdesk login-link [-c dingdesk.yaml] --staff STAFFID
+                                        print a one-time workbench login URL
   dingdesk version                      print the version
 `
 
@@ -40,6 +42,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runKB(args[1:], stdin, stdout, stderr)
 	case "chat":
 		return runChat(args[1:], stdin, stdout, stderr)
+	case "login-link":
+		return runLoginLink(args[1:], stdout, stderr)
 	case "version", "-v", "--version":
 		fmt.Fprintln(stdout, "dingdesk", version)
 		return 0
