@@ -1,7 +1,10 @@
 // Package config is the typed configuration of dingdesk: one YAML file plus
 // DINGDESK_<PATH> environment overrides. It is the only package that imports
 // viper. Every default lives in Default() and is stated in the field's doc
-// comment; Validate reports every problem with its key path.
+// comment. Reading checks every key against these types first (an unknown
+// key or a value of the wrong kind is a problem, with a "did you mean"),
+// then Validate checks the settings; Read and Load report all problems of
+// both, each with its key path.
 package config
 
 import (
