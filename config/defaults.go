@@ -15,7 +15,7 @@ func Default() *Config {
 			SessionWebhookHosts: []string{"oapi.dingtalk.com", "api.dingtalk.com"},
 			QPS:                 18,
 		},
-		Storage: Storage{Driver: "sqlite", DSN: "data/dingdesk.db", DedupRetention: 168 * time.Hour},
+		Storage: Storage{Driver: "sqlite", DSN: "data/dingdesk.db", DedupRetention: 168 * time.Hour, ReplicaTimeout: 5 * time.Second},
 		Log:     Log{Level: "info", Format: "json"},
 		Bot: Bot{
 			Knowledge:        []string{},
@@ -43,6 +43,8 @@ func Default() *Config {
 			TranscriptLines: 5,
 		},
 		Outbox: Outbox{MaxAttempts: 12, MaxAge: time.Hour, Workers: 8},
+		Inbox: Inbox{MaxQueued: 10000, MaxAttempts: 5,
+			FailedReply: "非常抱歉，您的这条消息暂时无法处理，我们已记录下来并会尽快排查，请稍后再试或换个说法。"},
 	}
 }
 

@@ -222,6 +222,18 @@ func (c *Config) Validate() error {
 	if c.Desk.TranscriptLines < 0 {
 		add("desk.transcript_lines", "must not be negative")
 	}
+	if c.Storage.ReplicaTimeout < 1e9 {
+		add("storage.replica_timeout", "must be at least 1s")
+	}
+	if c.Inbox.MaxQueued < 1 {
+		add("inbox.max_queued", "must be at least 1")
+	}
+	if c.Inbox.MaxAttempts < 1 {
+		add("inbox.max_attempts", "must be at least 1")
+	}
+	if strings.TrimSpace(c.Inbox.FailedReply) == "" {
+		add("inbox.failed_reply", "must not be empty")
+	}
 	if c.Outbox.MaxAttempts < 1 {
 		add("outbox.max_attempts", "must be at least 1")
 	}

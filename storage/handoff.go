@@ -50,7 +50,7 @@ type HandoffConversationRow struct {
 	GroupName         string `gorm:"size:128;not null;default:''"`  // group of SessionID
 	Misses            int    `gorm:"not null;default:0"`            // unanswered questions in a row
 	Picks             string `gorm:"size:2048;not null;default:''"` // JSON entry ids of the last numbered list
-	LastQuestion      string `gorm:"type:text"`
+	LastQuestion      string `gorm:"type:mediumtext"`               // a whole message: up to the webhook's limit
 	LastAgent         string `gorm:"size:128;not null;default:''"`
 	Webhook           string `gorm:"size:1024;not null;default:''"`
 	WebhookExpiry     *time.Time
@@ -147,7 +147,7 @@ type HandoffMessageRow struct {
 	SenderID   string    `gorm:"size:128;not null;default:''"`
 	SenderName string    `gorm:"size:128;not null;default:''"`
 	Kind       string    `gorm:"size:16;not null;default:'text'"`
-	Text       string    `gorm:"type:text"`
+	Text       string    `gorm:"type:mediumtext"`
 	MsgID      string    `gorm:"size:191;not null;default:''"` // inbound msgId
 	OutboxID   int64     `gorm:"not null;default:0"`
 	CreatedAt  time.Time `gorm:"not null"`
@@ -161,7 +161,7 @@ type HandoffUnansweredRow struct {
 	ID             int64     `gorm:"primaryKey;autoIncrement"`
 	UserKey        string    `gorm:"size:191;not null"`
 	ConversationID string    `gorm:"size:191;not null"`
-	Question       string    `gorm:"type:text"`
+	Question       string    `gorm:"type:mediumtext"`
 	Candidates     string    `gorm:"type:text"`
 	CreatedAt      time.Time `gorm:"not null;index:ix_hu_created"`
 }
@@ -437,7 +437,7 @@ func (t *HandoffTx) AddUnanswered(rows []HandoffUnansweredRow) error {
 
 // Enqueue writes replies to the outbox (see EnqueueReplies).
 func (t *HandoffTx) Enqueue(now time.Time, replies ...adapter.Reply) ([]OutboxItem, error) {
-	return EnqueueReplies(t.G, now, replies...)
+	return t.DB.EnqueueReplies(t.G, now, replies...)
 }
 
 // MarkHandled marks the inbound message handled (see MarkHandled).

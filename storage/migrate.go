@@ -14,6 +14,7 @@ func models() []any {
 	return []any{
 		&InboxRow{},
 		&OutboxRow{},
+		&ReplicaRow{},
 		&KBHitRow{},
 		&HandoffConversationRow{},
 		&HandoffSessionRow{},

@@ -14,7 +14,7 @@ import (
 // Outbox states.
 const (
 	OutboxPending = "pending" // waiting for its next attempt
-	OutboxSending = "sending" // claimed by a sender until lease_until
+	OutboxSending = "sending" // held by replica_id while that replica is alive
 	OutboxSent    = "sent"
 	OutboxFailed  = "failed" // given up; last_error says why
 )
@@ -24,16 +24,23 @@ const (
 // a crash can neither lose a reply nor send one for a change that did not
 // commit.
 type OutboxRow struct {
-	ID         int64     `gorm:"primaryKey;autoIncrement"`
-	UserKey    string    `gorm:"size:255;not null;index:ix_outbox_user"`
-	Reply      string    `gorm:"type:text;not null"` // adapter.Reply as JSON
-	Status     string    `gorm:"size:16;not null;index:ix_outbox_due,priority:1"`
-	NextAt     time.Time `gorm:"not null;index:ix_outbox_due,priority:2"`
-	Attempts   int       `gorm:"not null;default:0"`
-	LastError  string    `gorm:"size:1000"`
-	CreatedAt  time.Time `gorm:"not null"`
-	SentAt     *time.Time
-	LeaseUntil *time.Time
+	ID      int64  `gorm:"primaryKey;autoIncrement"`
+	UserKey string `gorm:"size:255;not null;index:ix_outbox_user"`
+	// Reply is the adapter.Reply as JSON; mediumtext because a relayed
+	// user message is as large as the webhook allows.
+	Reply     string    `gorm:"type:mediumtext;not null"`
+	Status    string    `gorm:"size:16;not null;index:ix_outbox_due,priority:1"`
+	NextAt    time.Time `gorm:"not null;index:ix_outbox_due,priority:2"`
+	Attempts  int       `gorm:"not null;default:0"`
+	LastError string    `gorm:"size:1000"`
+	CreatedAt time.Time `gorm:"not null"`
+	SentAt    *time.Time
+	// ReplicaID holds a sending row: the replica that wrote it (and sends
+	// it right after the commit) or claimed it for a retry. When that
+	// replica's heartbeat stops, any other takes the row over: only a send
+	// in flight at the crash can go out twice. (Before heartbeats a
+	// lease_until column did this; old databases keep it, unused.)
+	ReplicaID string `gorm:"size:64;not null;default:''"`
 }
 
 func (OutboxRow) TableName() string { return "outbox" }
@@ -46,17 +53,11 @@ type OutboxItem struct {
 	CreatedAt time.Time
 }
 
-// BirthLease is how long a new row belongs to the process that wrote it:
-// that process sends it right after the commit (Kick) without claiming it
-// again. If the process dies first, the lease runs out and any replica's
-// retry loop takes the row over.
-const BirthLease = 2 * time.Minute
-
-// EnqueueReplies adds replies to the outbox inside tx and returns them as
-// items (ids assigned), for the caller to hand to the sender after the
-// commit without reading them back
-// in order. Callers pass the ids to Outbox.Kick after the commit.
-func EnqueueReplies(tx *gorm.DB, now time.Time, replies ...adapter.Reply) ([]OutboxItem, error) {
+// EnqueueReplies adds replies to the outbox inside tx, held by this
+// replica for its first send, and returns them as items (ids assigned), in
+// order, for the caller to hand to Outbox.Kick after the commit without
+// reading them back.
+func (db *DB) EnqueueReplies(tx *gorm.DB, now time.Time, replies ...adapter.Reply) ([]OutboxItem, error) {
 	if len(replies) == 0 {
 		return nil, nil
 	}
@@ -66,10 +67,9 @@ func EnqueueReplies(tx *gorm.DB, now time.Time, replies ...adapter.Reply) ([]Out
 		if err != nil {
 			return nil, err
 		}
-		lease := now.Add(BirthLease).UTC()
 		rows[i] = OutboxRow{
 			UserKey: r.ConversationID + "|" + r.UserID, Reply: string(body),
-			Status: OutboxSending, NextAt: now.UTC(), CreatedAt: now.UTC(), LeaseUntil: &lease,
+			Status: OutboxSending, NextAt: now.UTC(), CreatedAt: now.UTC(), ReplicaID: db.replica,
 		}
 	}
 	if err := tx.Create(&rows).Error; err != nil {
@@ -88,14 +88,28 @@ type OutboxStore struct{ db *DB }
 // NewOutboxStore wraps db.
 func NewOutboxStore(db *DB) *OutboxStore { return &OutboxStore{db: db} }
 
-// Claim takes row id for sending if it is still pending (or its lease ran
-// out), so exactly one sender in any replica gets it.
-func (s *OutboxStore) Claim(ctx context.Context, id int64, now time.Time, lease time.Duration) (*OutboxItem, error) {
-	until := now.Add(lease).UTC()
-	res := s.db.Gorm.WithContext(ctx).Model(&OutboxRow{}).
-		Where("id = ? AND ((status = ? AND next_at <= ?) OR (status = ? AND lease_until < ?))",
-			id, OutboxPending, now.UTC(), OutboxSending, now.UTC()).
-		Updates(map[string]any{"status": OutboxSending, "lease_until": until})
+// due restricts q to rows a sender may take now: a retry whose time has
+// come, or a send held by a replica that died.
+func (s *OutboxStore) due(q *gorm.DB, now time.Time) *gorm.DB {
+	dead := s.db.deadOwner(s.db.Gorm.Model(&OutboxRow{}).Select("id").Where("status = ?", OutboxSending), now)
+	return q.Where("(status = ? AND next_at <= ?) OR id IN (?)", OutboxPending, now.UTC(), dead)
+}
+
+// Claim takes row id for sending if it is due (see Due), so exactly one
+// sender in any replica gets it.
+func (s *OutboxStore) Claim(ctx context.Context, id int64, now time.Time) (*OutboxItem, error) {
+	g := s.db.Gorm.WithContext(ctx)
+	// Read the row as due first, then swap its holder only if nobody
+	// changed it meanwhile (MySQL also refuses an UPDATE whose condition
+	// reads the table being updated, which the dead-holder test does).
+	var seen []OutboxRow
+	if err := s.due(g.Model(&OutboxRow{}).Select("id, status, replica_id").Where("id = ?", id), now).Find(&seen).Error; err != nil || len(seen) == 0 {
+		return nil, err
+	}
+	res := g.Model(&OutboxRow{}).
+		Where("id = ? AND status = ? AND replica_id = ? AND (status = ? OR next_at <= ?)",
+			id, seen[0].Status, seen[0].ReplicaID, OutboxSending, now.UTC()).
+		Updates(map[string]any{"status": OutboxSending, "replica_id": s.db.replica})
 	if res.Error != nil {
 		return nil, res.Error
 	}
@@ -103,7 +117,7 @@ func (s *OutboxStore) Claim(ctx context.Context, id int64, now time.Time, lease 
 		return nil, nil
 	}
 	var row OutboxRow
-	if err := s.db.Gorm.WithContext(ctx).First(&row, id).Error; err != nil {
+	if err := g.First(&row, id).Error; err != nil {
 		return nil, err
 	}
 	var r adapter.Reply
@@ -113,14 +127,11 @@ func (s *OutboxStore) Claim(ctx context.Context, id int64, now time.Time, lease 
 	return &OutboxItem{ID: row.ID, Reply: r, Attempts: row.Attempts, CreatedAt: row.CreatedAt}, nil
 }
 
-// Due lists ids whose attempt is due or whose sender's lease ran out (a
-// crashed replica), oldest first. Cost is O(due) through ix_outbox_due.
+// Due lists ids whose attempt is due or whose sender died, oldest first.
+// Cost is O(due) through ix_outbox_due.
 func (s *OutboxStore) Due(ctx context.Context, now time.Time, limit int) ([]int64, error) {
 	var ids []int64
-	err := s.db.Gorm.WithContext(ctx).Model(&OutboxRow{}).
-		Where("(status = ? AND next_at <= ?) OR (status = ? AND lease_until < ?)",
-			OutboxPending, now.UTC(), OutboxSending, now.UTC()).
-		Order("id").Limit(limit).Pluck("id", &ids).Error
+	err := s.due(s.db.Gorm.WithContext(ctx).Model(&OutboxRow{}), now).Order("id").Limit(limit).Pluck("id", &ids).Error
 	return ids, err
 }
 
@@ -130,21 +141,21 @@ func (s *OutboxStore) MarkSent(ctx context.Context, now time.Time, ids ...int64)
 		return nil
 	}
 	return s.db.Gorm.WithContext(ctx).Model(&OutboxRow{}).Where("id IN ?", ids).
-		Updates(map[string]any{"status": OutboxSent, "sent_at": now.UTC(), "lease_until": nil}).Error
+		Updates(map[string]any{"status": OutboxSent, "sent_at": now.UTC()}).Error
 }
 
 // MarkRetry schedules another attempt.
 func (s *OutboxStore) MarkRetry(ctx context.Context, id int64, attempts int, next time.Time, reason string) error {
 	return s.db.Gorm.WithContext(ctx).Model(&OutboxRow{}).Where("id = ?", id).
 		Updates(map[string]any{"status": OutboxPending, "attempts": attempts, "next_at": next.UTC(),
-			"last_error": truncate(reason, 1000), "lease_until": nil}).Error
+			"last_error": truncate(reason, 1000)}).Error
 }
 
 // MarkFailed gives up on a send and keeps the reason.
 func (s *OutboxStore) MarkFailed(ctx context.Context, id int64, attempts int, reason string) error {
 	return s.db.Gorm.WithContext(ctx).Model(&OutboxRow{}).Where("id = ?", id).
 		Updates(map[string]any{"status": OutboxFailed, "attempts": attempts,
-			"last_error": truncate(reason, 1000), "lease_until": nil}).Error
+			"last_error": truncate(reason, 1000)}).Error
 }
 
 // Counts reports rows per status (for /metrics and tests).
