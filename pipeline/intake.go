@@ -150,28 +150,28 @@ func (in *Intake) Accept(ctx context.Context, msg adapter.Message) error {
 		return ErrIntakeClosed
 	}
 	size := messageSize(msg)
-	if !in.admit(msg, size) {
+	sl := in.admit(msg, size)
+	if sl == nil {
 		in.refused.Add(1)
 		in.logRefusal(msg)
 		return ErrOverloaded
 	}
 	isNew, err := in.inbox.Accept(ctx, msg)
 	if err != nil {
-		in.release(size)
+		sl.resolve(false)
 		in.metrics.AcceptErrors.Add(1)
 		in.log.Error("inbound message not stored", "msg_id", msg.ID, "err", err)
 		return err
 	}
 	if !isNew {
-		in.release(size)
+		sl.resolve(false)
 		in.metrics.Duplicates.Add(1)
 		in.log.Debug("duplicate delivery ignored", "msg_id", msg.ID)
 		return nil
 	}
 	in.metrics.Accepted.Add(1)
-	if !in.enqueue(msg, size) {
-		in.release(size) // shutting down: it stays pending for the next start
-	}
+	_, busy := in.inflight.LoadOrStore(msg.ID, struct{}{}) // recovery may have queued it already
+	sl.resolve(!busy)
 	return nil
 }
 
@@ -208,7 +208,10 @@ type heldMsg struct {
 	until time.Time
 }
 
-func (in *Intake) admit(msg adapter.Message, size int64) bool {
+// admit reserves msg's place in its user's worker queue before it is
+// stored, so a user's messages are handled in the order they were
+// admitted even when two are being stored at once. nil means refused.
+func (in *Intake) admit(msg adapter.Message, size int64) *slot {
 	a := &in.adm
 	now := in.opts.Now()
 	key := msg.UserKey()
@@ -235,11 +238,11 @@ func (in *Intake) admit(msg adapter.Message, size int64) bool {
 	}
 	if len(held) > 0 && held[0].id != msg.ID {
 		hold() // an earlier message of this user is still out
-		return false
+		return nil
 	}
 	if a.queued >= in.opts.Config().MaxQueued || (a.queued > 0 && a.bytes+size > maxQueuedBytes) {
 		hold()
-		return false
+		return nil
 	}
 	if len(held) > 0 {
 		held = held[1:] // the oldest refused message is back
@@ -249,18 +252,17 @@ func (in *Intake) admit(msg adapter.Message, size int64) bool {
 	} else {
 		a.held[key] = held
 	}
-	a.queued++
-	a.bytes += size
-	return true
+	return in.reserve(msg, size)
 }
 
-// force admits a stored message whatever the limits (recovery: it is
-// accepted already and must be handled).
-func (in *Intake) force(size int64) {
-	in.adm.mu.Lock()
+// reserve counts msg and puts its slot at the end of its worker's queue.
+// in.adm.mu must be held: slots of one user are queued in admission order.
+func (in *Intake) reserve(msg adapter.Message, size int64) *slot {
 	in.adm.queued++
 	in.adm.bytes += size
-	in.adm.mu.Unlock()
+	sl := &slot{msg: msg, size: size, done: make(chan struct{})}
+	in.shards[maphash.String(in.seed, msg.UserKey())%uint64(len(in.shards))].push(sl)
+	return sl
 }
 
 func (in *Intake) release(size int64) {
@@ -270,25 +272,18 @@ func (in *Intake) release(size int64) {
 	in.adm.mu.Unlock()
 }
 
-// enqueue hands an admitted message to its user's worker. It reports false
-// when the message is already queued here or the intake is closed.
-func (in *Intake) enqueue(msg adapter.Message, size int64) bool {
-	if _, busy := in.inflight.LoadOrStore(msg.ID, struct{}{}); busy {
-		return false
-	}
-	in.mu.RLock()
-	defer in.mu.RUnlock()
-	if in.closed {
-		in.inflight.Delete(msg.ID)
-		return false
-	}
-	in.shards[maphash.String(in.seed, msg.UserKey())%uint64(len(in.shards))].push(queued{msg: msg, size: size})
-	return true
-}
-
-type queued struct {
+// slot is a message's place in its worker's queue, taken when it was
+// admitted; the worker waits at it until the store decided (resolve).
+type slot struct {
 	msg  adapter.Message
 	size int64
+	ok   bool // stored as new and not queued elsewhere: handle it
+	done chan struct{}
+}
+
+func (sl *slot) resolve(ok bool) {
+	sl.ok = ok
+	close(sl.done)
 }
 
 // shard is one worker's FIFO. It grows as far as admission lets it (the
@@ -296,13 +291,13 @@ type queued struct {
 // while the others are idle).
 type shard struct {
 	mu     sync.Mutex
-	items  []queued
+	items  []*slot
 	head   int
 	closed bool
 	wake   chan struct{}
 }
 
-func (s *shard) push(q queued) {
+func (s *shard) push(q *slot) {
 	s.mu.Lock()
 	s.items = append(s.items, q)
 	s.mu.Unlock()
@@ -313,12 +308,12 @@ func (s *shard) push(q queued) {
 }
 
 // pop waits for the next item; false once closed and empty.
-func (s *shard) pop() (queued, bool) {
+func (s *shard) pop() (*slot, bool) {
 	for {
 		s.mu.Lock()
 		if s.head < len(s.items) {
 			q := s.items[s.head]
-			s.items[s.head] = queued{}
+			s.items[s.head] = nil
 			s.head++
 			if s.head == len(s.items) {
 				s.items, s.head = s.items[:0], 0
@@ -333,7 +328,7 @@ func (s *shard) pop() (queued, bool) {
 		closed := s.closed
 		s.mu.Unlock()
 		if closed {
-			return queued{}, false
+			return nil, false
 		}
 		<-s.wake
 	}
@@ -352,13 +347,16 @@ func (s *shard) close() {
 func (in *Intake) worker(s *shard) {
 	defer in.wg.Done()
 	for {
-		q, ok := s.pop()
+		sl, ok := s.pop()
 		if !ok {
 			return
 		}
-		in.process(q.msg)
-		in.release(q.size)
-		in.inflight.Delete(q.msg.ID)
+		<-sl.done // stored (or not) by its Accept, a few milliseconds
+		if sl.ok {
+			in.process(sl.msg)
+			in.inflight.Delete(sl.msg.ID)
+		}
+		in.release(sl.size)
 	}
 }
 
@@ -482,15 +480,14 @@ func (in *Intake) Recover(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, m := range msgs {
-		if _, busy := in.inflight.Load(m.ID); busy {
+		if _, busy := in.inflight.LoadOrStore(m.ID, struct{}{}); busy {
 			continue
 		}
-		size := messageSize(m)
-		in.force(size)
-		if !in.enqueue(m, size) {
-			in.release(size)
-			continue
-		}
+		// Stored already: queued whatever the limits.
+		in.adm.mu.Lock()
+		sl := in.reserve(m, messageSize(m))
+		in.adm.mu.Unlock()
+		sl.resolve(true)
 		n++
 	}
 	if s := int64(n) - taken; s > 0 {

@@ -91,6 +91,7 @@ type Server struct {
 	qpsLimit     int
 	qpsWindow    map[string][]time.Time
 	quotaOut     bool
+	unavailable  bool
 }
 
 // Call is one HTTP request the Server answered (query strings and bodies are
