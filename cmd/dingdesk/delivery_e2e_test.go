@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/dingdesk/dingdesk/adapter/dingtalk/dingtalktest"
+	"github.com/dingdesk/dingdesk/storage"
+	"github.com/dingdesk/dingdesk/storage/storagetest"
+)
+
+// A 70 KB text message (MySQL's text column holds 64 KiB) is stored whole
+// and answered, and the users writing at the same time are answered too.
+func TestLargeMessageStoredWholeAndAnswered(t *testing.T) {
+	for _, driver := range storagetest.Drivers(t) {
+		t.Run(driver, func(t *testing.T) {
+			s := startService(t, serviceOpts{driver: driver})
+			big := "VPN 连不上怎么办。" + strings.Repeat("网络日志：连接超时，重试中。", 70_000/len("网络日志：连接超时，重试中。")+1)
+			if len(big) < 70_000 {
+				t.Fatalf("test text is %d bytes", len(big))
+			}
+			var wg sync.WaitGroup
+			others := []string{"o1", "o2", "o3", "o4", "o5", "o6", "o7", "o8"}
+			wg.Add(1)
+			go func() { defer wg.Done(); s.post(dingtalktest.Msg{SenderStaffID: "big", Text: big}) }()
+			for _, u := range others {
+				wg.Add(1)
+				go func(u string) { defer wg.Done(); s.post(dingtalktest.Msg{SenderStaffID: u, Text: "年假有多少天"}) }(u)
+			}
+			wg.Wait()
+			// Diluted by its log lines, the question gets the no-answer
+			// reply: answered all the same.
+			s.waitFor(0, "a reply to the large message", func(x dingtalktest.Sent) bool { return isTo(x, "big") })
+			for _, u := range others {
+				s.toUser(0, u, "年假答案")
+			}
+			var stored []storage.InboxRow
+			if err := s.main.DB.Gorm.Where("user_key = ?", privateChat("big")+"|big").Find(&stored).Error; err != nil || len(stored) != 1 {
+				t.Fatalf("inbox rows of the large message: %d, %v", len(stored), err)
+			}
+			var m struct{ Text string }
+			if err := json.Unmarshal([]byte(stored[0].Message), &m); err != nil || m.Text != big {
+				t.Fatalf("stored message: %d bytes of text (want %d), %v", len(m.Text), len(big), err)
+			}
+			var last string
+			s.main.DB.Gorm.Raw("SELECT last_question FROM handoff_conversations WHERE user_key = ?", privateChat("big")+"|big").Scan(&last)
+			if last != big {
+				t.Errorf("last_question holds %d bytes, want %d", len(last), len(big))
+			}
+		})
+	}
+}
+
+// /readyz fails while storage refuses writes although it answers pings,
+// and passes again once writes work.
+func TestReadyzFailsWhenStorageRefusesWrites(t *testing.T) {
+	for _, driver := range storagetest.Drivers(t) {
+		t.Run(driver, func(t *testing.T) {
+			s := startService(t, serviceOpts{driver: driver})
+			ready := func() (int, string) {
+				resp, err := http.Get(s.url + "/readyz")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				return resp.StatusCode, string(b)
+			}
+			if code, body := ready(); code != http.StatusOK {
+				t.Fatalf("readyz = %d %s on a healthy service", code, body)
+			}
+			refuse := "CREATE TRIGGER refuse_inbox BEFORE INSERT ON inbox BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+			if driver == "mysql" {
+				refuse = "CREATE TRIGGER refuse_inbox BEFORE INSERT ON inbox FOR EACH ROW SIGNAL SQLSTATE 'HY000' SET MESSAGE_TEXT = 'The table is full'"
+			}
+			if err := s.main.DB.Gorm.Exec(refuse).Error; err != nil {
+				t.Fatal(err)
+			}
+			if err := s.main.DB.Ping(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "readyz to fail", func() bool { code, _ := ready(); return code == http.StatusServiceUnavailable })
+			_, body := ready()
+			if !strings.Contains(body, "storage") || !strings.Contains(body, "refuses writes") {
+				t.Errorf("readyz body %s does not name the storage problem", body)
+			}
+			// The webhook refuses too (DingTalk redelivers), and nothing is sent.
+			_, resp, err := s.fake.PostWebhook(s.webhookURL(), dingtalktest.Msg{SenderStaffID: "u1", Text: "年假有多少天"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode/100 == 2 {
+				t.Fatalf("webhook acknowledged a message that could not be stored: %d", resp.StatusCode)
+			}
+			if err := s.main.DB.Gorm.Exec("DROP TRIGGER refuse_inbox").Error; err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "readyz to pass again", func() bool { code, _ := ready(); return code == http.StatusOK })
+		})
+	}
+}
+
