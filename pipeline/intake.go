@@ -95,6 +95,7 @@ type Intake struct {
 	adm admission
 
 	refused, failed, unreadable, takenOver, stranded atomic.Int64
+	sweeps                                           atomic.Int64
 	lastRefusalLog                                   atomic.Int64 // unix nanos
 }
 
@@ -463,7 +464,14 @@ func (in *Intake) sleep(d time.Duration) bool {
 // and skipped. It returns how many messages it queued.
 func (in *Intake) Recover(ctx context.Context) (int, error) {
 	now := in.opts.Now()
-	msgs, bad, taken, err := in.inbox.TakeOver(ctx, now, now.Add(-strandedAfter), 1000)
+	// Own messages are looked at every tenth sweep only: they are the
+	// safety net, and under load many are queued (and would be read only
+	// to be skipped).
+	var ownBefore time.Time
+	if in.sweeps.Add(1)%10 == 1 {
+		ownBefore = now.Add(-strandedAfter)
+	}
+	msgs, bad, taken, err := in.inbox.TakeOver(ctx, now, ownBefore, 1000)
 	if err != nil {
 		return 0, err
 	}

@@ -26,12 +26,12 @@ type InboxRow struct {
 	// holds any body the webhook accepts (dingtalk.webhook_max_body, 1 MiB
 	// by default); text would hold 64 KiB.
 	Message    string    `gorm:"type:mediumtext;not null"`
-	Handled    bool      `gorm:"not null;default:false;index:ix_inbox_pending,priority:1"`
+	Handled    bool      `gorm:"not null;default:false;index:ix_inbox_pending,priority:1;index:ix_inbox_replica,priority:1"`
 	ReceivedAt time.Time `gorm:"not null;index:ix_inbox_pending,priority:2;index:ix_inbox_received"`
 	HandledAt  *time.Time
 	// ReplicaID is the replica handling the row: the one that accepted it,
 	// or the one that took it over after that one died.
-	ReplicaID string `gorm:"size:64;not null;default:''"`
+	ReplicaID string `gorm:"size:64;not null;default:'';index:ix_inbox_replica,priority:2"`
 	// FailedAt is set, with Attempts and LastError, when the message was
 	// given up (handled = true): a poison message, or a row that cannot be
 	// read back.
@@ -256,7 +256,8 @@ func decodeRows(rows []InboxRow) ([]adapter.Message, []Unreadable) {
 // TakeOver makes this replica the owner of the unhandled messages of
 // replicas whose heartbeat is older than the replica timeout (crashed,
 // killed, cut off), and returns every unhandled message this replica owns
-// that was received before ownBefore or taken over now, oldest first.
+// that was received before ownBefore (zero: none of its own) or taken over
+// now, oldest first.
 // Concurrent takers race on a conditional update: each row gets exactly
 // one new owner.
 func (in *Inbox) TakeOver(ctx context.Context, now, ownBefore time.Time, limit int) ([]adapter.Message, []Unreadable, int64, error) {
@@ -274,6 +275,9 @@ func (in *Inbox) TakeOver(ctx context.Context, now, ownBefore time.Time, limit i
 			return nil, nil, taken, fmt.Errorf("take over messages of %s: %w", d, res.Error)
 		}
 		taken += res.RowsAffected
+	}
+	if taken == 0 && ownBefore.IsZero() {
+		return nil, nil, 0, nil
 	}
 	var rows []InboxRow
 	q = g.Where("handled = ? AND replica_id = ?", false, in.db.replica)

@@ -30,7 +30,10 @@ func TestLargeMessageStoredWholeAndAnswered(t *testing.T) {
 			go func() { defer wg.Done(); s.post(dingtalktest.Msg{SenderStaffID: "big", Text: big}) }()
 			for _, u := range others {
 				wg.Add(1)
-				go func(u string) { defer wg.Done(); s.post(dingtalktest.Msg{SenderStaffID: u, Text: "年假有多少天"}) }(u)
+				go func(u string) {
+					defer wg.Done()
+					s.post(dingtalktest.Msg{SenderStaffID: u, Text: "年假有多少天"})
+				}(u)
 			}
 			wg.Wait()
 			// Diluted by its log lines, the question gets the no-answer
@@ -105,4 +108,3 @@ func TestReadyzFailsWhenStorageRefusesWrites(t *testing.T) {
 		})
 	}
 }
-
