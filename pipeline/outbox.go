@@ -110,6 +110,27 @@ func (o *Outbox) Kick(items []storage.OutboxItem) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	if !o.store.BeatFresh(o.now()) {
+		// This replica's heartbeats were late (a stall, a slow database):
+		// another replica may have taken these rows over and be sending
+		// them. Send only those still held here.
+		ids := make([]int64, len(items))
+		for i := range items {
+			ids[i] = items[i].ID
+		}
+		held, err := o.store.StillHeld(ctx, ids)
+		if err != nil {
+			o.log.Warn("outbox hold check failed; the retry loop sends what is due", "err", err)
+			return
+		}
+		kept := items[:0:0]
+		for _, it := range items {
+			if held[it.ID] {
+				kept = append(kept, it)
+			}
+		}
+		items = kept
+	}
 	for i := range items {
 		if _, busy := o.inflight.LoadOrStore(items[i].ID, struct{}{}); busy {
 			continue

@@ -262,3 +262,35 @@ func TestIntakeDoesNotCountStorageOutages(t *testing.T) {
 		}
 	})
 }
+
+// A replica whose heartbeats were late does not send rows another replica
+// took over meanwhile: the other one sends them, once.
+func TestOutboxLateHeartbeatSendsOnlyWhatItStillHolds(t *testing.T) {
+	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
+		cfgS := storagetest.NewStorage(t, driver)
+		slow, other := storagetest.OpenStorage(t, cfgS), storagetest.OpenStorage(t, cfgS)
+		ctx := context.Background()
+		t0 := time.Now()
+		if err := slow.Heartbeat(ctx, t0); err != nil {
+			t.Fatal(err)
+		}
+		items := enqueue(t, slow, t0, "一", "二")
+		// The slow replica stalls past the timeout; the other takes row 1.
+		t1 := t0.Add(slow.ReplicaTimeout() + time.Second)
+		if err := other.Heartbeat(ctx, t1); err != nil {
+			t.Fatal(err)
+		}
+		if it, err := storage.NewOutboxStore(other).Claim(ctx, items[0].ID, t1); err != nil || it == nil {
+			t.Fatalf("takeover claim: %v %v", it, err)
+		}
+		sender := &recordingSender{}
+		cfg := config.Default().Outbox
+		ob := pipeline.NewOutbox(storage.NewOutboxStore(slow), sender, func() config.Outbox { return cfg },
+			func() time.Time { return t1 }, quiet, &pipeline.Metrics{})
+		defer ob.Close()
+		ob.Kick(items)
+		if len(sender.sent) != 1 || sender.sent[0] != "二" {
+			t.Fatalf("the late replica sent %v, want only the row it still holds", sender.sent)
+		}
+	})
+}

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/glebarez/sqlite"
@@ -41,6 +42,7 @@ type DB struct {
 	// inbox rows it accepted and the sends it claimed (see replica.go).
 	replica        string
 	replicaTimeout time.Duration
+	lastBeat       atomic.Int64 // unix nanos of the last heartbeat written
 }
 
 // Open connects, tunes the pool for the driver and runs the migrations.

@@ -135,6 +135,22 @@ func (s *OutboxStore) Due(ctx context.Context, now time.Time, limit int) ([]int6
 	return ids, err
 }
 
+// StillHeld keeps of ids those this replica still holds for sending: when
+// its heartbeats were late, another replica may have taken some over.
+func (s *OutboxStore) StillHeld(ctx context.Context, ids []int64) (map[int64]bool, error) {
+	var held []int64
+	err := s.db.Gorm.WithContext(ctx).Model(&OutboxRow{}).
+		Where("id IN ? AND status = ? AND replica_id = ?", ids, OutboxSending, s.db.replica).Pluck("id", &held).Error
+	out := make(map[int64]bool, len(held))
+	for _, id := range held {
+		out[id] = true
+	}
+	return out, err
+}
+
+// BeatFresh: see DB.BeatFresh.
+func (s *OutboxStore) BeatFresh(now time.Time) bool { return s.db.BeatFresh(now) }
+
 // MarkSent records deliveries, several in one statement.
 func (s *OutboxStore) MarkSent(ctx context.Context, now time.Time, ids ...int64) error {
 	if len(ids) == 0 {

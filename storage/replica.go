@@ -54,10 +54,21 @@ func (db *DB) HeartbeatInterval() time.Duration { return db.replicaTimeout / 5 }
 func (db *DB) Heartbeat(ctx context.Context, now time.Time) error {
 	host, _ := os.Hostname()
 	row := ReplicaRow{ID: db.replica, Host: truncate(host, 255), StartedAt: now.UTC(), BeatAt: now.UTC()}
-	return db.Gorm.WithContext(ctx).Clauses(clause.OnConflict{
+	err := db.Gorm.WithContext(ctx).Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "id"}},
 		DoUpdates: clause.AssignmentColumns([]string{"beat_at"}),
 	}).Create(&row).Error
+	if err == nil {
+		db.lastBeat.Store(now.UnixNano())
+	}
+	return err
+}
+
+// BeatFresh reports whether this replica's last heartbeat is recent enough
+// that no other replica can have taken its work over (half the timeout:
+// clocks of replicas differ a little).
+func (db *DB) BeatFresh(now time.Time) bool {
+	return now.UnixNano()-db.lastBeat.Load() < int64(db.replicaTimeout/2)
 }
 
 // Retire removes this replica's heartbeat at a clean shutdown: whatever it
