@@ -25,7 +25,12 @@ import (
 // binary builds the real dingdesk once per test run, without the race
 // detector (an instrumented service starts ten times slower on a busy
 // machine), for the crash drills to run and kill.
+// DINGDESK_DRILL_BINARY runs the drills against another build instead
+// (to compare versions).
 var binary = sync.OnceValues(func() (string, error) {
+	if bin := os.Getenv("DINGDESK_DRILL_BINARY"); bin != "" {
+		return bin, nil
+	}
 	dir, err := os.MkdirTemp("", "dingdesk-drill")
 	if err != nil {
 		return "", err
