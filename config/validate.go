@@ -69,6 +69,11 @@ func (c *Config) Validate() error {
 	if d.WebhookMaxBody < 1024 {
 		add("dingtalk.webhook_max_body", "must be at least 1024 bytes")
 	}
+	// The stored message (JSON, where a control character can take six
+	// bytes) must fit the inbox's 16 MiB mediumtext column.
+	if d.WebhookMaxBody > 2<<20 {
+		add("dingtalk.webhook_max_body", "must be at most 2097152 bytes (2 MiB): a stored message must fit its 16 MiB column")
+	}
 	if d.QPS <= 0 {
 		add("dingtalk.qps", "must be positive")
 	}

@@ -86,12 +86,16 @@ func (in *Inbox) Accept(ctx context.Context, msg adapter.Message) (isNew bool, e
 	if msg.ID == "" {
 		return false, errors.New("inbox: message has no id")
 	}
-	body, err := json.Marshal(msg)
-	if err != nil {
+	// Not HTML-escaped: "<" would take six bytes instead of one.
+	var buf strings.Builder
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(msg); err != nil {
 		return false, err
 	}
+	body := strings.TrimSuffix(buf.String(), "\n")
 	r := &acceptReq{
-		row:   InboxRow{MsgID: msg.ID, UserKey: msg.UserKey(), Message: string(body), ReceivedAt: in.now().UTC(), ReplicaID: in.db.replica},
+		row:   InboxRow{MsgID: msg.ID, UserKey: msg.UserKey(), Message: body, ReceivedAt: in.now().UTC(), ReplicaID: in.db.replica},
 		ready: make(chan struct{}),
 	}
 	select {
