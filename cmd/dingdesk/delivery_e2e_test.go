@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/dingdesk/dingdesk/adapter/dingtalk/dingtalktest"
 	"github.com/dingdesk/dingdesk/storage"
@@ -107,4 +109,78 @@ func TestReadyzFailsWhenStorageRefusesWrites(t *testing.T) {
 			eventually(t, "readyz to pass again", func() bool { code, _ := ready(); return code == http.StatusOK })
 		})
 	}
+}
+
+// Through the real serve with a tiny inbox.max_queued: deliveries the
+// service cannot queue are refused (non-2xx) and delivered again, each
+// user's messages leaving in order without waiting for a refused one; every
+// user's answers come in the order of their questions.
+func TestOverloadPushesBackAndKeepsOrder(t *testing.T) {
+	s := startService(t, serviceOpts{extra: "inbox: { max_queued: 4 }\n"})
+	questions := []struct{ q, a string }{{"VPN 连不上怎么办", "VPN答案"}, {"年假有多少天", "年假答案"}, {"打印机怎么添加", "打印机答案"}}
+	const users, per = 12, 6
+	var wgRetry sync.WaitGroup
+	var refusals sync.Map
+	var writers sync.WaitGroup
+	for u := 0; u < users; u++ {
+		writers.Add(1)
+		go func(user string) {
+			defer writers.Done()
+			for i := 0; i < per; i++ {
+				_, body := s.fake.Payload(dingtalktest.Msg{SenderStaffID: user, Text: questions[i%len(questions)].q})
+				if s.postBody(body) {
+					continue
+				}
+				refusals.Store(user+fmt.Sprint(i), true)
+				wgRetry.Add(1)
+				go func() { // DingTalk delivers it again
+					defer wgRetry.Done()
+					for !s.postBody(body) {
+						time.Sleep(50 * time.Millisecond)
+					}
+				}()
+			}
+		}(fmt.Sprintf("p%02d", u))
+	}
+	writers.Wait()
+	wgRetry.Wait()
+	n := 0
+	refusals.Range(func(_, _ any) bool { n++; return true })
+	if n == 0 {
+		t.Fatal("no delivery was refused: the test did not overload the service")
+	}
+	eventually(t, "every question answered", func() bool {
+		return len(s.fake.Sent()) >= users*per
+	})
+	for u := 0; u < users; u++ {
+		user := fmt.Sprintf("p%02d", u)
+		var got []string
+		for _, x := range s.fake.Sent() {
+			if isTo(x, user) {
+				got = append(got, x.Text)
+			}
+		}
+		if len(got) != per {
+			t.Fatalf("%s got %d answers, want %d: %q", user, len(got), per, got)
+		}
+		for i, text := range got {
+			if want := questions[i%len(questions)].a; !strings.Contains(text, want) {
+				t.Fatalf("%s: answer %d is %q, want %s (out of order): %q", user, i, text, want, got)
+			}
+		}
+	}
+	t.Logf("%d of %d first deliveries refused and delivered again; all answered in order", n, users*per)
+}
+
+// postBody delivers a signed payload once and reports whether it was
+// acknowledged.
+func (s *service) postBody(body []byte) bool {
+	now := time.Now()
+	resp, err := s.fake.PostWebhookRaw(s.webhookURL(), body, now, dingtalktest.Sign(s.fake.ClientSecret, now.UnixMilli()))
+	if err != nil {
+		return false
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }
