@@ -33,6 +33,7 @@ type Config struct {
 	Desk          Desk          `mapstructure:"desk"`
 	Web           Web           `mapstructure:"web"`
 	Outbox        Outbox        `mapstructure:"outbox"`
+	Inbox         Inbox         `mapstructure:"inbox"`
 
 	// Path is the file the config was read from ("" when built in code).
 	Path string `mapstructure:"-"`
@@ -111,6 +112,11 @@ type Storage struct {
 	// DedupRetention is how long accepted msgIds are remembered to drop
 	// redeliveries. Default 168h (7 days).
 	DedupRetention time.Duration `mapstructure:"dedup_retention"`
+	// ReplicaTimeout is how long a replica may miss heartbeats before
+	// another replica (or the next start) takes over its accepted messages
+	// and the sends it had claimed. Heartbeats go every fifth of it.
+	// Default 5s.
+	ReplicaTimeout time.Duration `mapstructure:"replica_timeout"`
 }
 
 // Log is the process log.
@@ -334,6 +340,19 @@ type Desk struct {
 	// Texts are what agents read (notices, answers, error texts). Default:
 	// DefaultDeskTexts.
 	Texts DeskTexts `mapstructure:"texts"`
+}
+
+// Inbox is how accepted inbound messages are queued and handled.
+type Inbox struct {
+	// MaxQueued bounds the accepted messages waiting in memory for their
+	// user's worker. Beyond it new messages are refused (DingTalk delivers
+	// them again) instead of being parked or reordered. Default 10000.
+	MaxQueued int `mapstructure:"max_queued"`
+	// MaxAttempts is how often a message is tried while storage is healthy
+	// before it is recorded as failed. Default 5.
+	MaxAttempts int `mapstructure:"max_attempts"`
+	// FailedReply tells the user their message could not be handled.
+	FailedReply string `mapstructure:"failed_reply"`
 }
 
 // Outbox is the stored queue of outbound messages.

@@ -21,7 +21,7 @@ func Default() *Config {
 			OAPIBase:            "https://oapi.dingtalk.com",
 			LoginBase:           "https://login.dingtalk.com",
 		},
-		Storage: Storage{Driver: "sqlite", DSN: "data/dingdesk.db", DedupRetention: 168 * time.Hour},
+		Storage: Storage{Driver: "sqlite", DSN: "data/dingdesk.db", DedupRetention: 168 * time.Hour, ReplicaTimeout: 5 * time.Second},
 		Log:     Log{Level: "info", Format: "json"},
 		Bot: Bot{
 			Knowledge:        []string{},
@@ -54,6 +54,8 @@ func Default() *Config {
 		},
 		Outbox: Outbox{MaxAttempts: 12, MaxAge: time.Hour, Workers: 8},
 		Web:    Web{SessionTTL: 12 * time.Hour, LoginLinkTTL: 5 * time.Minute, EventRetention: 24 * time.Hour},
+		Inbox: Inbox{MaxQueued: 10000, MaxAttempts: 5,
+			FailedReply: "非常抱歉，您的这条消息暂时无法处理，我们已记录下来并会尽快排查，请稍后再试或换个说法。"},
 	}
 }
 

@@ -89,6 +89,11 @@ func (c *Config) Validate() error {
 	if d.WebhookMaxBody < 1024 {
 		add("dingtalk.webhook_max_body", "must be at least 1024 bytes")
 	}
+	// The stored message (JSON, where a control character can take six
+	// bytes) must fit the inbox's 16 MiB mediumtext column.
+	if d.WebhookMaxBody > 2<<20 {
+		add("dingtalk.webhook_max_body", "must be at most 2097152 bytes (2 MiB): a stored message must fit its 16 MiB column")
+	}
 	if d.QPS <= 0 {
 		add("dingtalk.qps", "must be positive")
 	}
@@ -247,6 +252,18 @@ func (c *Config) Validate() error {
 		add("desk.transcript_lines", "must not be negative")
 	}
 	ps = append(ps, c.Desk.Texts.problems()...)
+	if c.Storage.ReplicaTimeout < 1e9 {
+		add("storage.replica_timeout", "must be at least 1s")
+	}
+	if c.Inbox.MaxQueued < 1 {
+		add("inbox.max_queued", "must be at least 1")
+	}
+	if c.Inbox.MaxAttempts < 1 {
+		add("inbox.max_attempts", "must be at least 1")
+	}
+	if strings.TrimSpace(c.Inbox.FailedReply) == "" {
+		add("inbox.failed_reply", "must not be empty")
+	}
 	if c.Outbox.MaxAttempts < 1 {
 		add("outbox.max_attempts", "must be at least 1")
 	}

@@ -33,15 +33,12 @@ type Outbox struct {
 
 	// Deliveries are recorded in batches (group commit): a reply costs no
 	// write of its own. A crash before a batch is written leaves its rows
-	// under lease, so they go out again: only sends in flight at the
-	// instant of a crash may repeat.
+	// held by a dead replica, so they go out again once another replica
+	// (or the next start) sees its heartbeat stop: only sends in flight at
+	// the instant of a crash may repeat.
 	sent     chan int64
 	markDone chan struct{}
 }
-
-// lease is how long a claimed send is ours before another replica may take
-// it over (a crash mid-send is the only case a reply can go out twice).
-const lease = 2 * time.Minute
 
 // NewOutbox builds the sender; Run starts its retry loop.
 func NewOutbox(store *storage.OutboxStore, sender adapter.Sender, cfg func() config.Outbox, now func() time.Time, log *slog.Logger, m *Metrics) *Outbox {
@@ -79,11 +76,23 @@ func (o *Outbox) recordSent() {
 				break fill
 			}
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := o.store.MarkSent(ctx, o.now(), batch...); err != nil {
-			o.log.Warn("delivery records not written; their lease expiry may send them again", "count", len(batch), "err", err)
+		// A delivery not recorded would stay "sending" under this replica
+		// for good (or be sent again after it dies): keep trying, a few
+		// times, while the database is away.
+		for attempt, pause := 1, 200*time.Millisecond; ; attempt, pause = attempt+1, min(pause*2, 5*time.Second) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err := o.store.MarkSent(ctx, o.now(), batch...)
+			cancel()
+			if err == nil {
+				break
+			}
+			if attempt == 5 {
+				o.log.Error("delivery records not written; these replies may be sent again by the replica that takes them over", "count", len(batch), "err", err)
+				break
+			}
+			o.log.Warn("delivery records not written, retrying", "count", len(batch), "err", err, "retry_in", pause)
+			time.Sleep(pause)
 		}
-		cancel()
 		for _, id := range batch {
 			o.inflight.Delete(id)
 		}
@@ -101,6 +110,27 @@ func (o *Outbox) Kick(items []storage.OutboxItem) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	if !o.store.BeatFresh(o.now()) {
+		// This replica's heartbeats were late (a stall, a slow database):
+		// another replica may have taken these rows over and be sending
+		// them. Send only those still held here.
+		ids := make([]int64, len(items))
+		for i := range items {
+			ids[i] = items[i].ID
+		}
+		held, err := o.store.StillHeld(ctx, ids)
+		if err != nil {
+			o.log.Warn("outbox hold check failed; the retry loop sends what is due", "err", err)
+			return
+		}
+		kept := items[:0:0]
+		for _, it := range items {
+			if held[it.ID] {
+				kept = append(kept, it)
+			}
+		}
+		items = kept
+	}
 	for i := range items {
 		if _, busy := o.inflight.LoadOrStore(items[i].ID, struct{}{}); busy {
 			continue
@@ -176,7 +206,7 @@ func (o *Outbox) deliver(ctx context.Context, id int64) {
 	if _, busy := o.inflight.LoadOrStore(id, struct{}{}); busy {
 		return
 	}
-	item, err := o.store.Claim(ctx, id, o.now(), lease)
+	item, err := o.store.Claim(ctx, id, o.now())
 	if err != nil {
 		o.log.Warn("outbox claim failed", "id", id, "err", err)
 	}

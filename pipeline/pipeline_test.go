@@ -57,7 +57,7 @@ func TestIntakeOrderPerUserAndDedup(t *testing.T) {
 		inbox := storage.NewInbox(db, nil)
 		defer inbox.Close()
 		h := &handled{db: db, byUser: map[string][]string{}, fail: 3}
-		in := pipeline.NewIntake(inbox, h.handle, 8, quiet, &pipeline.Metrics{})
+		in := pipeline.NewIntake(inbox, h.handle, pipeline.IntakeOptions{Shards: 8, Log: quiet})
 		ctx := context.Background()
 		const users, per = 10, 20
 		var wg sync.WaitGroup
@@ -100,7 +100,8 @@ func TestIntakeRecoversPendingAfterRestart(t *testing.T) {
 		cfg := storagetest.NewStorage(t, driver)
 		db := storagetest.OpenStorage(t, cfg)
 		inbox := storage.NewInbox(db, nil)
-		// A first process accepts and dies before handling.
+		// A first process accepts and dies before handling (its heartbeat
+		// stops: here it never beat).
 		if _, err := inbox.Accept(context.Background(), msg("m1", "u")); err != nil {
 			t.Fatal(err)
 		}
@@ -111,12 +112,12 @@ func TestIntakeRecoversPendingAfterRestart(t *testing.T) {
 		inbox2 := storage.NewInbox(db2, nil)
 		defer inbox2.Close()
 		h := &handled{db: db2, byUser: map[string][]string{}}
-		in := pipeline.NewIntake(inbox2, h.handle, 2, quiet, &pipeline.Metrics{})
+		in := pipeline.NewIntake(inbox2, h.handle, pipeline.IntakeOptions{Shards: 2, Log: quiet})
 		// The redelivery is a duplicate; recovery handles the stored one.
 		if err := in.Accept(context.Background(), msg("m1", "u")); err != nil {
 			t.Fatal(err)
 		}
-		n, err := in.Recover(context.Background(), time.Now().Add(time.Second))
+		n, err := in.Recover(context.Background())
 		if err != nil || n != 1 {
 			t.Fatalf("recover = %d, %v", n, err)
 		}

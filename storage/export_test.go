@@ -35,8 +35,8 @@ func (db *DB) DurableRetry(ctx context.Context, fn func(tx *gorm.DB) error) erro
 
 func MarkHandled(tx *gorm.DB, msgID string, at time.Time) error { return markHandled(tx, msgID, at) }
 
-func EnqueueReplies(tx *gorm.DB, now time.Time, replies ...adapter.Reply) ([]OutboxItem, error) {
-	return enqueueReplies(tx, now, replies...)
+func (db *DB) EnqueueReplies(tx *gorm.DB, now time.Time, replies ...adapter.Reply) ([]OutboxItem, error) {
+	return db.enqueueReplies(tx, now, replies...)
 }
 
 // Rows the stats test writes directly.

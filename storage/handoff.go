@@ -39,7 +39,7 @@ type handoffConversationRow struct {
 	GroupName         string `gorm:"size:128;not null;default:''"`
 	Misses            int    `gorm:"not null;default:0"`
 	Picks             string `gorm:"size:2048;not null;default:''"` // JSON entry ids of the last numbered list
-	LastQuestion      string `gorm:"type:text"`
+	LastQuestion      string `gorm:"type:mediumtext"`               // a whole message: up to the webhook's limit
 	LastQuestionMsg   string `gorm:"size:191;not null;default:''"`
 	LastAgent         string `gorm:"size:128;not null;default:''"`
 	Webhook           string `gorm:"size:1024;not null;default:''"`
@@ -122,8 +122,8 @@ type handoffMessageRow struct {
 	SenderID   string    `gorm:"size:128;not null;default:''"`
 	SenderName string    `gorm:"size:128;not null;default:''"`
 	Kind       string    `gorm:"size:16;not null;default:'text'"`
-	Text       string    `gorm:"type:text"`
-	MsgID      string    `gorm:"size:191;not null;default:''"`
+	Text       string    `gorm:"type:mediumtext"`
+	MsgID      string    `gorm:"size:191;not null;default:''"` // inbound msgId
 	OutboxID   int64     `gorm:"not null;default:0"`
 	CreatedAt  time.Time `gorm:"not null"`
 }
@@ -136,7 +136,7 @@ type handoffUnansweredRow struct {
 	ID             int64     `gorm:"primaryKey;autoIncrement"`
 	UserKey        string    `gorm:"size:191;not null"`
 	ConversationID string    `gorm:"size:191;not null"`
-	Question       string    `gorm:"type:text"`
+	Question       string    `gorm:"type:mediumtext"`
 	Candidates     string    `gorm:"type:text"`
 	CreatedAt      time.Time `gorm:"not null;index:ix_hu_created"`
 }
@@ -558,7 +558,7 @@ func (t *handoffTx) AddUnanswered(qs []handoff.Unanswered) error {
 // Enqueue writes replies to the outbox; HandoffStore.Transact hands them
 // to the sender after the commit.
 func (t *handoffTx) Enqueue(now time.Time, replies ...adapter.Reply) ([]int64, error) {
-	items, err := enqueueReplies(t.g, now, replies...)
+	items, err := t.db.enqueueReplies(t.g, now, replies...)
 	if err != nil {
 		return nil, err
 	}

@@ -19,13 +19,25 @@ import (
 // engine has handled it, so a crash between accepting and handling loses
 // nothing.
 type inboxRow struct {
-	ID         int64     `gorm:"primaryKey;autoIncrement"`
-	MsgID      string    `gorm:"size:191;not null;uniqueIndex:ux_inbox_msg"`
-	UserKey    string    `gorm:"size:255;not null"`
-	Message    string    `gorm:"type:text;not null"` // adapter.Message as JSON
-	Handled    bool      `gorm:"not null;default:false;index:ix_inbox_pending,priority:1"`
+	ID      int64  `gorm:"primaryKey;autoIncrement"`
+	MsgID   string `gorm:"size:191;not null;uniqueIndex:ux_inbox_msg"`
+	UserKey string `gorm:"size:255;not null"`
+	// Message is the adapter.Message as JSON. mediumtext (16 MiB on MySQL)
+	// holds any body the webhook accepts (dingtalk.webhook_max_body, 1 MiB
+	// by default); text would hold 64 KiB.
+	Message    string    `gorm:"type:mediumtext;not null"`
+	Handled    bool      `gorm:"not null;default:false;index:ix_inbox_pending,priority:1;index:ix_inbox_replica,priority:1"`
 	ReceivedAt time.Time `gorm:"not null;index:ix_inbox_pending,priority:2;index:ix_inbox_received"`
 	HandledAt  *time.Time
+	// ReplicaID is the replica handling the row: the one that accepted it,
+	// or the one that took it over after that one died.
+	ReplicaID string `gorm:"size:64;not null;default:'';index:ix_inbox_replica,priority:2"`
+	// FailedAt is set, with Attempts and LastError, when the message was
+	// given up (handled = true): a poison message, or a row that cannot be
+	// read back.
+	FailedAt  *time.Time
+	Attempts  int    `gorm:"not null;default:0"`
+	LastError string `gorm:"size:1000;not null;default:''"`
 }
 
 func (inboxRow) TableName() string { return "inbox" }
@@ -74,12 +86,16 @@ func (in *Inbox) Accept(ctx context.Context, msg adapter.Message) (isNew bool, e
 	if msg.ID == "" {
 		return false, errors.New("inbox: message has no id")
 	}
-	body, err := json.Marshal(msg)
-	if err != nil {
+	// Not HTML-escaped: "<" would take six bytes instead of one.
+	var buf strings.Builder
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(msg); err != nil {
 		return false, err
 	}
+	body := strings.TrimSuffix(buf.String(), "\n")
 	r := &acceptReq{
-		row:   inboxRow{MsgID: msg.ID, UserKey: msg.UserKey(), Message: string(body), ReceivedAt: in.now().UTC()},
+		row:   inboxRow{MsgID: msg.ID, UserKey: msg.UserKey(), Message: body, ReceivedAt: in.now().UTC(), ReplicaID: in.db.replica},
 		ready: make(chan struct{}),
 	}
 	select {
@@ -89,6 +105,9 @@ func (in *Inbox) Accept(ctx context.Context, msg adapter.Message) (isNew bool, e
 	case <-ctx.Done():
 		return false, ctx.Err()
 	}
+	// Once queued, the outcome is awaited whatever ctx does (the write is
+	// bounded by its own timeout): a caller told "not stored" while the row
+	// committed would see the redelivery as a duplicate and never queue it.
 	select {
 	case <-r.ready:
 		return r.isNew, r.err
@@ -99,10 +118,6 @@ func (in *Inbox) Accept(ctx context.Context, msg adapter.Message) (isNew bool, e
 		default:
 			return false, ErrInboxClosed
 		}
-	case <-ctx.Done():
-		// The write may still commit; a redelivery will then be seen as a
-		// duplicate and the pending row is picked up by recovery.
-		return false, ctx.Err()
 	}
 }
 
@@ -147,14 +162,17 @@ func (in *Inbox) write(batch []*acceptReq) {
 	// take the unique-index locks in the same order.
 	sorted := slices.Clone(batch)
 	slices.SortFunc(sorted, func(a, b *acceptReq) int { return strings.Compare(a.row.MsgID, b.row.MsgID) })
-	insert := "INSERT INTO inbox (msg_id, user_key, message, handled, received_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (msg_id) DO NOTHING"
+	insert := "INSERT INTO inbox (msg_id, user_key, message, handled, received_at, replica_id) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (msg_id) DO NOTHING"
 	if in.db.Driver == "mysql" {
-		// INSERT IGNORE reports 0 affected rows for a duplicate key.
-		insert = "INSERT IGNORE INTO inbox (msg_id, user_key, message, handled, received_at) VALUES (?, ?, ?, ?, ?)"
+		// Not INSERT IGNORE: IGNORE turns every error into a warning, "data
+		// too long" included, even in strict mode. An update that changes
+		// nothing reports 0 affected rows, so a duplicate key still reads
+		// as "not new".
+		insert = "INSERT INTO inbox (msg_id, user_key, message, handled, received_at, replica_id) VALUES (?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE msg_id = msg_id"
 	}
 	err := in.db.durableTx(ctx, func(tx *gorm.DB) error {
 		for _, r := range sorted {
-			res := tx.Exec(insert, r.row.MsgID, r.row.UserKey, r.row.Message, false, r.row.ReceivedAt)
+			res := tx.Exec(insert, r.row.MsgID, r.row.UserKey, r.row.Message, false, r.row.ReceivedAt, r.row.ReplicaID)
 			if res.Error != nil {
 				return res.Error
 			}
@@ -170,12 +188,12 @@ func (in *Inbox) write(batch []*acceptReq) {
 	}
 }
 
-// ErrAlreadyHandled is returned by markHandled for a message some earlier
+// ErrAlreadyHandled is returned by MarkHandled for a message some earlier
 // transaction handled: the caller rolls back, so a message handled twice
 // (a re-run after a crash, two replicas) replies only once.
 var ErrAlreadyHandled = errors.New("inbound message already handled")
 
-// markHandled records, inside the engine's transaction, that msgID has
+// MarkHandled records, inside the engine's transaction, that msgID has
 // been handled. On MySQL the update locks the inbox row, so two handlers of
 // one message serialise here. A msgID that is not in the inbox (a message
 // made up by a test or a timer) is fine.
@@ -198,25 +216,144 @@ func markHandled(tx *gorm.DB, msgID string, at time.Time) error {
 	return nil
 }
 
+// Unreadable is a stored row that cannot be decoded back into a message.
+// Recovery records it as failed and goes on with the others.
+type Unreadable struct {
+	RowID int64
+	MsgID string
+	Err   error
+}
+
+func (u Unreadable) Error() string {
+	return fmt.Sprintf("inbox row %d (%s): %v", u.RowID, u.MsgID, u.Err)
+}
+
 // Pending lists accepted messages not yet handled, oldest first, that were
-// received before `before` (so messages in flight in this process are not
-// picked twice).
-func (in *Inbox) Pending(ctx context.Context, before time.Time, limit int) ([]adapter.Message, error) {
+// received before `before`, whoever owns them (for tests and operators).
+// Rows that cannot be decoded are returned apart, not as an error.
+func (in *Inbox) Pending(ctx context.Context, before time.Time, limit int) ([]adapter.Message, []Unreadable, error) {
 	var rows []inboxRow
 	err := in.db.gorm.WithContext(ctx).Where("handled = ? AND received_at < ?", false, before.UTC()).
 		Order("received_at, id").Limit(limit).Find(&rows).Error
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	msgs, bad := decodeRows(rows)
+	return msgs, bad, nil
+}
+
+// decodeRows decodes rows, setting aside those that do not decode.
+func decodeRows(rows []inboxRow) ([]adapter.Message, []Unreadable) {
 	out := make([]adapter.Message, 0, len(rows))
+	var bad []Unreadable
 	for _, r := range rows {
 		var m adapter.Message
 		if err := json.Unmarshal([]byte(r.Message), &m); err != nil {
-			return nil, fmt.Errorf("inbox row %d: %w", r.ID, err)
+			bad = append(bad, Unreadable{RowID: r.ID, MsgID: r.MsgID, Err: err})
+			continue
 		}
 		out = append(out, m)
 	}
-	return out, nil
+	return out, bad
+}
+
+// TakeOver makes this replica the owner of the unhandled messages of
+// replicas whose heartbeat is older than the replica timeout (crashed,
+// killed, cut off), and returns every unhandled message this replica owns
+// that was received before ownBefore (zero: none of its own) or taken over
+// now, oldest first.
+// Concurrent takers race on a conditional update: each row gets exactly
+// one new owner.
+func (in *Inbox) TakeOver(ctx context.Context, now, ownBefore time.Time, limit int) ([]adapter.Message, []Unreadable, int64, error) {
+	g := in.db.gorm.WithContext(ctx)
+	var dead []string
+	q := in.db.deadOwner(g.Model(&inboxRow{}).Where("handled = ?", false), now)
+	if err := q.Distinct("replica_id").Pluck("replica_id", &dead).Error; err != nil {
+		return nil, nil, 0, fmt.Errorf("find dead replicas' messages: %w", err)
+	}
+	var taken int64
+	for _, d := range dead {
+		res := in.db.deadOwner(g.Model(&inboxRow{}).Where("handled = ? AND replica_id = ?", false, d), now).
+			Update("replica_id", in.db.replica)
+		if res.Error != nil {
+			return nil, nil, taken, fmt.Errorf("take over messages of %s: %w", d, res.Error)
+		}
+		taken += res.RowsAffected
+	}
+	if taken == 0 && ownBefore.IsZero() {
+		return nil, nil, 0, nil
+	}
+	var rows []inboxRow
+	q = g.Where("handled = ? AND replica_id = ?", false, in.db.replica)
+	if taken == 0 {
+		q = q.Where("received_at < ?", ownBefore.UTC())
+	}
+	if err := q.Order("received_at, id").Limit(limit).Find(&rows).Error; err != nil {
+		return nil, nil, taken, err
+	}
+	msgs, bad := decodeRows(rows)
+	return msgs, bad, taken, nil
+}
+
+// MarkFailed gives up on a message: it is recorded as handled and failed
+// with the reason and the number of attempts, and the replies (an apology)
+// are written to the outbox in the same transaction. It returns the
+// replies' items for Kick; none when the message was handled meanwhile.
+func (in *Inbox) MarkFailed(ctx context.Context, msgID string, attempts int, reason string, now time.Time, replies ...adapter.Reply) ([]OutboxItem, error) {
+	var items []OutboxItem
+	err := in.db.retryTx(ctx, func(tx *gorm.DB) error {
+		items = nil
+		res := tx.Model(&inboxRow{}).Where("msg_id = ? AND handled = ?", msgID, false).Updates(map[string]any{
+			"handled": true, "handled_at": now.UTC(), "failed_at": now.UTC(),
+			"attempts": attempts, "last_error": truncate(reason, 1000),
+		})
+		if res.Error != nil || res.RowsAffected == 0 {
+			return res.Error
+		}
+		var err error
+		items, err = in.db.enqueueReplies(tx, now, replies...)
+		return err
+	})
+	return items, err
+}
+
+// MarkUnreadable records a row that cannot be decoded as failed, so that
+// no sweep trips over it again; the row stays for an operator to look at.
+func (in *Inbox) MarkUnreadable(ctx context.Context, u Unreadable, now time.Time) error {
+	return in.db.gorm.WithContext(ctx).Model(&inboxRow{}).Where("id = ? AND handled = ?", u.RowID, false).
+		Updates(map[string]any{"handled": true, "handled_at": now.UTC(), "failed_at": now.UTC(),
+			"last_error": truncate("unreadable stored message: "+u.Err.Error(), 1000)}).Error
+}
+
+// Failed lists messages given up, newest first.
+func (in *Inbox) Failed(ctx context.Context, limit int) ([]inboxRow, error) {
+	var rows []inboxRow
+	err := in.db.gorm.WithContext(ctx).Where("failed_at IS NOT NULL").Order("id desc").Limit(limit).Find(&rows).Error
+	return rows, err
+}
+
+// probePrefix marks the readiness probe's rows; DingTalk's msgIds never
+// start with it.
+const probePrefix = "readyz:"
+
+// Probe writes the way Accept does (a synced insert into the inbox) and
+// reports whether storage can take a message now: a database that answers
+// pings can still refuse writes (disk full, read-only, a revoked grant).
+// Each replica keeps one probe row, replaced on every probe.
+func (in *Inbox) Probe(ctx context.Context) error {
+	id := probePrefix + in.db.replica
+	now := in.now().UTC()
+	err := in.db.durableTx(ctx, func(tx *gorm.DB) error {
+		if err := tx.Where("msg_id = ?", id).Delete(&inboxRow{}).Error; err != nil {
+			return err
+		}
+		return tx.Create(&inboxRow{MsgID: id, UserKey: id, Message: "{}", Handled: true,
+			ReceivedAt: now, HandledAt: &now, ReplicaID: in.db.replica}).Error
+	})
+	if err != nil {
+		return fmt.Errorf("storage refuses writes: %w", err)
+	}
+	return nil
 }
 
 // Prune forgets handled messages received before cutoff; their msgIds stop

@@ -14,6 +14,7 @@ func models() []any {
 	return append([]any{
 		&inboxRow{},
 		&outboxRow{},
+		&replicaRow{},
 		&kbHitRow{},
 		&handoffConversationRow{},
 		&handoffSessionRow{},

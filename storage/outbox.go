@@ -14,7 +14,7 @@ import (
 // Outbox states.
 const (
 	OutboxPending = "pending" // waiting for its next attempt
-	OutboxSending = "sending" // claimed by a sender until lease_until
+	OutboxSending = "sending" // held by replica_id while that replica is alive
 	OutboxSent    = "sent"
 	OutboxFailed  = "failed" // given up; last_error says why
 )
@@ -24,16 +24,23 @@ const (
 // a crash can neither lose a reply nor send one for a change that did not
 // commit.
 type outboxRow struct {
-	ID         int64     `gorm:"primaryKey;autoIncrement"`
-	UserKey    string    `gorm:"size:255;not null;index:ix_outbox_user"`
-	Reply      string    `gorm:"type:text;not null"` // adapter.Reply as JSON
-	Status     string    `gorm:"size:16;not null;index:ix_outbox_due,priority:1"`
-	NextAt     time.Time `gorm:"not null;index:ix_outbox_due,priority:2"`
-	Attempts   int       `gorm:"not null;default:0"`
-	LastError  string    `gorm:"size:1000"`
-	CreatedAt  time.Time `gorm:"not null"`
-	SentAt     *time.Time
-	LeaseUntil *time.Time
+	ID      int64  `gorm:"primaryKey;autoIncrement"`
+	UserKey string `gorm:"size:255;not null;index:ix_outbox_user"`
+	// Reply is the adapter.Reply as JSON; mediumtext because a relayed
+	// user message is as large as the webhook allows.
+	Reply     string    `gorm:"type:mediumtext;not null"`
+	Status    string    `gorm:"size:16;not null;index:ix_outbox_due,priority:1"`
+	NextAt    time.Time `gorm:"not null;index:ix_outbox_due,priority:2"`
+	Attempts  int       `gorm:"not null;default:0"`
+	LastError string    `gorm:"size:1000"`
+	CreatedAt time.Time `gorm:"not null"`
+	SentAt    *time.Time
+	// ReplicaID holds a sending row: the replica that wrote it (and sends
+	// it right after the commit) or claimed it for a retry. When that
+	// replica's heartbeat stops, any other takes the row over: only a send
+	// in flight at the crash can go out twice. (Before heartbeats a
+	// lease_until column did this; old databases keep it, unused.)
+	ReplicaID string `gorm:"size:64;not null;default:''"`
 }
 
 func (outboxRow) TableName() string { return "outbox" }
@@ -46,17 +53,11 @@ type OutboxItem struct {
 	CreatedAt time.Time
 }
 
-// BirthLease is how long a new row belongs to the process that wrote it:
-// that process sends it right after the commit (Kick) without claiming it
-// again. If the process dies first, the lease runs out and any replica's
-// retry loop takes the row over.
-const BirthLease = 2 * time.Minute
-
-// enqueueReplies adds replies to the outbox inside tx and returns them as
-// items (ids assigned), for the caller to hand to the sender after the
-// commit without reading them back
-// in order. Callers pass the ids to Outbox.Kick after the commit.
-func enqueueReplies(tx *gorm.DB, now time.Time, replies ...adapter.Reply) ([]OutboxItem, error) {
+// enqueueReplies adds replies to the outbox inside tx, held by this
+// replica for its first send, and returns them as items (ids assigned), in
+// order, for the caller to hand to Outbox.Kick after the commit without
+// reading them back.
+func (db *DB) enqueueReplies(tx *gorm.DB, now time.Time, replies ...adapter.Reply) ([]OutboxItem, error) {
 	if len(replies) == 0 {
 		return nil, nil
 	}
@@ -66,10 +67,9 @@ func enqueueReplies(tx *gorm.DB, now time.Time, replies ...adapter.Reply) ([]Out
 		if err != nil {
 			return nil, err
 		}
-		lease := now.Add(BirthLease).UTC()
 		rows[i] = outboxRow{
 			UserKey: r.ConversationID + "|" + r.UserID, Reply: string(body),
-			Status: OutboxSending, NextAt: now.UTC(), CreatedAt: now.UTC(), LeaseUntil: &lease,
+			Status: OutboxSending, NextAt: now.UTC(), CreatedAt: now.UTC(), ReplicaID: db.replica,
 		}
 	}
 	if err := tx.Create(&rows).Error; err != nil {
@@ -88,14 +88,28 @@ type OutboxStore struct{ db *DB }
 // NewOutboxStore wraps db.
 func NewOutboxStore(db *DB) *OutboxStore { return &OutboxStore{db: db} }
 
-// Claim takes row id for sending if it is still pending (or its lease ran
-// out), so exactly one sender in any replica gets it.
-func (s *OutboxStore) Claim(ctx context.Context, id int64, now time.Time, lease time.Duration) (*OutboxItem, error) {
-	until := now.Add(lease).UTC()
-	res := s.db.gorm.WithContext(ctx).Model(&outboxRow{}).
-		Where("id = ? AND ((status = ? AND next_at <= ?) OR (status = ? AND lease_until < ?))",
-			id, OutboxPending, now.UTC(), OutboxSending, now.UTC()).
-		Updates(map[string]any{"status": OutboxSending, "lease_until": until})
+// due restricts q to rows a sender may take now: a retry whose time has
+// come, or a send held by a replica that died.
+func (s *OutboxStore) due(q *gorm.DB, now time.Time) *gorm.DB {
+	dead := s.db.deadOwner(s.db.gorm.Model(&outboxRow{}).Select("id").Where("status = ?", OutboxSending), now)
+	return q.Where("(status = ? AND next_at <= ?) OR id IN (?)", OutboxPending, now.UTC(), dead)
+}
+
+// Claim takes row id for sending if it is due (see Due), so exactly one
+// sender in any replica gets it.
+func (s *OutboxStore) Claim(ctx context.Context, id int64, now time.Time) (*OutboxItem, error) {
+	g := s.db.gorm.WithContext(ctx)
+	// Read the row as due first, then swap its holder only if nobody
+	// changed it meanwhile (MySQL also refuses an UPDATE whose condition
+	// reads the table being updated, which the dead-holder test does).
+	var seen []outboxRow
+	if err := s.due(g.Model(&outboxRow{}).Select("id, status, replica_id").Where("id = ?", id), now).Find(&seen).Error; err != nil || len(seen) == 0 {
+		return nil, err
+	}
+	res := g.Model(&outboxRow{}).
+		Where("id = ? AND status = ? AND replica_id = ? AND (status = ? OR next_at <= ?)",
+			id, seen[0].Status, seen[0].ReplicaID, OutboxSending, now.UTC()).
+		Updates(map[string]any{"status": OutboxSending, "replica_id": s.db.replica})
 	if res.Error != nil {
 		return nil, res.Error
 	}
@@ -103,7 +117,7 @@ func (s *OutboxStore) Claim(ctx context.Context, id int64, now time.Time, lease 
 		return nil, nil
 	}
 	var row outboxRow
-	if err := s.db.gorm.WithContext(ctx).First(&row, id).Error; err != nil {
+	if err := g.First(&row, id).Error; err != nil {
 		return nil, err
 	}
 	var r adapter.Reply
@@ -113,16 +127,29 @@ func (s *OutboxStore) Claim(ctx context.Context, id int64, now time.Time, lease 
 	return &OutboxItem{ID: row.ID, Reply: r, Attempts: row.Attempts, CreatedAt: row.CreatedAt}, nil
 }
 
-// Due lists ids whose attempt is due or whose sender's lease ran out (a
-// crashed replica), oldest first. Cost is O(due) through ix_outbox_due.
+// Due lists ids whose attempt is due or whose sender died, oldest first.
+// Cost is O(due) through ix_outbox_due.
 func (s *OutboxStore) Due(ctx context.Context, now time.Time, limit int) ([]int64, error) {
 	var ids []int64
-	err := s.db.gorm.WithContext(ctx).Model(&outboxRow{}).
-		Where("(status = ? AND next_at <= ?) OR (status = ? AND lease_until < ?)",
-			OutboxPending, now.UTC(), OutboxSending, now.UTC()).
-		Order("id").Limit(limit).Pluck("id", &ids).Error
+	err := s.due(s.db.gorm.WithContext(ctx).Model(&outboxRow{}), now).Order("id").Limit(limit).Pluck("id", &ids).Error
 	return ids, err
 }
+
+// StillHeld keeps of ids those this replica still holds for sending: when
+// its heartbeats were late, another replica may have taken some over.
+func (s *OutboxStore) StillHeld(ctx context.Context, ids []int64) (map[int64]bool, error) {
+	var held []int64
+	err := s.db.gorm.WithContext(ctx).Model(&outboxRow{}).
+		Where("id IN ? AND status = ? AND replica_id = ?", ids, OutboxSending, s.db.replica).Pluck("id", &held).Error
+	out := make(map[int64]bool, len(held))
+	for _, id := range held {
+		out[id] = true
+	}
+	return out, err
+}
+
+// BeatFresh: see DB.BeatFresh.
+func (s *OutboxStore) BeatFresh(now time.Time) bool { return s.db.BeatFresh(now) }
 
 // MarkSent records deliveries, several in one statement.
 func (s *OutboxStore) MarkSent(ctx context.Context, now time.Time, ids ...int64) error {
@@ -130,21 +157,21 @@ func (s *OutboxStore) MarkSent(ctx context.Context, now time.Time, ids ...int64)
 		return nil
 	}
 	return s.db.gorm.WithContext(ctx).Model(&outboxRow{}).Where("id IN ?", ids).
-		Updates(map[string]any{"status": OutboxSent, "sent_at": now.UTC(), "lease_until": nil}).Error
+		Updates(map[string]any{"status": OutboxSent, "sent_at": now.UTC()}).Error
 }
 
 // MarkRetry schedules another attempt.
 func (s *OutboxStore) MarkRetry(ctx context.Context, id int64, attempts int, next time.Time, reason string) error {
 	return s.db.gorm.WithContext(ctx).Model(&outboxRow{}).Where("id = ?", id).
 		Updates(map[string]any{"status": OutboxPending, "attempts": attempts, "next_at": next.UTC(),
-			"last_error": truncate(reason, 1000), "lease_until": nil}).Error
+			"last_error": truncate(reason, 1000)}).Error
 }
 
 // MarkFailed gives up on a send and keeps the reason.
 func (s *OutboxStore) MarkFailed(ctx context.Context, id int64, attempts int, reason string) error {
 	return s.db.gorm.WithContext(ctx).Model(&outboxRow{}).Where("id = ?", id).
 		Updates(map[string]any{"status": OutboxFailed, "attempts": attempts,
-			"last_error": truncate(reason, 1000), "lease_until": nil}).Error
+			"last_error": truncate(reason, 1000)}).Error
 }
 
 // Counts reports rows per status (for /metrics and tests).
@@ -162,10 +189,10 @@ func (s *OutboxStore) Counts(ctx context.Context) (map[string]int64, error) {
 }
 
 // Failed lists failed sends, newest first.
-func (s *OutboxStore) Failed(ctx context.Context, limit int) ([]FailedSend, error) {
+func (s *OutboxStore) Failed(ctx context.Context, limit int) ([]outboxRow, error) {
 	var rows []outboxRow
 	err := s.db.gorm.WithContext(ctx).Where("status = ?", OutboxFailed).Order("id desc").Limit(limit).Find(&rows).Error
-	return failedSends(rows), err
+	return rows, err
 }
 
 func truncate(s string, n int) string {

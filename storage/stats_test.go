@@ -45,7 +45,7 @@ func TestStatsCountsOpenWork(t *testing.T) {
 			{UserKey: "c|u1", Reply: "{}", Status: storage.OutboxSent, NextAt: *at(0), CreatedAt: *at(0)},
 			{UserKey: "c|u1", Reply: "{}", Status: storage.OutboxFailed, NextAt: *at(1), CreatedAt: *at(1)},
 			{UserKey: "c|u2", Reply: "{}", Status: storage.OutboxPending, NextAt: *at(9), CreatedAt: *at(5)},
-			{UserKey: "c|u3", Reply: "{}", Status: storage.OutboxSending, NextAt: *at(4), CreatedAt: *at(4), LeaseUntil: at(6)},
+			{UserKey: "c|u3", Reply: "{}", Status: storage.OutboxSending, NextAt: *at(4), CreatedAt: *at(4), ReplicaID: "r1"},
 		}).Error)
 		must(storage.NewHandoffStore(db, nil).EnsureGroups(ctx, "it", "hr"))
 		session := func(group, state string, queued *time.Time) storage.HandoffSessionRow {

@@ -85,7 +85,7 @@ func TestInboxDeduplicates(t *testing.T) {
 				t.Errorf("%s accepted %d times", id, c)
 			}
 		}
-		pending, err := a.Pending(ctx, time.Now().Add(time.Minute), 1000)
+		pending, _, err := a.Pending(ctx, time.Now().Add(time.Minute), 1000)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -119,7 +119,7 @@ func TestInboxHandledAndPrune(t *testing.T) {
 		if err := db.Tx(ctx, func(tx *gorm.DB) error { return storage.MarkHandled(tx, "not-in-inbox", time.Now()) }); err != nil {
 			t.Fatalf("MarkHandled of an unknown id = %v, want nil", err)
 		}
-		pending, _ := in.Pending(ctx, time.Now().Add(time.Minute), 10)
+		pending, _, _ := in.Pending(ctx, time.Now().Add(time.Minute), 10)
 		if len(pending) != 1 || pending[0].ID != "m2" {
 			t.Fatalf("pending = %+v, want only m2", pending)
 		}
@@ -142,12 +142,20 @@ func TestInboxHandledAndPrune(t *testing.T) {
 func TestOutboxClaimOnce(t *testing.T) {
 	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
 		cfg := storagetest.NewStorage(t, driver)
-		db1, db2 := storagetest.OpenStorage(t, cfg), storagetest.OpenStorage(t, cfg)
+		db1, db2, db3 := storagetest.OpenStorage(t, cfg), storagetest.OpenStorage(t, cfg), storagetest.OpenStorage(t, cfg)
 		ctx := context.Background()
 		now := time.Now()
+		beat := func(at time.Time, dbs ...*storage.DB) {
+			for _, db := range dbs {
+				if err := db.Heartbeat(ctx, at); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		beat(now, db1, db2, db3)
 		var items []storage.OutboxItem
 		err := db1.Tx(ctx, func(tx *gorm.DB) (err error) {
-			items, err = storage.EnqueueReplies(tx, now,
+			items, err = db1.EnqueueReplies(tx, now,
 				adapter.Reply{ConversationID: "c", UserID: "u", Text: "一"},
 				adapter.Reply{ConversationID: "c", UserID: "u", Text: "二"})
 			return err
@@ -156,19 +164,24 @@ func TestOutboxClaimOnce(t *testing.T) {
 			t.Fatalf("enqueue: %+v %v", items, err)
 		}
 		ids := []int64{items[0].ID, items[1].ID}
-		s1, s2 := storage.NewOutboxStore(db1), storage.NewOutboxStore(db2)
-		// New rows belong to their writer until the birth lease runs out.
-		if it, _ := s2.Claim(ctx, ids[0], now, time.Minute); it != nil {
-			t.Fatal("another replica claimed a row under its birth lease")
+		s1, s2, s3 := storage.NewOutboxStore(db1), storage.NewOutboxStore(db2), storage.NewOutboxStore(db3)
+		// New rows belong to their writer while its heartbeat is fresh.
+		if it, _ := s2.Claim(ctx, ids[0], now); it != nil {
+			t.Fatal("another replica claimed a row of a live replica")
 		}
-		now = now.Add(storage.BirthLease + time.Second) // the writer died
+		if due, _ := s2.Due(ctx, now, 10); len(due) != 0 {
+			t.Fatalf("due = %v while their writer is alive", due)
+		}
+		// The writer dies: its heartbeat stops; the others beat on.
+		now = now.Add(db1.ReplicaTimeout() + time.Second)
+		beat(now, db2, db3)
 		var wg sync.WaitGroup
 		claims := make(chan *storage.OutboxItem, 8)
-		for _, s := range []*storage.OutboxStore{s1, s2, s1, s2} {
+		for _, s := range []*storage.OutboxStore{s2, s3, s2, s3} {
 			wg.Add(1)
 			go func(s *storage.OutboxStore) {
 				defer wg.Done()
-				it, err := s.Claim(ctx, ids[0], now, time.Minute)
+				it, err := s.Claim(ctx, ids[0], now)
 				if err != nil {
 					t.Error(err)
 				}
@@ -186,18 +199,25 @@ func TestOutboxClaimOnce(t *testing.T) {
 		if len(got) != 1 || got[0].Reply.Text != "一" {
 			t.Fatalf("claims = %d, want exactly one", len(got))
 		}
-		// A lease that runs out (the sender crashed) makes it due again.
-		due, _ := s1.Due(ctx, now.Add(2*time.Minute), 10)
-		if len(due) != 2 {
-			t.Fatalf("due after lease expiry = %v, want both rows", due)
+		// The dead writer's other row is due; the claimed one is held by a
+		// live replica.
+		if due, _ := s2.Due(ctx, now, 10); len(due) != 1 || due[0] != ids[1] {
+			t.Fatalf("due while the claim holds = %v, want only the dead writer's other row", due)
 		}
-		if due, _ := s1.Due(ctx, now, 10); len(due) != 1 || due[0] != ids[1] {
-			t.Fatalf("due while the claim holds = %v, want only the unclaimed row", due)
+		// A clean shutdown hands the work over at once.
+		if err := db2.Retire(ctx, now); err != nil {
+			t.Fatal(err)
+		}
+		if err := db3.Retire(ctx, now); err != nil {
+			t.Fatal(err)
+		}
+		if due, _ := s1.Due(ctx, now, 10); len(due) != 1 || due[0] != ids[0] {
+			t.Fatalf("due after its holder retired = %v, want the claimed row (the other is s1's own)", due)
 		}
 		if err := s1.MarkRetry(ctx, ids[0], 1, now.Add(time.Hour), "503"); err != nil {
 			t.Fatal(err)
 		}
-		if it, _ := s2.Claim(ctx, ids[0], now, time.Minute); it != nil {
+		if it, _ := s2.Claim(ctx, ids[0], now); it != nil {
 			t.Fatal("claimed a row before its next attempt")
 		}
 		if err := s1.MarkFailed(ctx, ids[0], 2, "quota exhausted"); err != nil {
@@ -303,7 +323,7 @@ func TestTextRoundTripsExactly(t *testing.T) {
 				t.Fatalf("%q: %v", text, err)
 			}
 		}
-		pending, err := in.Pending(ctx, time.Now().Add(time.Minute), 100)
+		pending, _, err := in.Pending(ctx, time.Now().Add(time.Minute), 100)
 		if err != nil {
 			t.Fatal(err)
 		}

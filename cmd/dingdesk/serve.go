@@ -99,7 +99,8 @@ type Main struct {
 	// Addr is the HTTP address actually bound (after Run).
 	Addr string
 
-	hits *hitFlusher
+	hits  *hitFlusher
+	probe *storageProbe
 	// kbInputs fingerprints what the running knowledge base was built from
 	// (knowledgeInputs); only Run and the watcher's goroutine touch it.
 	kbInputs string
@@ -122,8 +123,14 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.DB, err = storage.Open(ctx, cfg.Storage, m.Log); err != nil {
 		return err
 	}
-	m.Log.Info("storage ready", "driver", cfg.Storage.Driver)
+	m.Log.Info("storage ready", "driver", cfg.Storage.Driver, "replica", m.DB.ReplicaID())
+	// Alive before accepting anything: the rows this process writes are
+	// its own only while its heartbeat is fresh.
+	if err := m.DB.Heartbeat(ctx, m.Clock.Now()); err != nil {
+		return fmt.Errorf("storage heartbeat: %w", err)
+	}
 	m.Inbox = storage.NewInbox(m.DB, m.Clock.Now)
+	m.probe = &storageProbe{check: m.Inbox.Probe}
 
 	m.kbInputs = knowledgeInputs(cfg) // before reading: a later edit then differs
 	entries, err := bot.LoadKnowledge(knowledgePaths(cfg))
@@ -169,11 +176,15 @@ func (m *Main) Run(ctx context.Context) error {
 		Log: m.Log.With("component", "handoff"), Observer: m.prom,
 	})
 	m.Desk = desk.New(m.Engine, m.Config, m.Bot)
-	m.Intake = pipeline.NewIntake(m.Inbox, m.prom.TimeHandle(m.route), 64, m.Log.With("component", "intake"), m.Metrics)
+	m.Intake = pipeline.NewIntake(m.Inbox, m.prom.TimeHandle(m.route), pipeline.IntakeOptions{
+		Shards: 64, Config: func() config.Inbox { return m.Config.Current().Inbox },
+		Kick: m.Outbox.Kick, Now: m.Clock.Now, Log: m.Log.With("component", "intake"), Metrics: m.Metrics,
+	})
 
 	bg, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
-	m.goBackground(func() { m.Intake.RunRecovery(bg, 10*time.Second, 30*time.Second) })
+	m.goBackground(func() { m.heartbeat(bg) })
+	m.goBackground(func() { m.Intake.RunRecovery(bg, m.DB.HeartbeatInterval()) })
 	m.goBackground(func() { m.Outbox.Run(bg) })
 	m.goBackground(func() { m.Engine.RunTimers(bg) })
 	m.goBackground(func() { m.pruneInbox(bg) })
@@ -231,7 +242,9 @@ func (m *Main) routes(cfg *config.Config) http.Handler {
 	r.GET("/readyz", func(c *gin.Context) {
 		checks := gin.H{}
 		ready := true
-		if err := m.DB.Ping(c.Request.Context()); err != nil {
+		// A write like the inbox's, not a ping: a database that answers
+		// pings but refuses writes (disk full, read-only) takes no message.
+		if err := m.probe.run(c.Request.Context()); err != nil {
 			checks["storage"], ready = err.Error(), false
 		} else {
 			checks["storage"] = "ok"
@@ -309,6 +322,15 @@ func (m *Main) Close(ctx context.Context) error {
 	if m.Inbox != nil {
 		m.Inbox.Close()
 	}
+	if m.DB != nil && m.cancel != nil {
+		// Whatever is left unfinished is taken over at once, not after the
+		// heartbeat timeout.
+		rctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		if err := m.DB.Retire(rctx, m.Clock.Now()); err != nil {
+			m.Log.Warn("replica not retired; its work is taken over after storage.replica_timeout", "err", err)
+		}
+		cancel()
+	}
 	if m.DB != nil {
 		if m.hits != nil {
 			m.hits.flush(context.Background())
@@ -316,6 +338,54 @@ func (m *Main) Close(ctx context.Context) error {
 		errs = append(errs, m.DB.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// heartbeat keeps this replica alive in storage; when its beats stop (a
+// crash, kill -9, a cut-off network), others take its work over after
+// storage.replica_timeout.
+func (m *Main) heartbeat(ctx context.Context) {
+	t := time.NewTicker(m.DB.HeartbeatInterval())
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		bctx, cancel := context.WithTimeout(ctx, m.DB.HeartbeatInterval())
+		err := m.DB.Heartbeat(bctx, m.Clock.Now())
+		cancel()
+		switch {
+		case err != nil && !failing && ctx.Err() == nil:
+			m.Log.Warn("heartbeat not written; other replicas may take this one's work over", "err", err)
+			failing = true
+		case err == nil && failing:
+			m.Log.Info("heartbeat written again")
+			failing = false
+		}
+	}
+}
+
+// storageProbe runs the inbox's write probe for /readyz, at most once a
+// second whatever the probe rate: a probe is a synced commit.
+type storageProbe struct {
+	check func(context.Context) error
+	mu    sync.Mutex
+	at    time.Time
+	err   error
+}
+
+func (p *storageProbe) run(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if time.Since(p.at) < time.Second {
+		return p.err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	p.err, p.at = p.check(ctx), time.Now()
+	return p.err
 }
 
 // pruneInbox forgets msgIds older than storage.dedup_retention, hourly.

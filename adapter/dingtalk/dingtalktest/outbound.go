@@ -130,6 +130,24 @@ func (s *Server) FailNext(status int, n int) {
 	s.failStatus, s.failN = status, max(n, 0)
 }
 
+// Unavailable makes every send call, sessionWebhook posts included, answer
+// HTTP 503 while on: DingTalk down or overloaded for a while.
+func (s *Server) Unavailable(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.unavailable = on
+}
+
+func (s *Server) refuseUnavailable(w http.ResponseWriter) bool {
+	s.mu.Lock()
+	down := s.unavailable
+	s.mu.Unlock()
+	if down {
+		writeAPIError(w, http.StatusServiceUnavailable, "ServiceUnavailable", "dingtalktest: unavailable")
+	}
+	return down
+}
+
 // SetQPSLimit makes OpenAPI send calls above n per second (sliding 1 s
 // window, per API path) answer the 403 QPS error. 0 (default) turns it off;
 // DingTalk's standard limit is 20.
@@ -155,6 +173,9 @@ func writeErrcode(w http.ResponseWriter, code int, msg string) {
 
 // handleSessionSend is POST /robot/sendBySession?session= (§2.3, §2.4).
 func (s *Server) handleSessionSend(w http.ResponseWriter, r *http.Request) {
+	if s.refuseUnavailable(w) {
+		return
+	}
 	token := r.URL.Query().Get("session")
 	body, err := readBody(r)
 	s.mu.Lock()
@@ -292,6 +313,9 @@ func (s *Server) handleAccessToken(w http.ResponseWriter, r *http.Request) {
 // admitSend applies authentication and the injected faults common to the
 // OpenAPI send calls. It answers and returns false when the call must fail.
 func (s *Server) admitSend(w http.ResponseWriter, r *http.Request) bool {
+	if s.refuseUnavailable(w) {
+		return false
+	}
 	tok := r.Header.Get("x-acs-dingtalk-access-token")
 	now := time.Now()
 	s.mu.Lock()

@@ -92,7 +92,8 @@ type Server struct {
 	qpsWindow    map[string][]time.Time
 	quotaOut     bool
 
-	login *loginState // login.go
+	login       *loginState // login.go
+	unavailable bool
 }
 
 // Call is one HTTP request the Server answered (query strings and bodies are
