@@ -157,6 +157,12 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.DB.Driver == "sqlite" {
 		mo.GroupCommits = m.DB.GroupStats
 	}
+	mo.Intake = func() pipeline.IntakeStats {
+		if m.Intake == nil { // scraped before the intake is built
+			return pipeline.IntakeStats{}
+		}
+		return m.Intake.Stats()
+	}
 	if m.prom, err = metrics.New(m.Registry, mo); err != nil {
 		return err
 	}
