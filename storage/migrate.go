@@ -21,6 +21,11 @@ func models() []any {
 		&HandoffGroupRow{},
 		&HandoffMessageRow{},
 		&HandoffUnansweredRow{},
+		// managed knowledge (storage/knowledge.go) and reports (storage/report.go)
+		&KBEntryRow{},
+		&KBMetaRow{},
+		&KBChangeRow{},
+		&KBReviewRow{},
 	}
 }
 

@@ -1,0 +1,415 @@
+package storage
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/dingdesk/dingdesk/bot"
+	"github.com/dingdesk/dingdesk/knowledge"
+)
+
+// KBEntryRow is a managed knowledge record (package knowledge explains the
+// overlay): an entry created in the console, or one that replaces, disables
+// or (Deleted) hides the file entry of the same id.
+type KBEntryRow struct {
+	EntryID   string `gorm:"primaryKey;size:191"`
+	Question  string `gorm:"type:text"`
+	Similar   string `gorm:"type:text"` // JSON array
+	Answer    string `gorm:"type:text"`
+	Category  string `gorm:"size:128;not null;default:''"`
+	Handoff   bool   `gorm:"not null;default:false"`
+	Disabled  bool   `gorm:"not null;default:false"`
+	Deleted   bool   `gorm:"not null;default:false"`
+	BaseHash  string `gorm:"size:64;not null;default:''"`
+	Version   int64  `gorm:"not null;default:0"` // the revision that last wrote it
+	CreatedBy string `gorm:"size:128;not null;default:''"`
+	UpdatedBy string `gorm:"size:128;not null;default:''"`
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+func (KBEntryRow) TableName() string { return "kb_entries" }
+
+// KBMetaRow holds the knowledge revision (one row, id 1). Every change
+// bumps it under its row lock, which also serialises writers; replicas
+// poll it to know when to rebuild their matcher.
+type KBMetaRow struct {
+	ID       int   `gorm:"primaryKey;autoIncrement:false"`
+	Revision int64 `gorm:"not null;default:0"`
+}
+
+func (KBMetaRow) TableName() string { return "kb_meta" }
+
+// KBChangeRow is one line of the knowledge history: who changed which
+// entry how, and when.
+type KBChangeRow struct {
+	ID        int64     `gorm:"primaryKey;autoIncrement"`
+	Revision  int64     `gorm:"not null;index:ix_kbc_rev"`
+	EntryID   string    `gorm:"size:191;not null;index:ix_kbc_entry"`
+	Action    string    `gorm:"size:16;not null"`
+	Actor     string    `gorm:"size:128;not null;default:''"`
+	After     string    `gorm:"type:text"` // the record written, JSON; empty for a revert
+	CreatedAt time.Time `gorm:"not null"`
+}
+
+func (KBChangeRow) TableName() string { return "kb_changes" }
+
+// KBReviewRow is an admin's decision on an unanswered question, keyed by
+// the question's normalised text (KeyHash indexes it; the text can be long).
+type KBReviewRow struct {
+	ID        int64     `gorm:"primaryKey;autoIncrement"`
+	KeyHash   string    `gorm:"size:64;not null;index:ix_kbr_key"`
+	KeyText   string    `gorm:"type:text"`
+	Question  string    `gorm:"type:text"`
+	Action    string    `gorm:"size:16;not null"`
+	EntryID   string    `gorm:"size:191;not null;default:''"`
+	Actor     string    `gorm:"size:128;not null;default:''"`
+	CreatedAt time.Time `gorm:"not null;index:ix_kbr_created"`
+}
+
+func (KBReviewRow) TableName() string { return "kb_reviews" }
+
+// KnowledgeStore implements knowledge.Store and knowledge.ReviewStore.
+type KnowledgeStore struct {
+	db     *DB
+	metaOK atomic.Bool // the kb_meta row exists
+	// hasKind caches whether handoff_unanswered has a kind column yet
+	// (the engine's clarify-abandoned questions, see Unanswered).
+	kindOnce sync.Once
+	hasKind  bool
+}
+
+var (
+	_ knowledge.Store       = (*KnowledgeStore)(nil)
+	_ knowledge.ReviewStore = (*KnowledgeStore)(nil)
+)
+
+// NewKnowledgeStore wraps db.
+func NewKnowledgeStore(db *DB) *KnowledgeStore { return &KnowledgeStore{db: db} }
+
+var errKBConflict = knowledge.ErrConflict
+
+// Revision reads the counter (0 before the first change).
+func (s *KnowledgeStore) Revision(ctx context.Context) (int64, error) {
+	var rows []KBMetaRow
+	if err := s.db.Gorm.WithContext(ctx).Where("id = 1").Limit(1).Find(&rows).Error; err != nil {
+		return 0, err
+	}
+	if len(rows) == 0 {
+		return 0, nil
+	}
+	return rows[0].Revision, nil
+}
+
+// Records reads every record and the revision, in one transaction so they
+// agree.
+func (s *KnowledgeStore) Records(ctx context.Context) ([]knowledge.Record, int64, error) {
+	var (
+		rows []KBEntryRow
+		meta []KBMetaRow
+	)
+	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
+		if err := tx.Where("id = 1").Limit(1).Find(&meta).Error; err != nil {
+			return err
+		}
+		return tx.Order("entry_id").Find(&rows).Error
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]knowledge.Record, len(rows))
+	for i := range rows {
+		out[i] = recordOf(&rows[i])
+	}
+	var rev int64
+	if len(meta) > 0 {
+		rev = meta[0].Revision
+	}
+	return out, rev, nil
+}
+
+func recordOf(r *KBEntryRow) knowledge.Record {
+	var sim []string
+	if r.Similar != "" {
+		_ = json.Unmarshal([]byte(r.Similar), &sim)
+	}
+	return knowledge.Record{ID: r.EntryID, Question: r.Question, Similar: sim, Answer: r.Answer, Category: r.Category,
+		Handoff: r.Handoff, Disabled: r.Disabled, Deleted: r.Deleted, BaseHash: r.BaseHash, Version: r.Version,
+		CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt.UTC(), UpdatedBy: r.UpdatedBy, UpdatedAt: r.UpdatedAt.UTC()}
+}
+
+func rowOf(r *knowledge.Record) KBEntryRow {
+	sim := r.Similar
+	if sim == nil {
+		sim = []string{}
+	}
+	b, _ := json.Marshal(sim)
+	return KBEntryRow{EntryID: r.ID, Question: r.Question, Similar: string(b), Answer: r.Answer, Category: r.Category,
+		Handoff: r.Handoff, Disabled: r.Disabled, Deleted: r.Deleted, BaseHash: r.BaseHash, Version: r.Version,
+		CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt, UpdatedBy: r.UpdatedBy, UpdatedAt: r.UpdatedAt}
+}
+
+// Apply writes muts in one transaction under the revision row's lock.
+func (s *KnowledgeStore) Apply(ctx context.Context, ifRevision int64, at time.Time, muts []knowledge.Mutation) (int64, error) {
+	if err := s.ensureMeta(ctx); err != nil {
+		return 0, err
+	}
+	var rev int64
+	err := s.db.Retry(ctx, func(tx *gorm.DB) error {
+		var meta KBMetaRow
+		if err := s.db.ForUpdate(tx).Where("id = 1").Take(&meta).Error; err != nil {
+			return err
+		}
+		if ifRevision >= 0 && meta.Revision != ifRevision {
+			return errKBConflict
+		}
+		rev = meta.Revision + 1
+		for i := range muts {
+			if err := s.applyOne(tx, &muts[i], rev, at); err != nil {
+				return err
+			}
+		}
+		return tx.Model(&KBMetaRow{}).Where("id = 1").Update("revision", rev).Error
+	})
+	if err != nil {
+		return 0, err
+	}
+	return rev, nil
+}
+
+func (s *KnowledgeStore) applyOne(tx *gorm.DB, m *knowledge.Mutation, rev int64, at time.Time) error {
+	var cur []KBEntryRow
+	if err := s.db.ForUpdate(tx).Where("entry_id = ?", m.Record.ID).Limit(1).Find(&cur).Error; err != nil {
+		return err
+	}
+	switch {
+	case m.IfAbsent && len(cur) > 0,
+		m.IfVersion > 0 && (len(cur) == 0 || cur[0].Version != m.IfVersion):
+		return errKBConflict
+	}
+	change := KBChangeRow{Revision: rev, EntryID: m.Record.ID, Action: string(m.Action), Actor: m.Actor, CreatedAt: at}
+	if m.Remove {
+		if err := tx.Where("entry_id = ?", m.Record.ID).Delete(&KBEntryRow{}).Error; err != nil {
+			return err
+		}
+	} else {
+		rec := m.Record
+		rec.Version = rev
+		row := rowOf(&rec)
+		var err error
+		if len(cur) == 0 {
+			err = tx.Create(&row).Error
+		} else {
+			err = tx.Model(&KBEntryRow{}).Where("entry_id = ?", row.EntryID).Select("*").Omit("entry_id").Updates(&row).Error
+		}
+		if err != nil {
+			return err
+		}
+		b, _ := json.Marshal(rec)
+		change.After = string(b)
+	}
+	if err := tx.Create(&change).Error; err != nil {
+		return err
+	}
+	if m.Review != nil {
+		r := reviewRow(*m.Review)
+		return tx.Create(&r).Error
+	}
+	return nil
+}
+
+func (s *KnowledgeStore) ensureMeta(ctx context.Context) error {
+	if s.metaOK.Load() {
+		return nil
+	}
+	// Outside the transaction: an insert-or-ignore followed by a locking
+	// read in one transaction can deadlock two writers on MySQL.
+	err := s.db.Gorm.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&KBMetaRow{ID: 1}).Error
+	if err == nil {
+		s.metaOK.Store(true)
+	}
+	return err
+}
+
+// History lists an entry's changes, newest first.
+func (s *KnowledgeStore) History(ctx context.Context, entryID string, limit int) ([]knowledge.Change, error) {
+	if limit <= 0 {
+		limit = 50
+	}
+	var rows []KBChangeRow
+	if err := s.db.Gorm.WithContext(ctx).Where("entry_id = ?", entryID).Order("id desc").Limit(limit).Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]knowledge.Change, len(rows))
+	for i, r := range rows {
+		out[i] = knowledge.Change{Revision: r.Revision, EntryID: r.EntryID, Action: knowledge.Action(r.Action), Actor: r.Actor, At: r.CreatedAt.UTC()}
+		if r.After != "" {
+			var rec knowledge.Record
+			if json.Unmarshal([]byte(r.After), &rec) == nil {
+				out[i].After = &rec
+			}
+		}
+	}
+	return out, nil
+}
+
+// Hits reads the stored hit counts (HitStore.Load).
+func (s *KnowledgeStore) Hits(ctx context.Context) (map[string]int64, error) {
+	return NewHitStore(s.db).Load(ctx)
+}
+
+func keyHash(k string) string {
+	h := sha256.Sum256([]byte(k))
+	return hex.EncodeToString(h[:])
+}
+
+func reviewRow(r knowledge.Review) KBReviewRow {
+	return KBReviewRow{KeyHash: keyHash(r.Key), KeyText: r.Key, Question: r.Question, Action: string(r.Action),
+		EntryID: r.EntryID, Actor: r.Actor, CreatedAt: r.At}
+}
+
+// AddReview records a decision.
+func (s *KnowledgeStore) AddReview(ctx context.Context, r knowledge.Review) error {
+	row := reviewRow(r)
+	return s.db.Gorm.WithContext(ctx).Create(&row).Error
+}
+
+// Reviews lists the decisions made at or after since.
+func (s *KnowledgeStore) Reviews(ctx context.Context, since time.Time) ([]knowledge.Review, error) {
+	var rows []KBReviewRow
+	if err := s.db.Gorm.WithContext(ctx).Where("created_at >= ?", since).Order("id").Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]knowledge.Review, len(rows))
+	for i, r := range rows {
+		out[i] = knowledge.Review{Key: r.KeyText, Question: r.Question, Action: knowledge.ReviewAction(r.Action),
+			EntryID: r.EntryID, Actor: r.Actor, At: r.CreatedAt.UTC()}
+	}
+	return out, nil
+}
+
+// unansweredKindColumn is the column the engine is to add to
+// handoff_unanswered to tell a clarify list the user left ("clarify") from
+// a question without an answer ("none", the default). Until it exists every
+// row reads as "none".
+const unansweredKindColumn = "kind"
+
+// Unanswered lists handoff_unanswered rows asked at or after since, newest
+// first.
+func (s *KnowledgeStore) Unanswered(ctx context.Context, since time.Time, limit int) ([]knowledge.Asked, error) {
+	s.kindOnce.Do(func() {
+		s.hasKind = s.db.Gorm.WithContext(ctx).Migrator().HasColumn(&HandoffUnansweredRow{}, unansweredKindColumn)
+	})
+	var rows []struct {
+		ID             int64
+		UserKey        string
+		ConversationID string
+		Question       string
+		Candidates     string
+		Kind           string
+		CreatedAt      time.Time
+	}
+	cols := "id, user_key, conversation_id, question, candidates, created_at"
+	if s.hasKind {
+		cols += ", " + unansweredKindColumn
+	}
+	err := s.db.Gorm.WithContext(ctx).Table(HandoffUnansweredRow{}.TableName()).Select(cols).
+		Where("created_at >= ?", since).Order("id desc").Limit(limit).Scan(&rows).Error
+	if err != nil {
+		return nil, err
+	}
+	out := make([]knowledge.Asked, len(rows))
+	for i, r := range rows {
+		kind := r.Kind
+		if kind == "" {
+			kind = knowledge.AskedNoAnswer
+		}
+		var cs []bot.Candidate
+		if r.Candidates != "" {
+			_ = json.Unmarshal([]byte(r.Candidates), &cs)
+		}
+		out[i] = knowledge.Asked{ID: r.ID, UserKey: r.UserKey, ConversationID: r.ConversationID, Question: r.Question,
+			Kind: kind, Candidates: cs, At: r.CreatedAt.UTC()}
+	}
+	return out, nil
+}
+
+// maxAgentAnswers bounds AgentAnswers: each answer reads the user's lines
+// before it with one indexed query.
+const maxAgentAnswers = 300
+
+// AgentAnswers lists the first agent reply of the latest sessions created
+// at or after since, with up to five of the user's text lines before it
+// (within an hour).
+func (s *KnowledgeStore) AgentAnswers(ctx context.Context, since time.Time, limit int) ([]knowledge.SessionAnswer, error) {
+	limit = min(max(limit, 1), maxAgentAnswers)
+	g := s.db.Gorm.WithContext(ctx)
+	var firsts []struct {
+		SessionID int64
+		FirstID   int64
+	}
+	err := g.Model(&HandoffMessageRow{}).Select("session_id, MIN(id) AS first_id").
+		Where("sender_kind = ? AND session_id > 0 AND created_at >= ?", SenderAgent, since).
+		Group("session_id").Order("first_id desc").Limit(limit).Scan(&firsts).Error
+	if err != nil || len(firsts) == 0 {
+		return nil, err
+	}
+	ids := make([]int64, len(firsts))
+	sids := make([]int64, len(firsts))
+	for i, f := range firsts {
+		ids[i], sids[i] = f.FirstID, f.SessionID
+	}
+	var replies []HandoffMessageRow
+	if err := g.Where("id IN ?", ids).Find(&replies).Error; err != nil {
+		return nil, err
+	}
+	byID := make(map[int64]*HandoffMessageRow, len(replies))
+	for i := range replies {
+		byID[replies[i].ID] = &replies[i]
+	}
+	var sessions []HandoffSessionRow
+	if err := g.Select("id, group_name, agent_id, agent_name").Where("id IN ?", sids).Find(&sessions).Error; err != nil {
+		return nil, err
+	}
+	bySession := make(map[int64]*HandoffSessionRow, len(sessions))
+	for i := range sessions {
+		bySession[sessions[i].ID] = &sessions[i]
+	}
+	out := make([]knowledge.SessionAnswer, 0, len(firsts))
+	for _, f := range firsts {
+		rep := byID[f.FirstID]
+		if rep == nil {
+			continue
+		}
+		var lines []HandoffMessageRow
+		err := g.Select("id, text, created_at").Where("user_key = ? AND id < ? AND direction = ? AND kind = ? AND created_at >= ?",
+			rep.UserKey, rep.ID, DirIn, "text", rep.CreatedAt.Add(-time.Hour)).Order("id desc").Limit(5).Find(&lines).Error
+		if err != nil {
+			return nil, err
+		}
+		a := knowledge.SessionAnswer{SessionID: f.SessionID, UserKey: rep.UserKey, Agent: rep.SenderID,
+			AgentName: rep.SenderName, Answer: rep.Text, AnswerAt: rep.CreatedAt.UTC()}
+		if sess := bySession[f.SessionID]; sess != nil {
+			a.Group = sess.GroupName
+			if a.AgentName == "" {
+				a.AgentName = sess.AgentName
+			}
+		}
+		for i := len(lines) - 1; i >= 0; i-- {
+			a.UserLines = append(a.UserLines, lines[i].Text)
+		}
+		if len(lines) > 0 {
+			a.UserAt = lines[0].CreatedAt.UTC()
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
