@@ -159,7 +159,9 @@ func (r *Reviewer) decided(ctx context.Context, since time.Time) (map[string]tim
 
 // Unanswered groups the unanswered questions by normalised text, most
 // recently asked first. A decision hides what was asked before it; the
-// same question asked again later comes back, counted from then.
+// same question asked again later comes back, counted from then. Questions
+// the live matcher now answers directly are left out, however they came to
+// be answered.
 func (r *Reviewer) Unanswered(ctx context.Context, o ListOptions) ([]Question, error) {
 	o = o.norm()
 	since := r.since()
@@ -194,24 +196,30 @@ func (r *Reviewer) Unanswered(ctx context.Context, o ListOptions) ([]Question, e
 			q.NoAnswer++
 		}
 	}
-	if len(order) > o.Limit {
-		order = order[:o.Limit]
-	}
 	answers, err := r.agentAnswers(ctx, since, o.Scan)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Question, len(order))
-	for i, q := range order {
+	var out []Question
+	for _, q := range order {
 		if r.Match != nil {
-			q.Candidates = best(r.Match(q.Question).Candidates, 3)
+			res := r.Match(q.Question)
+			if res.Outcome == bot.OutcomeAnswer {
+				// The knowledge answers it now (an edit, or another
+				// replica asked before it rebuilt): nothing to do.
+				continue
+			}
+			q.Candidates = best(res.Candidates, 3)
 		} else {
 			q.Candidates = best(stored[q.Key], 3)
 		}
 		if a, ok := answers[q.Key]; ok && a.AnswerAt.After(decided[q.Key]) {
 			q.Draft = &a
 		}
-		out[i] = *q
+		out = append(out, *q)
+		if len(out) == o.Limit {
+			break
+		}
 	}
 	return out, nil
 }

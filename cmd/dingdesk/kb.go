@@ -27,6 +27,9 @@ func runKB(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, kbUsage)
 		return 2
 	}
+	if args[0] == "import" || args[0] == "export" {
+		return runKBXLSX(args, stdin, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("kb "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("c", "dingdesk.yaml", "config file")

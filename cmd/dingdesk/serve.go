@@ -24,6 +24,7 @@ import (
 	"github.com/dingdesk/dingdesk/config"
 	"github.com/dingdesk/dingdesk/desk"
 	"github.com/dingdesk/dingdesk/handoff"
+	"github.com/dingdesk/dingdesk/knowledge"
 	"github.com/dingdesk/dingdesk/pipeline"
 	"github.com/dingdesk/dingdesk/storage"
 )
@@ -78,6 +79,13 @@ type Main struct {
 	DB    *storage.DB
 	Inbox *storage.Inbox
 	Bot   *bot.Bot
+	// Knowledge is the managed knowledge base (files + console edits);
+	// KnowledgeSync keeps Bot on its latest revision; Reviewer is the
+	// unanswered-questions workflow (cmd/dingdesk/knowledge.go).
+	Knowledge     *knowledge.Manager
+	KnowledgeSync *knowledge.Sync
+	Reviewer      *knowledge.Reviewer
+	kb            kbState
 	// Platform is DingTalk unless set before Run (dingdesk chat sets a
 	// terminal adapter).
 	Platform adapter.Adapter
@@ -116,15 +124,10 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Inbox = storage.NewInbox(m.DB, m.Clock.Now)
 
 	m.kbInputs = knowledgeInputs(cfg) // before reading: a later edit then differs
-	entries, err := bot.LoadKnowledge(knowledgePaths(cfg))
-	if err != nil {
-		return fmt.Errorf("knowledge files: %w", err)
+	if err := m.startKnowledge(ctx, cfg); err != nil {
+		return fmt.Errorf("knowledge: %w", err)
 	}
-	kb, err := buildKB(cfg, entries)
-	if err != nil {
-		return fmt.Errorf("knowledge base: %w", err)
-	}
-	m.Bot = bot.New(kb)
+	kb := m.Bot.KB()
 	m.hits = &hitFlusher{bot: m.Bot, store: storage.NewHitStore(m.DB), flushed: map[string]int64{}}
 	if counts, err := m.hits.store.Load(ctx); err == nil {
 		m.Bot.SeedHits(counts)
@@ -156,6 +159,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.goBackground(func() { m.pruneInbox(bg) })
 	m.goBackground(func() { m.flushHits(bg) })
 	m.goBackground(func() { m.watchConfig(bg) })
+	m.goBackground(func() { m.KnowledgeSync.Run(bg) })
 
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
@@ -388,14 +392,10 @@ func (m *Main) Reload() {
 	// Rebuilding a large knowledge base takes seconds (and retrains its
 	// classifier): only when its inputs changed, not for every config edit.
 	if inputs := knowledgeInputs(cfg); inputs != m.kbInputs {
-		entries, err := bot.LoadKnowledge(knowledgePaths(cfg))
+		err := m.rebuildKnowledge(context.Background(), cfg)
 		if err == nil {
-			var kb *bot.KnowledgeBase
-			if kb, err = buildKB(cfg, entries); err == nil {
-				m.Bot.Replace(kb)
-				m.kbInputs = inputs
-				m.Log.Info("knowledge base reloaded", "entries", kb.Len())
-			}
+			m.kbInputs = inputs
+			m.Log.Info("knowledge base reloaded", "entries", m.Bot.KB().Len())
 		}
 		if err != nil {
 			m.Log.Error("knowledge change rejected; the running knowledge base stays", "err", err)
