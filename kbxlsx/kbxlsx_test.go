@@ -85,12 +85,12 @@ func TestImportWithBadRow(t *testing.T) {
 		ctx := context.Background()
 		m := manager(t, driver)
 		buf := sheet(t, [][]any{
-			{"类目", "问题", "答案", "相似问题", "转人工"},              // row 1: own column order
+			{"类目", "问题", "答案", "相似问题", "转人工"},                // row 1: own column order
 			{"HR", "怎么请假", "打开钉钉-审批-请假。", "请假流程\n如何请假", "是"}, // 2: update (by question)
-			{},                                 // 3: blank, skipped
+			{}, // 3: blank, skipped
 			{"财务", "报销要什么材料", "发票和审批单。", "报销材料\r\n报销需要啥", ""}, // 4: create
-			{"财务", "发票抬头是什么", "", "", ""},              // 5: no answer
-			{"IT", "打印机卡纸", "打开后盖。", "", "也许"},        // 6: bad 转人工
+			{"财务", "发票抬头是什么", "", "", ""},                     // 5: no answer
+			{"IT", "打印机卡纸", "打开后盖。", "", "也许"},                // 6: bad 转人工
 		})
 		p, err := kbxlsx.Preview(ctx, m, buf)
 		if err != nil {

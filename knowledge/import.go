@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-
 )
 
 // ImportRow is one entry read from an import file (Excel), with its row

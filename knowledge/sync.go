@@ -26,7 +26,7 @@ type Sync struct {
 	Interval time.Duration // DefaultPollInterval when 0
 	Log      *slog.Logger
 
-	mu      sync.Mutex // one rebuild at a time
+	mu    sync.Mutex // one rebuild at a time
 	built int64      // revision of the running matcher; -1 before the first
 	kick  chan struct{}
 	once  sync.Once

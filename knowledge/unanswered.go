@@ -78,7 +78,6 @@ type ReviewStore interface {
 	AddReview(ctx context.Context, r Review) error
 }
 
-
 // Reviewer is the 未解决问题 workflow: unanswered questions grouped, with
 // the bot's candidates, turned into knowledge in one step.
 type Reviewer struct {
@@ -380,4 +379,3 @@ func (r *Reviewer) Ignore(ctx context.Context, actor, question string) error {
 	}
 	return r.Store.AddReview(ctx, *rv)
 }
-

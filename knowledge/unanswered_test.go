@@ -145,11 +145,11 @@ func TestImportPlan(t *testing.T) {
 		yes := true
 		rows := []knowledge.ImportRow{
 			{Row: 2, Question: "怎么请假", Similar: []string{"请假流程", "请假怎么走流程"}, Answer: "在钉钉审批里提交请假。", Category: "HR"}, // update by question
-			{Row: 3, Question: "报销需要什么材料", Answer: "发票和审批单。", Category: "财务", Handoff: &yes},             // create
-			{Row: 4, Question: "", Answer: "没有问题的答案"},                                                      // bad
-			{Row: 5, Question: "报销需要什么材料？", Answer: "重复"},                                                 // duplicate of row 3
-			{Row: 6, ID: "wifi", Question: "公司 WiFi 密码是多少", Answer: "访客网络密码贴在前台。", Category: "IT"},      // unchanged
-			{Row: 7, Question: "VPN 无法连接", Answer: "别的条目的问题"},                                             // taken by vpn
+			{Row: 3, Question: "报销需要什么材料", Answer: "发票和审批单。", Category: "财务", Handoff: &yes},                        // create
+			{Row: 4, Question: "", Answer: "没有问题的答案"},                                                               // bad
+			{Row: 5, Question: "报销需要什么材料？", Answer: "重复"},                                                           // duplicate of row 3
+			{Row: 6, ID: "wifi", Question: "公司 WiFi 密码是多少", Answer: "访客网络密码贴在前台。", Category: "IT"},                  // unchanged
+			{Row: 7, Question: "VPN 无法连接", Answer: "别的条目的问题"},                                                       // taken by vpn
 		}
 		p, err := m.PlanImport(ctx, rows)
 		if err != nil {
