@@ -26,6 +26,8 @@ func models() []any {
 		&KBMetaRow{},
 		&KBChangeRow{},
 		&KBReviewRow{},
+		&BotTurnRow{},
+		&SessionRatingRow{},
 	}
 }
 

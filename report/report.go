@@ -1,0 +1,406 @@
+// Package report computes the service reports admins judge the service by:
+// per day or week, per skill group and agent — conversations, how much the
+// bot answered, clarify and no-answer rates, hand-offs by reason, queue
+// wait, first response and handling times, sessions per agent and
+// satisfaction — from what the engine stores, plus CSV and table output.
+//
+// Definitions (each a column of the CSV):
+//   - A conversation is a user on a day with a bot question or a
+//     hand-off session; the bot's share is the conversations of the day
+//     that had no hand-off session.
+//   - Bot questions are the engine's bot turns (storage bot_turns): answer,
+//     clarify ("您是不是想问") or none (无答案); rates are shares of them.
+//   - Hand-offs are sessions opened from the bot, by reason; transfers
+//     (an agent's 转接, or an agent going offline) open sessions too and
+//     are counted apart.
+//   - Queue wait: created → assigned, for sessions an agent took (0 when
+//     nobody queued); abandoned sessions ended in the queue.
+//   - First response: assigned → the agent's first message to the user.
+//   - Handling time: assigned → ended.
+//   - Satisfaction: prompts sent when a human session ended, ratings 1–5
+//     given; the response rate is ratings / prompts.
+//
+// Everything is attributed to the local day (Options.Location) the session
+// was created or the question asked.
+package report
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Session is one hand-off session as the reports need it.
+type Session struct {
+	ID        int64
+	UserKey   string
+	UserID    string
+	Nick      string
+	Group     string
+	Agent     string // staffId; "" when no agent took it
+	AgentName string
+	Reason    string // handoff reason: no_answer, keyword, kb_handoff, human_only, transfer
+	EndReason string
+	CreatedAt time.Time
+	// AssignedAt, EndedAt, FirstReplyAt are zero when it did not happen.
+	AssignedAt   time.Time
+	EndedAt      time.Time
+	FirstReplyAt time.Time
+	UserMessages int
+	AgentReplies int
+	// Prompted: the user was asked for a rating; Score is 1–5 when given,
+	// else 0.
+	Prompted bool
+	Score    int
+}
+
+// Turn is one question the bot handled.
+type Turn struct {
+	UserKey string
+	Outcome string // answer, clarify, none
+	At      time.Time
+}
+
+// Bot outcomes as stored.
+const (
+	OutcomeAnswer  = "answer"
+	OutcomeClarify = "clarify"
+	OutcomeNone    = "none"
+)
+
+// ReasonTransfer is the reason of sessions a transfer opened.
+const ReasonTransfer = "transfer"
+
+// Store reads what the engine recorded in [from, to).
+type Store interface {
+	// Sessions calls fn for each session created in [from, to), in id order.
+	Sessions(ctx context.Context, from, to time.Time, fn func(Session) error) error
+	// Turns calls fn for each bot turn in [from, to).
+	Turns(ctx context.Context, from, to time.Time, fn func(Turn) error) error
+}
+
+// Period is how rows are split in time.
+type Period string
+
+const (
+	None  Period = ""     // the whole range in one
+	Day   Period = "day"  // 2026-12-06
+	Week  Period = "week" // ISO week, 2026-W49
+	Month Period = "month"
+)
+
+// Options choose a report's rows.
+type Options struct {
+	// From and To are local dates, both included.
+	From, To time.Time
+	Location *time.Location // Asia/Shanghai when nil
+	Period   Period
+	ByGroup  bool
+	ByAgent  bool
+}
+
+// Key identifies a row. Empty Group/Agent is "all" (the split was not
+// asked for); UnassignedAgent marks sessions no agent took.
+type Key struct {
+	Period string
+	Group  string
+	Agent  string
+}
+
+// UnassignedAgent is the Agent key of sessions that never reached an agent.
+const UnassignedAgent = "-"
+
+// Stat summarises durations.
+type Stat struct {
+	N    int
+	Mean time.Duration
+	P90  time.Duration
+	vals []time.Duration
+}
+
+func (s *Stat) add(d time.Duration) {
+	if d < 0 {
+		d = 0
+	}
+	s.vals = append(s.vals, d)
+}
+
+func (s *Stat) finish() {
+	s.N = len(s.vals)
+	if s.N == 0 {
+		return
+	}
+	slices.Sort(s.vals)
+	var sum time.Duration
+	for _, v := range s.vals {
+		sum += v
+	}
+	s.Mean = sum / time.Duration(s.N)
+	// Nearest rank: the smallest value with at least 90 % at or below it.
+	rank := (s.N*90 + 99) / 100
+	s.P90 = s.vals[rank-1]
+	s.vals = nil
+}
+
+// Satisfaction summarises ratings.
+type Satisfaction struct {
+	Prompted int
+	Rated    int
+	Sum      int
+	Dist     [5]int // ratings 1…5
+}
+
+// ResponseRate is Rated / Prompted.
+func (s Satisfaction) ResponseRate() float64 { return ratio(s.Rated, s.Prompted) }
+
+// Mean is the mean rating (0 without ratings).
+func (s Satisfaction) Mean() float64 { return ratio(s.Sum, s.Rated) }
+
+// Metrics are one row's figures.
+type Metrics struct {
+	// Bot figures are filled on rows not split by group or agent (the bot
+	// answers before any group is chosen).
+	Conversations int
+	BotOnly       int // conversations without a hand-off session
+	Questions     int
+	Answered      int
+	Clarified     int
+	NoAnswer      int
+
+	Handoffs  int            // sessions opened from the bot
+	ByReason  map[string]int // every session by reason (transfers included)
+	Transfers int
+	Sessions  int // all sessions
+	Served    int // an agent took it
+	Abandoned int // ended while queued
+	Agents    int // distinct agents who served
+
+	QueueWait     Stat
+	FirstResponse Stat
+	Handling      Stat
+	Satisfaction  Satisfaction
+
+	agents map[string]bool
+}
+
+// AnswerRate, ClarifyRate and NoAnswerRate are shares of the bot's
+// questions; BotShare is the share of conversations the bot handled alone;
+// SessionsPerAgent is Served / Agents.
+func (m Metrics) AnswerRate() float64       { return ratio(m.Answered, m.Questions) }
+func (m Metrics) ClarifyRate() float64      { return ratio(m.Clarified, m.Questions) }
+func (m Metrics) NoAnswerRate() float64     { return ratio(m.NoAnswer, m.Questions) }
+func (m Metrics) BotShare() float64         { return ratio(m.BotOnly, m.Conversations) }
+func (m Metrics) SessionsPerAgent() float64 { return ratio(m.Served, m.Agents) }
+
+func ratio(a, b int) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+// Row is one line of a report.
+type Row struct {
+	Key
+	AgentName string
+	Metrics
+}
+
+// Report is a computed report.
+type Report struct {
+	Options Options
+	Rows    []Row
+	// Total sums the whole range (not split).
+	Total Row
+}
+
+// Build reads the range and computes the rows.
+func Build(ctx context.Context, st Store, o Options) (*Report, error) {
+	if o.Location == nil {
+		loc, err := time.LoadLocation("Asia/Shanghai")
+		if err != nil {
+			loc = time.FixedZone("CST", 8*3600)
+		}
+		o.Location = loc
+	}
+	if o.To.Before(o.From) {
+		return nil, fmt.Errorf("report: --to %s is before --from %s", o.To.Format(time.DateOnly), o.From.Format(time.DateOnly))
+	}
+	from := time.Date(o.From.Year(), o.From.Month(), o.From.Day(), 0, 0, 0, 0, o.Location)
+	to := time.Date(o.To.Year(), o.To.Month(), o.To.Day()+1, 0, 0, 0, 0, o.Location)
+	b := &builder{o: o, rows: map[Key]*Row{}, total: &Row{}, convs: map[convKey]bool{}, handed: map[convKey]bool{}}
+	if err := st.Turns(ctx, from, to, func(t Turn) error { b.turn(t); return nil }); err != nil {
+		return nil, err
+	}
+	if err := st.Sessions(ctx, from, to, func(s Session) error { b.session(s); return nil }); err != nil {
+		return nil, err
+	}
+	return b.finish(), nil
+}
+
+type convKey struct {
+	user string
+	day  string
+}
+
+type builder struct {
+	o      Options
+	rows   map[Key]*Row
+	total  *Row
+	convs  map[convKey]bool
+	handed map[convKey]bool
+}
+
+func (b *builder) period(t time.Time) string {
+	t = t.In(b.o.Location)
+	switch b.o.Period {
+	case Day:
+		return t.Format(time.DateOnly)
+	case Week:
+		y, w := t.ISOWeek()
+		return fmt.Sprintf("%d-W%02d", y, w)
+	case Month:
+		return t.Format("2006-01")
+	}
+	return ""
+}
+
+func (b *builder) row(k Key) *Row {
+	r := b.rows[k]
+	if r == nil {
+		r = &Row{Key: k}
+		b.rows[k] = r
+	}
+	return r
+}
+
+// botRow is where bot figures go: the period's row with no split.
+func (b *builder) botRow(t time.Time) *Row { return b.row(Key{Period: b.period(t)}) }
+
+func (b *builder) turn(t Turn) {
+	for _, r := range []*Row{b.botRow(t.At), b.total} {
+		r.Questions++
+		switch t.Outcome {
+		case OutcomeAnswer:
+			r.Answered++
+		case OutcomeClarify:
+			r.Clarified++
+		case OutcomeNone:
+			r.NoAnswer++
+		}
+	}
+	b.convs[convKey{t.UserKey, t.At.In(b.o.Location).Format(time.DateOnly)}] = true
+}
+
+func (b *builder) session(s Session) {
+	ck := convKey{s.UserKey, s.CreatedAt.In(b.o.Location).Format(time.DateOnly)}
+	b.convs[ck] = true
+	if s.Reason != ReasonTransfer {
+		b.handed[ck] = true
+	}
+	k := Key{Period: b.period(s.CreatedAt)}
+	if b.o.ByGroup {
+		k.Group = s.Group
+	}
+	if b.o.ByAgent {
+		k.Agent = s.Agent
+		if k.Agent == "" {
+			k.Agent = UnassignedAgent
+		}
+	}
+	rows := []*Row{b.row(k), b.total}
+	if k.Group != "" || k.Agent != "" {
+		rows = append(rows, b.botRow(s.CreatedAt)) // the period's total row too
+	}
+	for _, r := range rows {
+		if s.AgentName != "" && r.Agent != "" {
+			r.AgentName = s.AgentName
+		}
+		addSession(&r.Metrics, s)
+	}
+}
+
+func addSession(m *Metrics, s Session) {
+	m.Sessions++
+	if m.ByReason == nil {
+		m.ByReason = map[string]int{}
+	}
+	m.ByReason[s.Reason]++
+	if s.Reason == ReasonTransfer {
+		m.Transfers++
+	} else {
+		m.Handoffs++
+	}
+	switch {
+	case !s.AssignedAt.IsZero():
+		m.Served++
+		if m.agents == nil {
+			m.agents = map[string]bool{}
+		}
+		m.agents[s.Agent] = true
+		m.QueueWait.add(s.AssignedAt.Sub(s.CreatedAt))
+		if !s.FirstReplyAt.IsZero() {
+			m.FirstResponse.add(s.FirstReplyAt.Sub(s.AssignedAt))
+		}
+		if !s.EndedAt.IsZero() {
+			m.Handling.add(s.EndedAt.Sub(s.AssignedAt))
+		}
+	case !s.EndedAt.IsZero():
+		m.Abandoned++
+	}
+	if s.Prompted {
+		m.Satisfaction.Prompted++
+	}
+	if s.Score >= 1 && s.Score <= 5 {
+		m.Satisfaction.Rated++
+		m.Satisfaction.Sum += s.Score
+		m.Satisfaction.Dist[s.Score-1]++
+	}
+}
+
+func (b *builder) finish() *Report {
+	// Conversations and the bot's share, per period and in total.
+	for ck := range b.convs {
+		day, _ := time.ParseInLocation(time.DateOnly, ck.day, b.o.Location)
+		for _, r := range []*Row{b.botRow(day), b.total} {
+			r.Conversations++
+			if !b.handed[ck] {
+				r.BotOnly++
+			}
+		}
+	}
+	rep := &Report{Options: b.o}
+	for _, r := range b.rows {
+		r.finish()
+		rep.Rows = append(rep.Rows, *r)
+	}
+	b.total.finish()
+	rep.Total = *b.total
+	slices.SortFunc(rep.Rows, func(a, b Row) int {
+		return cmp.Or(cmp.Compare(a.Period, b.Period), cmp.Compare(a.Group, b.Group), cmp.Compare(a.Agent, b.Agent))
+	})
+	return rep
+}
+
+func (r *Row) finish() {
+	r.Agents = len(r.agents)
+	r.agents = nil
+	r.QueueWait.finish()
+	r.FirstResponse.finish()
+	r.Handling.finish()
+}
+
+// Sessions lists the sessions of a range, for the per-session CSV, in id
+// order.
+func Sessions(ctx context.Context, st Store, from, to time.Time, loc *time.Location) ([]Session, error) {
+	if loc == nil {
+		loc = time.UTC
+	}
+	f := time.Date(from.Year(), from.Month(), from.Day(), 0, 0, 0, 0, loc)
+	t := time.Date(to.Year(), to.Month(), to.Day()+1, 0, 0, 0, 0, loc)
+	var out []Session
+	err := st.Sessions(ctx, f, t, func(s Session) error { out = append(out, s); return nil })
+	return out, err
+}

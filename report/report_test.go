@@ -1,0 +1,261 @@
+package report_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dingdesk/dingdesk/report"
+	"github.com/dingdesk/dingdesk/storage"
+	"github.com/dingdesk/dingdesk/storage/storagetest"
+)
+
+var shanghai = func() *time.Location {
+	l, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		panic(err)
+	}
+	return l
+}()
+
+func at(day, hms string) time.Time {
+	t, err := time.ParseInLocation(time.DateTime, "2026-12-0"+day+" "+hms, shanghai)
+	if err != nil {
+		panic(err)
+	}
+	return t.UTC()
+}
+
+func ptr(t time.Time) *time.Time { return &t }
+
+// seed writes, through the engine's own transaction API, two days of
+// service: bot turns, sessions (served, queued and abandoned, a transfer),
+// agent replies and ratings.
+func seed(t *testing.T, db *storage.DB) {
+	t.Helper()
+	err := db.Handoff(context.Background(), func(tx *storage.HandoffTx) error {
+		turns := []storage.BotTurnRow{
+			{UserKey: "u1", Outcome: "answer", EntryID: "vpn", CreatedAt: at("1", "09:00:00")},
+			{UserKey: "u1", Outcome: "clarify", CreatedAt: at("1", "09:01:00")},
+			{UserKey: "u2", Outcome: "none", CreatedAt: at("1", "09:59:00")},
+			{UserKey: "u3", Outcome: "answer", EntryID: "leave", CreatedAt: at("1", "23:59:00")},
+			{UserKey: "u4", Outcome: "none", CreatedAt: at("2", "00:00:01")},
+			{UserKey: "u9", Outcome: "answer", CreatedAt: at("3", "08:00:00")}, // outside the range
+		}
+		if err := tx.AddBotTurns(turns); err != nil {
+			return err
+		}
+		type sess struct {
+			row     storage.HandoffSessionRow
+			reply   time.Time
+			prompt  bool
+			score   int
+			userMsg int
+		}
+		list := []sess{
+			{row: storage.HandoffSessionRow{UserKey: "u2", GroupName: "it", Reason: "no_answer", AgentID: "a1", AgentName: "小王",
+				CreatedAt: at("1", "10:00:00"), AssignedAt: ptr(at("1", "10:00:30")), EndedAt: ptr(at("1", "10:11:30")), EndReason: "transferred"},
+				reply: at("1", "10:01:30"), prompt: true, score: 5, userMsg: 2},
+			{row: storage.HandoffSessionRow{UserKey: "u5", GroupName: "it", Reason: "keyword", AgentID: "a2", AgentName: "小张",
+				CreatedAt: at("1", "11:00:00"), QueuedAt: ptr(at("1", "11:00:00")), AssignedAt: ptr(at("1", "11:02:00")), EndedAt: ptr(at("1", "11:12:00")), EndReason: "user_end"},
+				reply: at("1", "11:02:10"), prompt: true},
+			{row: storage.HandoffSessionRow{UserKey: "u6", GroupName: "hr", Reason: "human_only",
+				CreatedAt: at("1", "12:00:00"), QueuedAt: ptr(at("1", "12:00:00")), EndedAt: ptr(at("1", "12:05:00")), EndReason: "queue_left"}},
+			{row: storage.HandoffSessionRow{UserKey: "u2", GroupName: "hr", Reason: "transfer", AgentID: "a3", AgentName: "小李",
+				CreatedAt: at("1", "10:11:30"), AssignedAt: ptr(at("1", "10:11:30")), EndedAt: ptr(at("1", "10:20:00")), EndReason: "agent_end"},
+				prompt: true, score: 3},
+			{row: storage.HandoffSessionRow{UserKey: "u4", GroupName: "it", Reason: "no_answer", AgentID: "a1", AgentName: "小王",
+				CreatedAt: at("2", "00:00:02"), AssignedAt: ptr(at("2", "00:00:02"))}},
+		}
+		for _, s := range list {
+			r := s.row
+			r.ConversationID, r.ConversationType, r.UserID, r.State = "c-"+r.UserKey, "1", r.UserKey, storage.SessionEnded
+			if r.EndedAt == nil {
+				r.State = storage.SessionActive
+			}
+			if err := tx.CreateSession(&r); err != nil {
+				return err
+			}
+			var lines []storage.HandoffMessageRow
+			for i := 0; i < s.userMsg; i++ {
+				lines = append(lines, storage.HandoffMessageRow{UserKey: r.UserKey, SessionID: r.ID, Direction: storage.DirIn, SenderKind: storage.SenderUser, Text: "q", CreatedAt: r.CreatedAt})
+			}
+			if !s.reply.IsZero() {
+				lines = append(lines,
+					storage.HandoffMessageRow{UserKey: r.UserKey, SessionID: r.ID, Direction: storage.DirOut, SenderKind: storage.SenderAgent, SenderID: r.AgentID, Text: "first", CreatedAt: s.reply},
+					storage.HandoffMessageRow{UserKey: r.UserKey, SessionID: r.ID, Direction: storage.DirOut, SenderKind: storage.SenderAgent, SenderID: r.AgentID, Text: "second", CreatedAt: s.reply.Add(time.Minute)})
+			}
+			if err := tx.AddMessages(lines); err != nil {
+				return err
+			}
+			if s.prompt {
+				if err := tx.PromptRating(storage.SessionRatingRow{SessionID: r.ID, UserKey: r.UserKey, GroupName: r.GroupName, AgentID: r.AgentID, PromptedAt: *r.EndedAt}); err != nil {
+					return err
+				}
+			}
+			if s.score > 0 {
+				if ok, err := tx.RateSession(r.ID, s.score, r.EndedAt.Add(time.Minute)); err != nil || !ok {
+					t.Errorf("rate session %d: %v %v", r.ID, ok, err)
+				}
+				if ok, _ := tx.RateSession(r.ID, 1, r.EndedAt.Add(2*time.Minute)); ok {
+					t.Errorf("rated session %d twice", r.ID)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func build(t *testing.T, st report.Store, o report.Options) *report.Report {
+	t.Helper()
+	o.From, o.To, o.Location = at("1", "00:00:00").In(shanghai), at("2", "00:00:00").In(shanghai), shanghai
+	rep, err := report.Build(context.Background(), st, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+func TestReportByDay(t *testing.T) {
+	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
+		db := storagetest.Open(t, driver)
+		seed(t, db)
+		rep := build(t, storage.NewReportStore(db), report.Options{Period: report.Day})
+		if len(rep.Rows) != 2 || rep.Rows[0].Period != "2026-12-01" || rep.Rows[1].Period != "2026-12-02" {
+			t.Fatalf("rows = %+v", rep.Rows)
+		}
+		d1 := rep.Rows[0].Metrics
+		check := func(what string, got, want any) {
+			t.Helper()
+			if got != want {
+				t.Errorf("day 1 %s = %v, want %v", what, got, want)
+			}
+		}
+		check("questions", d1.Questions, 4)
+		check("answered", d1.Answered, 2)
+		check("clarified", d1.Clarified, 1)
+		check("no answer", d1.NoAnswer, 1)
+		check("conversations", d1.Conversations, 5) // u1 u2 u3 u5 u6
+		check("bot only", d1.BotOnly, 2)           // u1 u3
+		check("handoffs", d1.Handoffs, 3)
+		check("transfers", d1.Transfers, 1)
+		check("by reason", d1.ByReason["keyword"], 1)
+		check("sessions", d1.Sessions, 4)
+		check("served", d1.Served, 3)
+		check("abandoned", d1.Abandoned, 1)
+		check("agents", d1.Agents, 3)
+		check("wait mean", d1.QueueWait.Mean, 50*time.Second)
+		check("wait p90", d1.QueueWait.P90, 120*time.Second)
+		check("first response mean", d1.FirstResponse.Mean, 35*time.Second)
+		check("first response p90", d1.FirstResponse.P90, 60*time.Second)
+		check("handling mean", d1.Handling.Mean, 590*time.Second)
+		check("prompted", d1.Satisfaction.Prompted, 3)
+		check("rated", d1.Satisfaction.Rated, 2)
+		check("rating mean", d1.Satisfaction.Mean(), 4.0)
+		check("rating 5", d1.Satisfaction.Dist[4], 1)
+		check("rating 3", d1.Satisfaction.Dist[2], 1)
+		d2 := rep.Rows[1].Metrics
+		if d2.Questions != 1 || d2.NoAnswer != 1 || d2.Conversations != 1 || d2.BotOnly != 0 || d2.Served != 1 || d2.Handling.N != 0 {
+			t.Errorf("day 2 = %+v", d2)
+		}
+		if rep.Total.Questions != 5 || rep.Total.Sessions != 5 || rep.Total.Conversations != 6 {
+			t.Errorf("total = %+v", rep.Total.Metrics)
+		}
+	})
+}
+
+func TestReportByGroupAndAgentCSV(t *testing.T) {
+	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
+		db := storagetest.Open(t, driver)
+		seed(t, db)
+		st := storage.NewReportStore(db)
+		rep := build(t, st, report.Options{Period: report.Day, ByGroup: true, ByAgent: true})
+		var keys []string
+		for _, r := range rep.Rows {
+			keys = append(keys, r.Period+"/"+r.Group+"/"+r.Agent)
+		}
+		want := "2026-12-01//|2026-12-01/hr/-|2026-12-01/hr/a3|2026-12-01/it/a1|2026-12-01/it/a2|2026-12-02//|2026-12-02/it/a1"
+		if strings.Join(keys, "|") != want {
+			t.Fatalf("keys = %s", strings.Join(keys, "|"))
+		}
+		var buf bytes.Buffer
+		if err := report.WriteCSV(&buf, rep, report.Names{"it": "IT 服务台"}); err != nil {
+			t.Fatal(err)
+		}
+		recs, err := csv.NewReader(strings.NewReader(strings.TrimPrefix(buf.String(), "\ufeff"))).ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) != 1+7+1 {
+			t.Fatalf("%d CSV records", len(recs))
+		}
+		head := map[string]int{}
+		for i, h := range recs[0] {
+			head[h] = i
+		}
+		it1 := recs[4] // 2026-12-01 / it / a1
+		if it1[head["技能组"]] != "IT 服务台" || it1[head["客服"]] != "小王" || it1[head["首次响应均值秒"]] != "60" || it1[head["5分"]] != "1" || it1[head["满意度参评率"]] != "100.0%" {
+			t.Fatalf("it/a1 row = %v", it1)
+		}
+		if recs[2][head["客服"]] != "未接入" || recs[2][head["排队放弃"]] != "1" {
+			t.Fatalf("unassigned row = %v", recs[2])
+		}
+		if last := recs[len(recs)-1]; last[0] != "合计" || last[head["人工会话"]] != "5" {
+			t.Fatalf("total row = %v", last)
+		}
+
+		sessions, err := report.Sessions(context.Background(), st, at("1", "00:00:00").In(shanghai), at("2", "00:00:00").In(shanghai), shanghai)
+		if err != nil || len(sessions) != 5 {
+			t.Fatalf("sessions = %d, %v", len(sessions), err)
+		}
+		buf.Reset()
+		if err := report.WriteSessionsCSV(&buf, sessions, shanghai, nil); err != nil {
+			t.Fatal(err)
+		}
+		recs, _ = csv.NewReader(strings.NewReader(strings.TrimPrefix(buf.String(), "\ufeff"))).ReadAll()
+		if len(recs) != 6 || recs[1][1] != "2026-12-01 10:00:00" || recs[1][12] != "60" || recs[1][14] != "2" || recs[1][15] != "2" || recs[1][17] != "5" {
+			t.Fatalf("session rows = %v", recs[:2])
+		}
+		if recs[3][11] != "300" || recs[3][8] != "" { // abandoned after 5 min in the queue
+			t.Fatalf("abandoned row = %v", recs[3])
+		}
+		buf.Reset()
+		if err := report.WriteTable(&buf, rep, nil); err != nil || !strings.Contains(buf.String(), "total") {
+			t.Fatalf("table: %v\n%s", err, buf.String())
+		}
+	})
+}
+
+func TestP90(t *testing.T) {
+	// Nearest rank over 1..10 s is 9 s; a single value is its own p90.
+	var sessions []report.Session
+	base := time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
+	for i := 1; i <= 10; i++ {
+		sessions = append(sessions, report.Session{ID: int64(i), Reason: "keyword", Agent: "a", CreatedAt: base, AssignedAt: base.Add(time.Duration(i) * time.Second)})
+	}
+	rep, err := report.Build(context.Background(), fixed(sessions), report.Options{From: base, To: base, Location: time.UTC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := rep.Total.QueueWait; w.P90 != 9*time.Second || w.Mean != 5500*time.Millisecond || w.N != 10 {
+		t.Fatalf("wait = %+v", w)
+	}
+}
+
+type fixed []report.Session
+
+func (f fixed) Sessions(_ context.Context, from, to time.Time, fn func(report.Session) error) error {
+	for _, s := range f {
+		if err := fn(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+func (fixed) Turns(context.Context, time.Time, time.Time, func(report.Turn) error) error { return nil }
