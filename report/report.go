@@ -404,3 +404,16 @@ func Sessions(ctx context.Context, st Store, from, to time.Time, loc *time.Locat
 	err := st.Sessions(ctx, f, t, func(s Session) error { out = append(out, s); return nil })
 	return out, err
 }
+
+// Column is one figure over the report's periods, for a chart: the labels
+// of the period rows (not split by group or agent) and fn of each.
+func (r *Report) Column(fn func(Metrics) float64) (labels []string, values []float64) {
+	for _, row := range r.Rows {
+		if row.Group != "" || row.Agent != "" {
+			continue
+		}
+		labels = append(labels, row.Period)
+		values = append(values, fn(row.Metrics))
+	}
+	return labels, values
+}

@@ -142,7 +142,7 @@ func TestReportByDay(t *testing.T) {
 		check("clarified", d1.Clarified, 1)
 		check("no answer", d1.NoAnswer, 1)
 		check("conversations", d1.Conversations, 5) // u1 u2 u3 u5 u6
-		check("bot only", d1.BotOnly, 2)           // u1 u3
+		check("bot only", d1.BotOnly, 2)            // u1 u3
 		check("handoffs", d1.Handoffs, 3)
 		check("transfers", d1.Transfers, 1)
 		check("by reason", d1.ByReason["keyword"], 1)
@@ -163,6 +163,10 @@ func TestReportByDay(t *testing.T) {
 		d2 := rep.Rows[1].Metrics
 		if d2.Questions != 1 || d2.NoAnswer != 1 || d2.Conversations != 1 || d2.BotOnly != 0 || d2.Served != 1 || d2.Handling.N != 0 {
 			t.Errorf("day 2 = %+v", d2)
+		}
+		labels, noAnswer := rep.Column(report.Metrics.NoAnswerRate)
+		if len(labels) != 2 || labels[1] != "2026-12-02" || noAnswer[0] != 0.25 || noAnswer[1] != 1 {
+			t.Errorf("column = %v %v", labels, noAnswer)
 		}
 		if rep.Total.Questions != 5 || rep.Total.Sessions != 5 || rep.Total.Conversations != 6 {
 			t.Errorf("total = %+v", rep.Total.Metrics)
