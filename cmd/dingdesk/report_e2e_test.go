@@ -2,10 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dingdesk/dingdesk/storage"
+	"github.com/dingdesk/dingdesk/transcript"
 )
 
 // TestReportCommand: a real hand-off through the webhook (two misses, the
@@ -19,6 +23,24 @@ func TestReportCommand(t *testing.T) {
 	s.toUser(m, "agent1", "新会话")
 	s.toUser(s.say("agent1", "您好，请稍等，我查一下。"), "u1", "我查一下")
 	s.toUser(s.say("u1", "结束会话"), "u1", "已结束")
+
+	// The session is found by the agent's words and opens with the bot part.
+	found, err := transcript.Search(context.Background(), storage.NewTranscriptStore(s.main.DB), transcript.Query{Text: "我查一下", User: "u1"})
+	if err != nil || len(found) != 1 || found[0].Agent != "agent1" {
+		t.Fatalf("search = %+v, %v", found, err)
+	}
+	tr, err := transcript.Open(context.Background(), storage.NewTranscriptStore(s.main.DB), found[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, l := range tr.Lines {
+		kinds = append(kinds, l.SenderKind+":"+l.Text)
+	}
+	all := strings.Join(kinds, "\n")
+	if !strings.HasPrefix(all, "user:"+unknownQ) || !strings.Contains(all, "agent:您好，请稍等，我查一下。") || !strings.Contains(all, "user:结束会话") {
+		t.Fatalf("transcript:\n%s", all)
+	}
 
 	today := time.Now().In(mustLoc(t, "Asia/Shanghai")).Format(time.DateOnly)
 	runCmd := func(args ...string) (int, string, string) {
