@@ -8,6 +8,7 @@
 package kbxlsx
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -52,7 +53,14 @@ var ErrNoHeader = errors.New("表格缺少表头：第一行需要“问题”�
 // rows that could not be read (a bad 转人工 or 状态 value), by row number.
 // An error means the file itself is unusable (not an xlsx, no header).
 func Read(r io.Reader) (rows []knowledge.ImportRow, problems []knowledge.RowError, err error) {
-	f, err := excelize.OpenReader(io.LimitReader(r, MaxFileBytes+1), excelize.Options{UnzipSizeLimit: MaxFileBytes, UnzipXMLSizeLimit: MaxFileBytes})
+	data, err := io.ReadAll(io.LimitReader(r, MaxFileBytes+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("无法读取上传的文件：%w", err)
+	}
+	if len(data) > MaxFileBytes {
+		return nil, nil, fmt.Errorf("文件超过 %d MB，请分批导入", MaxFileBytes>>20)
+	}
+	f, err := excelize.OpenReader(bytes.NewReader(data), excelize.Options{UnzipSizeLimit: MaxFileBytes, UnzipXMLSizeLimit: MaxFileBytes})
 	if err != nil {
 		return nil, nil, fmt.Errorf("无法读取 Excel 文件（需要 .xlsx 格式）：%w", err)
 	}
@@ -191,9 +199,19 @@ func Preview(ctx context.Context, m *knowledge.Manager, r io.Reader) (*knowledge
 	if err != nil {
 		return nil, err
 	}
-	p.Errors = append(p.Errors, problems...)
-	slices.SortStableFunc(p.Errors, func(a, b knowledge.RowError) int { return a.Row - b.Row })
+	p.AddErrors(problems)
 	return p, nil
+}
+
+// Stage reads a workbook, previews its import and keeps it for
+// knowledge.(*Manager).ConfirmImport under the returned token (the
+// console's upload → preview → confirm, on any replica).
+func Stage(ctx context.Context, m *knowledge.Manager, st knowledge.StagedStore, actor string, r io.Reader) (string, *knowledge.Plan, error) {
+	rows, problems, err := Read(r)
+	if err != nil {
+		return "", nil, err
+	}
+	return m.StageImport(ctx, st, actor, rows, problems)
 }
 
 // Write writes entries as a workbook with the columns Read understands,

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/xuri/excelize/v2"
 
@@ -128,4 +129,52 @@ func TestReadRefusesBadFiles(t *testing.T) {
 	if !errors.Is(err, kbxlsx.ErrNoHeader) {
 		t.Fatalf("no header: %v", err)
 	}
+}
+
+// TestStagedImportAcrossReplicas: previewed on one replica, confirmed on
+// another; once only; refused when the knowledge changed since the preview
+// or the preview expired.
+func TestStagedImportAcrossReplicas(t *testing.T) {
+	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
+		ctx := context.Background()
+		cfg := storagetest.NewStorage(t, driver)
+		dbA, dbB := storagetest.OpenStorage(t, cfg), storagetest.OpenStorage(t, cfg)
+		now := time.Now()
+		clock := func() time.Time { return now }
+		files := func() ([]bot.Entry, error) { return slices.Clone(fileEntries), nil }
+		stA, stB := storage.NewKnowledgeStore(dbA), storage.NewKnowledgeStore(dbB)
+		mA, mB := knowledge.NewManager(stA, files, clock), knowledge.NewManager(stB, files, clock)
+		book := func() *bytes.Buffer {
+			return sheet(t, [][]any{{"问题", "答案", "转人工"}, {"报销要什么材料", "发票。", ""}, {"坏行", "答案", "也许"}})
+		}
+
+		token, p, err := kbxlsx.Stage(ctx, mA, stA, "admin", book())
+		if err != nil || p.Creates != 1 || len(p.Errors) != 1 || p.Errors[0].Row != 3 {
+			t.Fatalf("stage: %v %s\n%s", err, p.Summary(), p.ErrorsText())
+		}
+		if all, _ := mB.List(ctx, knowledge.Filter{}); len(all) != 2 {
+			t.Fatalf("staging wrote entries: %d", len(all))
+		}
+		p, n, err := mB.ConfirmImport(ctx, stB, "admin", token)
+		if err != nil || n != 1 || len(p.Errors) != 1 {
+			t.Fatalf("confirm on B: %d %v", n, err)
+		}
+		if _, _, err := mA.ConfirmImport(ctx, stA, "admin", token); !errors.Is(err, knowledge.ErrStagedGone) {
+			t.Fatalf("second confirm: %v", err)
+		}
+
+		token, _, _ = kbxlsx.Stage(ctx, mA, stA, "admin", book())
+		if _, err := mB.SetDisabled(ctx, "other", "vpn", true); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := mA.ConfirmImport(ctx, stA, "admin", token); !errors.Is(err, knowledge.ErrConflict) {
+			t.Fatalf("confirm after a change: %v", err)
+		}
+
+		token, _, _ = kbxlsx.Stage(ctx, mA, stA, "admin", book())
+		now = now.Add(knowledge.StagedTTL + time.Minute)
+		if _, _, err := mA.ConfirmImport(ctx, stA, "admin", token); !errors.Is(err, knowledge.ErrStagedGone) {
+			t.Fatalf("confirm after expiry: %v", err)
+		}
+	})
 }

@@ -2,9 +2,13 @@ package knowledge
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // ImportRow is one entry read from an import file (Excel), with its row
@@ -261,6 +265,13 @@ func (m *Manager) ApplyImport(ctx context.Context, actor string, p *Plan) (int, 
 	return len(muts), nil
 }
 
+// AddErrors adds problems found outside the plan (reading the file) and
+// keeps the errors in row order.
+func (p *Plan) AddErrors(errs []RowError) {
+	p.Errors = append(p.Errors, errs...)
+	slices.SortStableFunc(p.Errors, func(a, b RowError) int { return a.Row - b.Row })
+}
+
 // Summary is the plan in one line for people ("新增 3 条，更新 1 条，未变 2 条，错误 1 行").
 func (p *Plan) Summary() string {
 	return fmt.Sprintf("新增 %d 条，更新 %d 条，未变 %d 条，错误 %d 行", p.Creates, p.Updates, p.Same, len(p.Errors))
@@ -274,4 +285,76 @@ func (p *Plan) ErrorsText() string {
 		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+// StagedTTL is how long a previewed import waits for its confirmation.
+const StagedTTL = time.Hour
+
+// Staged is a previewed import kept for confirmation, so the confirming
+// request may reach any replica.
+type Staged struct {
+	Token    string
+	Actor    string
+	Rows     []ImportRow
+	Problems []RowError // found while reading the file
+	Revision int64      // the knowledge revision the admin previewed
+	At       time.Time
+}
+
+// StagedStore keeps previewed imports.
+type StagedStore interface {
+	Stage(ctx context.Context, s Staged) error
+	// Staged reads a staged import made at or after since; nil when none.
+	Staged(ctx context.Context, token string, since time.Time) (*Staged, error)
+	// Unstage drops it, and every staged import older than before.
+	Unstage(ctx context.Context, token string, before time.Time) error
+}
+
+// ErrStagedGone: the previewed import expired, was applied already, or
+// never existed; preview again.
+var ErrStagedGone = errors.New("knowledge: the previewed import is gone; preview again")
+
+// StageImport previews rows (problems: rows the file reader refused) and
+// keeps them under the returned token for ConfirmImport.
+func (m *Manager) StageImport(ctx context.Context, st StagedStore, actor string, rows []ImportRow, problems []RowError) (string, *Plan, error) {
+	p, err := m.PlanImport(ctx, rows)
+	if err != nil {
+		return "", nil, err
+	}
+	p.AddErrors(problems)
+	b := make([]byte, 16)
+	rand.Read(b)
+	token := hex.EncodeToString(b)
+	if err := st.Stage(ctx, Staged{Token: token, Actor: actor, Rows: rows, Problems: problems, Revision: p.Revision, At: m.now().UTC()}); err != nil {
+		return "", nil, err
+	}
+	return token, p, nil
+}
+
+// ConfirmImport applies a staged import: the same rows planned again,
+// applied only if the knowledge is still at the previewed revision
+// (ErrConflict otherwise: what the admin saw is no longer what would
+// happen). It returns the plan applied and how many entries were written.
+func (m *Manager) ConfirmImport(ctx context.Context, st StagedStore, actor, token string) (*Plan, int, error) {
+	now := m.now().UTC()
+	s, err := st.Staged(ctx, token, now.Add(-StagedTTL))
+	if err != nil {
+		return nil, 0, err
+	}
+	if s == nil {
+		return nil, 0, ErrStagedGone
+	}
+	p, err := m.PlanImport(ctx, s.Rows)
+	if err != nil {
+		return nil, 0, err
+	}
+	if p.Revision != s.Revision {
+		return p, 0, ErrConflict
+	}
+	n, err := m.ApplyImport(ctx, actor, p)
+	if err != nil {
+		return p, 0, err
+	}
+	p.AddErrors(s.Problems)
+	return p, n, st.Unstage(ctx, token, now.Add(-StagedTTL))
 }

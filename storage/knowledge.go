@@ -22,8 +22,8 @@ import (
 type KBEntryRow struct {
 	EntryID   string `gorm:"primaryKey;size:191"`
 	Question  string `gorm:"type:text"`
-	Similar   string `gorm:"type:text"` // JSON array
-	Answer    string `gorm:"type:text"`
+	Similar   string // JSON array (longtext on MySQL: no size cap worth hitting)
+	Answer    string
 	Category  string `gorm:"size:128;not null;default:''"`
 	Handoff   bool   `gorm:"not null;default:false"`
 	Disabled  bool   `gorm:"not null;default:false"`
@@ -56,7 +56,7 @@ type KBChangeRow struct {
 	EntryID   string    `gorm:"size:191;not null;index:ix_kbc_entry"`
 	Action    string    `gorm:"size:16;not null"`
 	Actor     string    `gorm:"size:128;not null;default:''"`
-	After     string    `gorm:"type:text"` // the record written, JSON; empty for a revert
+	After     string    // the record written, JSON; empty for a revert
 	CreatedAt time.Time `gorm:"not null"`
 }
 
@@ -412,4 +412,57 @@ func (s *KnowledgeStore) AgentAnswers(ctx context.Context, since time.Time, limi
 		out = append(out, a)
 	}
 	return out, nil
+}
+
+// KBImportRow is a previewed Excel import waiting for its confirmation
+// (knowledge.Staged), so any replica can apply it.
+type KBImportRow struct {
+	Token     string    `gorm:"primaryKey;size:64"`
+	Actor     string    `gorm:"size:128;not null;default:''"`
+	Rows      string    // JSON []knowledge.ImportRow
+	Problems  string    // JSON []knowledge.RowError
+	Revision  int64     `gorm:"not null"`
+	CreatedAt time.Time `gorm:"not null;index:ix_kbi_created"`
+}
+
+func (KBImportRow) TableName() string { return "kb_imports" }
+
+var _ knowledge.StagedStore = (*KnowledgeStore)(nil)
+
+// Stage keeps a previewed import.
+func (s *KnowledgeStore) Stage(ctx context.Context, st knowledge.Staged) error {
+	rows, err := json.Marshal(st.Rows)
+	if err != nil {
+		return err
+	}
+	problems, err := json.Marshal(st.Problems)
+	if err != nil {
+		return err
+	}
+	return s.db.Gorm.WithContext(ctx).Create(&KBImportRow{Token: st.Token, Actor: st.Actor, Rows: string(rows),
+		Problems: string(problems), Revision: st.Revision, CreatedAt: st.At}).Error
+}
+
+// Staged reads a staged import made at or after since; nil when none.
+func (s *KnowledgeStore) Staged(ctx context.Context, token string, since time.Time) (*knowledge.Staged, error) {
+	var rows []KBImportRow
+	if err := s.db.Gorm.WithContext(ctx).Where("token = ? AND created_at >= ?", token, since).Limit(1).Find(&rows).Error; err != nil || len(rows) == 0 {
+		return nil, err
+	}
+	r := rows[0]
+	st := &knowledge.Staged{Token: r.Token, Actor: r.Actor, Revision: r.Revision, At: r.CreatedAt.UTC()}
+	if err := json.Unmarshal([]byte(r.Rows), &st.Rows); err != nil {
+		return nil, err
+	}
+	if r.Problems != "" {
+		if err := json.Unmarshal([]byte(r.Problems), &st.Problems); err != nil {
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+// Unstage drops a staged import and those older than before.
+func (s *KnowledgeStore) Unstage(ctx context.Context, token string, before time.Time) error {
+	return s.db.Gorm.WithContext(ctx).Where("token = ? OR created_at < ?", token, before).Delete(&KBImportRow{}).Error
 }

@@ -26,6 +26,7 @@ func models() []any {
 		&KBMetaRow{},
 		&KBChangeRow{},
 		&KBReviewRow{},
+		&KBImportRow{},
 		&BotTurnRow{},
 		&SessionRatingRow{},
 	}
