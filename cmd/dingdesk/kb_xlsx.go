@@ -14,17 +14,19 @@ import (
 
 	"github.com/dingdesk/dingdesk/bot"
 	"github.com/dingdesk/dingdesk/config"
+	"github.com/dingdesk/dingdesk/kbfile"
 	"github.com/dingdesk/dingdesk/kbxlsx"
 	"github.com/dingdesk/dingdesk/knowledge"
 	"github.com/dingdesk/dingdesk/storage"
 )
 
 const kbXLSXUsage = `Usage:
-  dingdesk kb import [-c dingdesk.yaml] [--yes] [--as NAME] FILE.xlsx
-        preview an Excel import (what each row creates or updates, bad rows by number),
-        then apply the good rows after confirming (or at once with --yes)
-  dingdesk kb export [-c dingdesk.yaml] FILE.xlsx
-        write the knowledge base (files and console edits, disabled entries too) as Excel
+  dingdesk kb import [-c dingdesk.yaml] [--yes] [--as NAME] FILE.xlsx|FILE.yaml|FILE.csv|FILE.jsonl
+        preview an import into the managed knowledge (what each row creates or updates,
+        bad rows by number), then apply the good rows after confirming (or at once with --yes)
+  dingdesk kb export [-c dingdesk.yaml] FILE.xlsx|FILE.yaml|FILE.csv|FILE.jsonl
+        write the knowledge base (files and console edits) as Excel (disabled entries too,
+        marked 停用) or as a knowledge file (active entries: what the bot serves)
 `
 
 // runKBXLSX runs "kb import" and "kb export": the managed knowledge base in
@@ -50,7 +52,7 @@ func runKBXLSX(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		rest = fs.Args()[1:]
 	}
 	if len(files) != 1 {
-		fmt.Fprintf(stderr, "kb %s needs one FILE.xlsx\n\n%s", cmd, kbXLSXUsage)
+		fmt.Fprintf(stderr, "kb %s needs one FILE (.xlsx, .yaml, .csv or .jsonl)\n\n%s", cmd, kbXLSXUsage)
 		return 2
 	}
 	if cmd == "export" && (*yes || *actor != "") {
@@ -85,14 +87,31 @@ func fileSource(cfg *config.Config) knowledge.FileSource {
 	return func() ([]bot.Entry, error) { return bot.LoadKnowledge(knowledgePaths(cfg)) }
 }
 
-func kbImport(ctx context.Context, m *knowledge.Manager, file string, yes bool, actor string, stdin io.Reader, stdout, stderr io.Writer) int {
+// kbPreview plans the import of an .xlsx workbook or a knowledge file
+// (.yaml, .csv, .jsonl).
+func kbPreview(ctx context.Context, m *knowledge.Manager, file string) (*knowledge.Plan, error) {
+	if _, isFile := kbfile.FormatOf(file); isFile {
+		rows, problems, err := kbfile.Read(file)
+		if err != nil {
+			return nil, err
+		}
+		plan, err := m.PlanImport(ctx, rows)
+		if err != nil {
+			return nil, err
+		}
+		plan.AddErrors(problems)
+		return plan, nil
+	}
 	f, err := os.Open(file)
 	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
+		return nil, err
 	}
 	defer f.Close()
-	plan, err := kbxlsx.Preview(ctx, m, f)
+	return kbxlsx.Preview(ctx, m, f)
+}
+
+func kbImport(ctx context.Context, m *knowledge.Manager, file string, yes bool, actor string, stdin io.Reader, stdout, stderr io.Writer) int {
+	plan, err := kbPreview(ctx, m, file)
 	if err != nil {
 		kbPrintErrors(stderr, fmt.Errorf("%s: %w", file, err))
 		return 1
@@ -157,13 +176,19 @@ func kbExport(ctx context.Context, m *knowledge.Manager, file string, stdout, st
 	}
 	// Write next to the target and rename: a failed export never leaves a
 	// half-written file where a good one was.
-	tmp, err := os.CreateTemp(filepath.Dir(file), ".kb-export-*.xlsx")
+	tmp, err := os.CreateTemp(filepath.Dir(file), ".kb-export-*")
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	defer os.Remove(tmp.Name())
-	if err := kbxlsx.Write(tmp, entries); err != nil {
+	n := len(entries)
+	if format, isFile := kbfile.FormatOf(file); isFile {
+		n, err = kbfile.Write(tmp, format, entries)
+	} else {
+		err = kbxlsx.Write(tmp, entries)
+	}
+	if err != nil {
 		tmp.Close()
 		fmt.Fprintf(stderr, "write %s: %v\n", file, err)
 		return 1
@@ -176,6 +201,6 @@ func kbExport(ctx context.Context, m *knowledge.Manager, file string, stdout, st
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "%d knowledge entries written to %s\n", len(entries), file)
+	fmt.Fprintf(stdout, "%d knowledge entries written to %s\n", n, file)
 	return 0
 }

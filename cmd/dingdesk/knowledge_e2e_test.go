@@ -127,6 +127,15 @@ func TestKBImportExportCommands(t *testing.T) {
 	if err != nil || len(problems) != 0 || len(rows) != 7 || rows[6].Question != "报销需要什么材料" || rows[6].Category != "财务" {
 		t.Fatalf("export read back: %+v %v %v", rows, problems, err)
 	}
+	// As a knowledge file: what the bot serves, loadable as bot.knowledge,
+	// and importing it back changes nothing.
+	yamlOut := filepath.Join(s.dir, "merged.yaml")
+	if code, out, errs := run1("", "kb", "export", "-c", s.cfg, yamlOut); code != 0 || !strings.Contains(out, "7 knowledge entries") {
+		t.Fatalf("yaml export: %d %s %s", code, out, errs)
+	}
+	if code, out, errs := run1("", "kb", "import", "-c", s.cfg, yamlOut, "--yes"); code != 0 || !strings.Contains(out, "没有需要应用的更改") {
+		t.Fatalf("yaml re-import: %d\n%s\n%s", code, out, errs)
+	}
 	if code, _, errs := run1("", "kb", "import", "-c", s.cfg); code != 2 || !strings.Contains(errs, "FILE.xlsx") {
 		t.Fatalf("no file: %d %s", code, errs)
 	}
