@@ -224,7 +224,11 @@ func Merge(files []bot.Entry, records []Record) []Entry {
 		}
 		e := fromRecord(r, OriginEdited)
 		e.Source = f.Source
-		e.FileChanged = r.BaseHash != "" && r.BaseHash != Hash(f)
+		// Changed since the record was made, and not into the record's own
+		// content (an export folded back into the file).
+		fh := Hash(f)
+		e.FileChanged = r.BaseHash != "" && r.BaseHash != fh &&
+			fh != Hash(bot.Entry{ID: r.ID, Question: r.Question, Similar: r.Similar, Answer: r.Answer, Category: r.Category, Handoff: r.Handoff})
 		out = append(out, e)
 	}
 	created := make([]*Record, 0)

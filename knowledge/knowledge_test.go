@@ -163,6 +163,13 @@ func TestFileChangedUnderEdit(t *testing.T) {
 	if e, _ := m.Get(ctx, "wifi"); !e.FileChanged || e.Answer != "访客网络密码贴在前台。" {
 		t.Fatalf("after the file changed = %+v", e)
 	}
+	// The file takes the record's content (an export folded back): in sync.
+	mu.Lock()
+	current[2].Answer, current[2].Similar = "访客网络密码贴在前台。", []string{"无线网密码"}
+	mu.Unlock()
+	if e, _ := m.Get(ctx, "wifi"); e.FileChanged {
+		t.Fatalf("after folding back = %+v", e)
+	}
 }
 
 // TestSyncAcrossReplicas: an edit on one replica reaches the other's
