@@ -106,6 +106,18 @@ func TestManagerOverlay(t *testing.T) {
 		if r, err := m.Revert(ctx, "admin1", "vpn"); err != nil || r.Origin != knowledge.OriginFile || r.Answer != "重启 VPN 客户端。" {
 			t.Fatalf("revert = %+v, %v", r, err)
 		}
+		if err := m.Delete(ctx, "admin1", "no-such-id"); !errors.Is(err, knowledge.ErrNotFound) {
+			t.Fatalf("delete unknown: %v", err)
+		}
+		if err := m.Delete(ctx, "admin1", "vpn"); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Delete(ctx, "admin1", "vpn"); !errors.Is(err, knowledge.ErrNotFound) {
+			t.Fatalf("delete twice: %v", err)
+		}
+		if _, err := m.Revert(ctx, "admin1", "vpn"); err != nil {
+			t.Fatal(err)
+		}
 		// Delete a created entry.
 		if err := m.Delete(ctx, "admin1", e.ID); err != nil {
 			t.Fatal(err)
@@ -125,7 +137,7 @@ func TestManagerOverlay(t *testing.T) {
 
 		// History, newest first, with who.
 		h, err := m.History(ctx, "vpn", 10)
-		if err != nil || len(h) != 2 || h[0].Action != knowledge.ActionRevert || h[1].Action != knowledge.ActionDelete || h[1].Actor != "admin1" {
+		if err != nil || len(h) != 4 || h[0].Action != knowledge.ActionRevert || h[1].Action != knowledge.ActionDelete || h[1].Actor != "admin1" {
 			t.Fatalf("history = %+v, %v", h, err)
 		}
 

@@ -298,9 +298,6 @@ func (m *Manager) Delete(ctx context.Context, actor, id string) error {
 		r.Deleted = true
 		return nil
 	})
-	if err == ErrNotFound { // the change's final Get: it is gone, as wanted
-		return nil
-	}
 	return err
 }
 
@@ -357,6 +354,9 @@ func (m *Manager) change(ctx context.Context, actor, id string, version int64, a
 	mut.Record = r
 	if err := m.apply(ctx, -1, mut); err != nil {
 		return Entry{}, err
+	}
+	if r.Deleted {
+		return Entry{}, nil
 	}
 	return m.Get(ctx, id)
 }
