@@ -230,7 +230,8 @@ func Build(ctx context.Context, st Store, o Options) (*Report, error) {
 	}
 	from := time.Date(o.From.Year(), o.From.Month(), o.From.Day(), 0, 0, 0, 0, o.Location)
 	to := time.Date(o.To.Year(), o.To.Month(), o.To.Day()+1, 0, 0, 0, 0, o.Location)
-	b := &builder{o: o, rows: map[Key]*Row{}, total: &Row{}, convs: map[convKey]bool{}, handed: map[convKey]bool{}}
+	b := &builder{o: o, rows: map[Key]*Row{}, total: &Row{}, convs: map[int64]uint8{}, users: map[string]int64{},
+		first: dayNumber(from.Date())}
 	if err := st.Turns(ctx, from, to, func(t Turn) error { b.turn(t); return nil }); err != nil {
 		return nil, err
 	}
@@ -240,31 +241,62 @@ func Build(ctx context.Context, st Store, o Options) (*Report, error) {
 	return b.finish(), nil
 }
 
-type convKey struct {
-	user string
-	day  string
-}
+// Conversation flags.
+const (
+	convSeen   = 1
+	convHanded = 2 // had a hand-off session that day
+)
 
+// builder accumulates rows. Days are numbered (dayNumber) and users
+// interned, so the per-turn work is two small-key map updates: a month of
+// a busy service is hundreds of thousands of turns.
 type builder struct {
-	o      Options
-	rows   map[Key]*Row
-	total  *Row
-	convs  map[convKey]bool
-	handed map[convKey]bool
+	o     Options
+	rows  map[Key]*Row
+	total *Row
+	first int // day number of From
+	// byDay caches the period row (no split) of each day from first.
+	byDay  []*Row
+	users  map[string]int64
+	convs  map[int64]uint8 // user id << 20 | day offset → flags
+	labels []string        // period label by day offset
 }
 
-func (b *builder) period(t time.Time) string {
-	t = t.In(b.o.Location)
+// dayNumber is a civil date's day count (any fixed origin will do).
+func dayNumber(y int, m time.Month, d int) int {
+	return int(time.Date(y, m, d, 12, 0, 0, 0, time.UTC).Unix() / 86400)
+}
+
+// day is t's local day offset from the first day of the range.
+func (b *builder) day(t time.Time) int { return dayNumber(t.In(b.o.Location).Date()) - b.first }
+
+func (b *builder) date(off int) time.Time {
+	return time.Unix(int64(b.first+off)*86400, 0).UTC()
+}
+
+// label is the period label of a day offset.
+func (b *builder) label(off int) string {
+	if off >= 0 && off < len(b.labels) && b.labels[off] != "" {
+		return b.labels[off]
+	}
+	var l string
+	t := b.date(off)
 	switch b.o.Period {
 	case Day:
-		return t.Format(time.DateOnly)
+		l = t.Format(time.DateOnly)
 	case Week:
 		y, w := t.ISOWeek()
-		return fmt.Sprintf("%d-W%02d", y, w)
+		l = fmt.Sprintf("%d-W%02d", y, w)
 	case Month:
-		return t.Format("2006-01")
+		l = t.Format("2006-01")
 	}
-	return ""
+	if off >= 0 && off < 1<<16 {
+		for len(b.labels) <= off {
+			b.labels = append(b.labels, "")
+		}
+		b.labels[off] = l
+	}
+	return l
 }
 
 func (b *builder) row(k Key) *Row {
@@ -277,10 +309,32 @@ func (b *builder) row(k Key) *Row {
 }
 
 // botRow is where bot figures go: the period's row with no split.
-func (b *builder) botRow(t time.Time) *Row { return b.row(Key{Period: b.period(t)}) }
+func (b *builder) botRow(off int) *Row {
+	if off >= 0 && off < len(b.byDay) && b.byDay[off] != nil {
+		return b.byDay[off]
+	}
+	r := b.row(Key{Period: b.label(off)})
+	if off >= 0 && off < 1<<16 {
+		for len(b.byDay) <= off {
+			b.byDay = append(b.byDay, nil)
+		}
+		b.byDay[off] = r
+	}
+	return r
+}
+
+func (b *builder) conv(user string, off int) int64 {
+	id, ok := b.users[user]
+	if !ok {
+		id = int64(len(b.users))
+		b.users[user] = id
+	}
+	return id<<20 | int64(off&(1<<20-1))
+}
 
 func (b *builder) turn(t Turn) {
-	for _, r := range []*Row{b.botRow(t.At), b.total} {
+	off := b.day(t.At)
+	for _, r := range [2]*Row{b.botRow(off), b.total} {
 		r.Questions++
 		switch t.Outcome {
 		case OutcomeAnswer:
@@ -291,16 +345,17 @@ func (b *builder) turn(t Turn) {
 			r.NoAnswer++
 		}
 	}
-	b.convs[convKey{t.UserKey, t.At.In(b.o.Location).Format(time.DateOnly)}] = true
+	b.convs[b.conv(t.UserKey, off)] |= convSeen
 }
 
 func (b *builder) session(s Session) {
-	ck := convKey{s.UserKey, s.CreatedAt.In(b.o.Location).Format(time.DateOnly)}
-	b.convs[ck] = true
+	off := b.day(s.CreatedAt)
+	ck := b.conv(s.UserKey, off)
+	b.convs[ck] |= convSeen
 	if s.Reason != ReasonTransfer {
-		b.handed[ck] = true
+		b.convs[ck] |= convHanded
 	}
-	k := Key{Period: b.period(s.CreatedAt)}
+	k := Key{Period: b.label(off)}
 	if b.o.ByGroup {
 		k.Group = s.Group
 	}
@@ -312,7 +367,7 @@ func (b *builder) session(s Session) {
 	}
 	rows := []*Row{b.row(k), b.total}
 	if k.Group != "" || k.Agent != "" {
-		rows = append(rows, b.botRow(s.CreatedAt)) // the period's total row too
+		rows = append(rows, b.botRow(off)) // the period's total row too
 	}
 	for _, r := range rows {
 		if s.AgentName != "" && r.Agent != "" {
@@ -362,11 +417,14 @@ func addSession(m *Metrics, s Session) {
 
 func (b *builder) finish() *Report {
 	// Conversations and the bot's share, per period and in total.
-	for ck := range b.convs {
-		day, _ := time.ParseInLocation(time.DateOnly, ck.day, b.o.Location)
-		for _, r := range []*Row{b.botRow(day), b.total} {
+	for ck, flags := range b.convs {
+		off := int(ck & (1<<20 - 1))
+		if off >= 1<<19 { // a negative offset, should a store return earlier rows
+			off -= 1 << 20
+		}
+		for _, r := range [2]*Row{b.botRow(off), b.total} {
 			r.Conversations++
-			if !b.handed[ck] {
+			if flags&convHanded == 0 {
 				r.BotOnly++
 			}
 		}
