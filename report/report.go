@@ -214,6 +214,8 @@ type Report struct {
 	Rows    []Row
 	// Total sums the whole range (not split).
 	Total Row
+
+	first, days int // the range as day numbers (Column)
 }
 
 // Build reads the range and computes the rows.
@@ -231,7 +233,7 @@ func Build(ctx context.Context, st Store, o Options) (*Report, error) {
 	from := time.Date(o.From.Year(), o.From.Month(), o.From.Day(), 0, 0, 0, 0, o.Location)
 	to := time.Date(o.To.Year(), o.To.Month(), o.To.Day()+1, 0, 0, 0, 0, o.Location)
 	b := &builder{o: o, rows: map[Key]*Row{}, total: &Row{}, convs: map[int64]uint8{}, users: map[string]int64{},
-		first: dayNumber(from.Date())}
+		first: dayNumber(from.Date()), days: dayNumber(to.Date()) - dayNumber(from.Date())}
 	if err := st.Turns(ctx, from, to, func(t Turn) error { b.turn(t); return nil }); err != nil {
 		return nil, err
 	}
@@ -255,6 +257,7 @@ type builder struct {
 	rows  map[Key]*Row
 	total *Row
 	first int // day number of From
+	days  int // days in the range
 	// byDay caches the period row (no split) of each day from first.
 	byDay  []*Row
 	users  map[string]int64
@@ -429,7 +432,7 @@ func (b *builder) finish() *Report {
 			}
 		}
 	}
-	rep := &Report{Options: b.o}
+	rep := &Report{Options: b.o, first: b.first, days: b.days}
 	for _, r := range b.rows {
 		r.finish()
 		rep.Rows = append(rep.Rows, *r)
@@ -463,15 +466,24 @@ func Sessions(ctx context.Context, st Store, from, to time.Time, loc *time.Locat
 	return out, err
 }
 
-// Column is one figure over the report's periods, for a chart: the labels
-// of the period rows (not split by group or agent) and fn of each.
+// Column is one figure over the report's periods, for a chart: every
+// period of the range in order (those without data at 0) and fn of each
+// period's row (not split by group or agent).
 func (r *Report) Column(fn func(Metrics) float64) (labels []string, values []float64) {
+	byLabel := map[string]Metrics{}
 	for _, row := range r.Rows {
-		if row.Group != "" || row.Agent != "" {
+		if row.Group == "" && row.Agent == "" {
+			byLabel[row.Period] = row.Metrics
+		}
+	}
+	b := &builder{o: r.Options, first: r.first}
+	for off := 0; off < r.days; off++ {
+		l := b.label(off)
+		if len(labels) > 0 && labels[len(labels)-1] == l {
 			continue
 		}
-		labels = append(labels, row.Period)
-		values = append(values, fn(row.Metrics))
+		labels = append(labels, l)
+		values = append(values, fn(byLabel[l]))
 	}
 	return labels, values
 }

@@ -168,6 +168,18 @@ func TestReportByDay(t *testing.T) {
 		if len(labels) != 2 || labels[1] != "2026-12-02" || noAnswer[0] != 0.25 || noAnswer[1] != 1 {
 			t.Errorf("column = %v %v", labels, noAnswer)
 		}
+		// A range with quiet days shows them at 0; weeks are ISO weeks.
+		wide, _ := report.Build(context.Background(), storage.NewReportStore(db), report.Options{Period: report.Day, Location: shanghai,
+			From: at("1", "00:00:00").In(shanghai).AddDate(0, 0, -2), To: at("1", "00:00:00").In(shanghai).AddDate(0, 0, 3)})
+		labels, qs := wide.Column(func(m report.Metrics) float64 { return float64(m.Questions) })
+		if strings.Join(labels, ",") != "2026-11-29,2026-11-30,2026-12-01,2026-12-02,2026-12-03,2026-12-04" || qs[2] != 4 || qs[0] != 0 || qs[4] != 1 {
+			t.Errorf("wide column = %v %v", labels, qs)
+		}
+		weeks, _ := report.Build(context.Background(), storage.NewReportStore(db), report.Options{Period: report.Week, Location: shanghai,
+			From: at("1", "00:00:00").In(shanghai).AddDate(0, 0, -2), To: at("1", "00:00:00").In(shanghai).AddDate(0, 0, 3)})
+		if labels, qs := weeks.Column(func(m report.Metrics) float64 { return float64(m.Questions) }); strings.Join(labels, ",") != "2026-W48,2026-W49" || qs[1] != 6 {
+			t.Errorf("weeks = %v %v", labels, qs)
+		}
 		if rep.Total.Questions != 5 || rep.Total.Sessions != 5 || rep.Total.Conversations != 6 {
 			t.Errorf("total = %+v", rep.Total.Metrics)
 		}
