@@ -6,7 +6,9 @@ package transcript
 
 import (
 	"context"
+	"encoding/csv"
 	"errors"
+	"io"
 	"strings"
 	"time"
 )
@@ -136,4 +138,44 @@ func Open(ctx context.Context, st Store, id int64) (*Transcript, error) {
 		return nil, err
 	}
 	return &Transcript{Session: *s, Lines: lines}, nil
+}
+
+// WriteCSV writes the transcript as CSV (UTF-8 with BOM for Excel): time
+// in loc, who, and the text, one message a row.
+func (t *Transcript) WriteCSV(w io.Writer, loc *time.Location) error {
+	if loc == nil {
+		loc = time.UTC
+	}
+	if _, err := io.WriteString(w, "\ufeff"); err != nil {
+		return err
+	}
+	cw := csv.NewWriter(w)
+	if err := cw.Write([]string{"时间", "会话", "方向", "发送方", "名称", "类型", "内容"}); err != nil {
+		return err
+	}
+	for _, l := range t.Lines {
+		phase := "机器人"
+		if l.SessionID != 0 {
+			phase = "人工"
+		}
+		if err := cw.Write([]string{l.At.In(loc).Format(time.DateTime), phase, l.Direction, senderLabel(l.SenderKind), l.SenderName, l.Kind, l.Text}); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+func senderLabel(kind string) string {
+	switch kind {
+	case "user":
+		return "用户"
+	case "bot":
+		return "机器人"
+	case "agent":
+		return "客服"
+	case "system":
+		return "系统"
+	}
+	return kind
 }

@@ -1,8 +1,10 @@
 package transcript_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,6 +101,13 @@ func TestSearchAndOpen(t *testing.T) {
 		}
 		if len(tr.Lines) != 3 || tr.Lines[0].Text != "bot part of u1" || tr.Lines[0].SessionID != 0 || tr.Lines[2].Text != "100% 可以" {
 			t.Fatalf("transcript = %+v", tr.Lines)
+		}
+		var buf bytes.Buffer
+		if err := tr.WriteCSV(&buf, time.UTC); err != nil {
+			t.Fatal(err)
+		}
+		if got := buf.String(); !strings.HasPrefix(got, "\ufeff时间,会话") || !strings.Contains(got, "2026-12-01 02:00:02,人工,out,客服,,text,100% 可以") || !strings.Contains(got, ",机器人,in,用户,") {
+			t.Fatalf("csv:\n%s", got)
 		}
 		// The second session of u1 reaches back only to the first one's end.
 		tr, _ = transcript.Open(ctx, st, ids[2])
