@@ -47,8 +47,8 @@ type Review struct {
 	At       time.Time
 }
 
-// SessionAnswer is an agent's first reply in a session, with the user's
-// lines before it (newest last): the question an agent answered.
+// SessionAnswer is an agent's first replies in a session, with the user's
+// lines before them: the question an agent answered.
 type SessionAnswer struct {
 	SessionID int64
 	UserKey   string
@@ -59,8 +59,12 @@ type SessionAnswer struct {
 	// first (the bot part before the hand-off included).
 	UserLines []string
 	UserAt    time.Time // of the last of them
-	Answer    string
-	AnswerAt  time.Time
+	// Replies are the agent's first replies in the session (up to
+	// three); Answer is the longest of them — the first is often a
+	// greeting ("您好，请稍等") — as the draft, for the admin to edit.
+	Replies  []string
+	Answer   string
+	AnswerAt time.Time // of the first reply
 }
 
 // ReviewStore reads what the engine stored about unanswered questions and

@@ -66,6 +66,7 @@ func TestReviewer(t *testing.T) {
 			return tx.AddMessages([]storage.HandoffMessageRow{
 				{UserKey: "u4", Direction: storage.DirIn, SenderKind: storage.SenderUser, Kind: "text", Text: "年假有几天", CreatedAt: now.Add(-time.Hour)},
 				{UserKey: "u4", Direction: storage.DirIn, SenderKind: storage.SenderUser, Kind: "text", Text: "转人工", CreatedAt: now.Add(-59 * time.Minute)},
+				{UserKey: "u4", SessionID: s.ID, Direction: storage.DirOut, SenderKind: storage.SenderAgent, SenderID: "a1", SenderName: "小王", Kind: "text", Text: "您好，请稍等", CreatedAt: now.Add(-58 * time.Minute)},
 				{UserKey: "u4", SessionID: s.ID, Direction: storage.DirOut, SenderKind: storage.SenderAgent, SenderID: "a1", SenderName: "小王", Kind: "text", Text: "入职满一年有 5 天年假。", CreatedAt: now.Add(-58 * time.Minute)},
 				{UserKey: "u4", SessionID: s.ID, Direction: storage.DirOut, SenderKind: storage.SenderAgent, SenderID: "a1", Kind: "text", Text: "还有别的问题吗", CreatedAt: now.Add(-57 * time.Minute)},
 			})
@@ -89,7 +90,7 @@ func TestReviewer(t *testing.T) {
 		if len(vpn.Candidates) == 0 || vpn.Candidates[0].ID != "vpn" {
 			t.Fatalf("vpn candidates = %+v", vpn.Candidates)
 		}
-		if d := list[0].Draft; d == nil || d.Answer != "入职满一年有 5 天年假。" || d.AgentName != "小王" || d.Group != "hr" {
+		if d := list[0].Draft; d == nil || d.Answer != "入职满一年有 5 天年假。" || len(d.Replies) != 3 || d.Replies[0] != "您好，请稍等" || d.AgentName != "小王" || d.Group != "hr" {
 			t.Fatalf("draft = %+v", d)
 		}
 		if aa, err := rv.AgentAnswered(ctx, knowledge.ListOptions{}); err != nil || len(aa) != 1 || aa[0].Question != "年假有几天" {

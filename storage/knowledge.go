@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -346,9 +347,9 @@ func (s *KnowledgeStore) Unanswered(ctx context.Context, since time.Time, limit 
 // before it with one indexed query.
 const maxAgentAnswers = 300
 
-// AgentAnswers lists the first agent reply of the latest sessions created
-// at or after since, with up to five of the user's text lines before it
-// (within an hour).
+// AgentAnswers lists the first agent replies (up to three) of the latest
+// sessions created at or after since, with up to five of the user's text
+// lines before the first (within an hour).
 func (s *KnowledgeStore) AgentAnswers(ctx context.Context, since time.Time, limit int) ([]knowledge.SessionAnswer, error) {
 	limit = min(max(limit, 1), maxAgentAnswers)
 	g := s.db.Gorm.WithContext(ctx)
@@ -383,6 +384,18 @@ func (s *KnowledgeStore) AgentAnswers(ctx context.Context, since time.Time, limi
 	for i := range sessions {
 		bySession[sessions[i].ID] = &sessions[i]
 	}
+	// The first replies of each session (the first is often a greeting).
+	var replyRows []HandoffMessageRow
+	if err := g.Select("id, session_id, text").Where("session_id IN ? AND sender_kind = ?", sids, SenderAgent).
+		Order("id").Find(&replyRows).Error; err != nil {
+		return nil, err
+	}
+	firstReplies := map[int64][]string{}
+	for _, r := range replyRows {
+		if len(firstReplies[r.SessionID]) < 3 {
+			firstReplies[r.SessionID] = append(firstReplies[r.SessionID], r.Text)
+		}
+	}
 	out := make([]knowledge.SessionAnswer, 0, len(firsts))
 	for _, f := range firsts {
 		rep := byID[f.FirstID]
@@ -396,7 +409,12 @@ func (s *KnowledgeStore) AgentAnswers(ctx context.Context, since time.Time, limi
 			return nil, err
 		}
 		a := knowledge.SessionAnswer{SessionID: f.SessionID, UserKey: rep.UserKey, Agent: rep.SenderID,
-			AgentName: rep.SenderName, Answer: rep.Text, AnswerAt: rep.CreatedAt.UTC()}
+			AgentName: rep.SenderName, Replies: firstReplies[f.SessionID], Answer: rep.Text, AnswerAt: rep.CreatedAt.UTC()}
+		for _, r := range a.Replies {
+			if utf8.RuneCountInString(r) > utf8.RuneCountInString(a.Answer) {
+				a.Answer = r
+			}
+		}
 		if sess := bySession[f.SessionID]; sess != nil {
 			a.Group = sess.GroupName
 			if a.AgentName == "" {
