@@ -68,11 +68,17 @@ func csvRow(period, group, agent string, r Row) []string {
 	if agent == UnassignedAgent {
 		name = "未接入"
 	}
-	out := []string{period, group, agent, name,
-		itoa(m.Conversations), itoa(m.BotOnly), pct(m.BotShare()),
-		itoa(m.Questions), itoa(m.Answered), itoa(m.Clarified), itoa(m.NoAnswer),
-		pct(m.AnswerRate()), pct(m.ClarifyRate()), pct(m.NoAnswerRate()),
-		itoa(m.Handoffs)}
+	out := []string{period, group, agent, name}
+	if r.Group == "" && r.Agent == "" {
+		out = append(out, itoa(m.Conversations), itoa(m.BotOnly), pct(m.BotShare()),
+			itoa(m.Questions), itoa(m.Answered), itoa(m.Clarified), itoa(m.NoAnswer),
+			pct(m.AnswerRate()), pct(m.ClarifyRate()), pct(m.NoAnswerRate()))
+	} else {
+		// The bot answers before a group is chosen: its figures are on the
+		// period's total row, not split.
+		out = append(out, make([]string, 10)...)
+	}
+	out = append(out, itoa(m.Handoffs))
 	for _, rs := range reasons {
 		out = append(out, itoa(m.ByReason[rs]))
 	}

@@ -219,6 +219,9 @@ func TestReportByGroupAndAgentCSV(t *testing.T) {
 		if it1[head["技能组"]] != "IT 服务台" || it1[head["客服"]] != "小王" || it1[head["首次响应均值秒"]] != "60" || it1[head["5分"]] != "1" || it1[head["满意度参评率"]] != "100.0%" {
 			t.Fatalf("it/a1 row = %v", it1)
 		}
+		if recs[1][head["会话量"]] != "5" || it1[head["会话量"]] != "" || it1[head["机器人问题数"]] != "" {
+			t.Fatalf("bot columns: total %v, split %v", recs[1], it1)
+		}
 		if recs[2][head["客服"]] != "未接入" || recs[2][head["排队放弃"]] != "1" {
 			t.Fatalf("unassigned row = %v", recs[2])
 		}
