@@ -169,6 +169,10 @@ func TestFileChangedUnderEdit(t *testing.T) {
 	if e, _ := m.Get(ctx, "wifi"); e.FileChanged || !slices.Equal(e.Similar, []string{"无线网密码"}) {
 		t.Fatalf("right after the edit = %+v", e)
 	}
+	// Adding a question an entry has writes nothing; a file entry stays a file entry.
+	if e, err := m.AddSimilar(ctx, "admin", "leave", "请假流程！"); err != nil || e.Origin != knowledge.OriginFile {
+		t.Fatalf("no-op add = %+v, %v", e, err)
+	}
 	mu.Lock()
 	current[2].Answer = "新密码见公告。"
 	mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -274,7 +275,11 @@ func (m *Manager) SetDisabled(ctx context.Context, actor, id string, disabled bo
 // AddSimilar adds q to an entry's similar questions. Adding a question the
 // entry already has is a no-op; one another entry has is refused.
 func (m *Manager) AddSimilar(ctx context.Context, actor, id, q string) (Entry, error) {
-	return m.addSimilar(ctx, actor, id, q, nil)
+	e, err := m.addSimilar(ctx, actor, id, q, nil)
+	if errors.Is(err, errUnchanged) {
+		err = nil
+	}
+	return e, err
 }
 
 func (m *Manager) addSimilar(ctx context.Context, actor, id, q string, review *Review) (Entry, error) {
@@ -283,6 +288,9 @@ func (m *Manager) addSimilar(ctx context.Context, actor, id, q string, review *R
 		d := Draft{ID: id, Question: r.Question, Similar: append(slices.Clone(r.Similar), q), Answer: r.Answer,
 			Category: r.Category, Handoff: r.Handoff}
 		d = clean(d)
+		if len(d.Similar) == len(r.Similar) {
+			return errUnchanged // the entry has the question already
+		}
 		if err := s.validate(d, id); err != nil {
 			return err
 		}
@@ -290,6 +298,10 @@ func (m *Manager) addSimilar(ctx context.Context, actor, id, q string, review *R
 		return nil
 	})
 }
+
+// errUnchanged: a change that changes nothing writes nothing (change
+// returns the entry with it).
+var errUnchanged = errors.New("knowledge: unchanged")
 
 // Delete removes an entry: a created one for good, a file entry by a
 // tombstone (Revert brings it back).
@@ -347,7 +359,13 @@ func (m *Manager) change(ctx context.Context, actor, id string, version int64, a
 			Category: f.Category, Handoff: f.Handoff, BaseHash: Hash(f), CreatedBy: actor, CreatedAt: now}
 		mut.IfAbsent = true
 	}
-	if err := fn(s, &r); err != nil {
+	if err := fn(s, &r); errors.Is(err, errUnchanged) {
+		e, gerr := m.Get(ctx, id)
+		if gerr != nil {
+			return e, gerr
+		}
+		return e, errUnchanged
+	} else if err != nil {
 		return Entry{}, err
 	}
 	r.UpdatedBy, r.UpdatedAt = actor, now

@@ -352,7 +352,12 @@ func (r *Reviewer) AddAsSimilar(ctx context.Context, actor, question, id string)
 	if err != nil {
 		return Entry{}, err
 	}
-	return r.Manager.addSimilar(ctx, actor, id, question, rv)
+	e, err := r.Manager.addSimilar(ctx, actor, id, question, rv)
+	if errors.Is(err, errUnchanged) {
+		// The entry has the question already: only the decision is new.
+		return e, r.Store.AddReview(ctx, *rv)
+	}
+	return e, err
 }
 
 // CreateEntry makes a new entry for question (d.Question defaults to it;
