@@ -396,17 +396,38 @@ func (s *KnowledgeStore) AgentAnswers(ctx context.Context, since time.Time, limi
 			firstReplies[r.SessionID] = append(firstReplies[r.SessionID], r.Text)
 		}
 	}
+	// The users' text lines in the hour before each first reply, in one
+	// query (through ix_hm_user), partitioned below.
+	keys := make([]string, 0, len(replies))
+	oldest := time.Now()
+	for _, r := range replies {
+		keys = append(keys, r.UserKey)
+		if t := r.CreatedAt.Add(-time.Hour); t.Before(oldest) {
+			oldest = t
+		}
+	}
+	var userRows []HandoffMessageRow
+	if err := g.Select("id, user_key, text, created_at").Where("user_key IN ? AND direction = ? AND kind = ? AND created_at >= ?",
+		keys, DirIn, "text", oldest).Order("id").Find(&userRows).Error; err != nil {
+		return nil, err
+	}
+	byUser := map[string][]HandoffMessageRow{}
+	for _, r := range userRows {
+		byUser[r.UserKey] = append(byUser[r.UserKey], r)
+	}
 	out := make([]knowledge.SessionAnswer, 0, len(firsts))
 	for _, f := range firsts {
 		rep := byID[f.FirstID]
 		if rep == nil {
 			continue
 		}
+		// The last five before the reply, within the hour; newest first.
 		var lines []HandoffMessageRow
-		err := g.Select("id, text, created_at").Where("user_key = ? AND id < ? AND direction = ? AND kind = ? AND created_at >= ?",
-			rep.UserKey, rep.ID, DirIn, "text", rep.CreatedAt.Add(-time.Hour)).Order("id desc").Limit(5).Find(&lines).Error
-		if err != nil {
-			return nil, err
+		all := byUser[rep.UserKey]
+		for i := len(all) - 1; i >= 0 && len(lines) < 5; i-- {
+			if l := all[i]; l.ID < rep.ID && !l.CreatedAt.Before(rep.CreatedAt.Add(-time.Hour)) {
+				lines = append(lines, l)
+			}
 		}
 		a := knowledge.SessionAnswer{SessionID: f.SessionID, UserKey: rep.UserKey, Agent: rep.SenderID,
 			AgentName: rep.SenderName, Replies: firstReplies[f.SessionID], Answer: rep.Text, AnswerAt: rep.CreatedAt.UTC()}
