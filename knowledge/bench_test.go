@@ -1,12 +1,16 @@
 package knowledge_test
 
 import (
+	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/dingdesk/dingdesk/bot"
 	"github.com/dingdesk/dingdesk/knowledge"
+	"github.com/dingdesk/dingdesk/storage"
+	"github.com/dingdesk/dingdesk/storage/storagetest"
 )
 
 // BenchmarkMergeActive: what every rebuild and admin page pays before
@@ -25,6 +29,52 @@ func BenchmarkMergeActive(b *testing.B) {
 	for b.Loop() {
 		if n := len(knowledge.Active(knowledge.Merge(files, recs))); n != 5500 {
 			b.Fatal(n)
+		}
+	}
+}
+
+// BenchmarkUnansweredList: the 未解决问题 page on SQLite: 5 000 stored
+// questions in 1 000 groups, 300 sessions with agent replies, the live
+// matcher ranking each listed group.
+func BenchmarkUnansweredList(b *testing.B) {
+	ctx := context.Background()
+	db := storagetest.Open(b, "sqlite")
+	now := time.Now().UTC()
+	err := db.Handoff(ctx, func(tx *storage.HandoffTx) error {
+		var rows []storage.HandoffUnansweredRow
+		for i := 0; i < 5000; i++ {
+			rows = append(rows, storage.HandoffUnansweredRow{UserKey: fmt.Sprintf("u%d", i%700), ConversationID: "c",
+				Question: fmt.Sprintf("第 %d 个没有答案的问题", i%1000), Candidates: "[]", CreatedAt: now.Add(-time.Duration(i) * time.Minute)})
+		}
+		if err := tx.AddUnanswered(rows); err != nil {
+			return err
+		}
+		for i := 0; i < 300; i++ {
+			s := &storage.HandoffSessionRow{UserKey: fmt.Sprintf("u%d", i), ConversationID: "c", ConversationType: "1", UserID: "u",
+				GroupName: "it", State: storage.SessionEnded, Reason: "no_answer", AgentID: "a", CreatedAt: now.Add(-time.Duration(i) * time.Minute)}
+			if err := tx.CreateSession(s); err != nil {
+				return err
+			}
+			if err := tx.AddMessages([]storage.HandoffMessageRow{
+				{UserKey: s.UserKey, Direction: storage.DirIn, SenderKind: storage.SenderUser, Kind: "text", Text: fmt.Sprintf("第 %d 个没有答案的问题", i), CreatedAt: s.CreatedAt},
+				{UserKey: s.UserKey, SessionID: s.ID, Direction: storage.DirOut, SenderKind: storage.SenderAgent, Kind: "text", Text: "客服的答案", CreatedAt: s.CreatedAt.Add(time.Second)},
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := knowledge.NewManager(storage.NewKnowledgeStore(db), files, nil)
+	kb, _ := bot.NewKnowledgeBase(slices.Clone(fileEntries), bot.Options{})
+	rv := &knowledge.Reviewer{Manager: m, Store: storage.NewKnowledgeStore(db), Match: kb.Match}
+	b.ResetTimer()
+	for b.Loop() {
+		list, err := rv.Unanswered(ctx, knowledge.ListOptions{})
+		if err != nil || len(list) != 100 {
+			b.Fatal(len(list), err)
 		}
 	}
 }
