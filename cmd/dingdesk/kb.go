@@ -19,7 +19,7 @@ const kbUsage = `Usage:
   dingdesk kb match [-c dingdesk.yaml]   match questions read from stdin, one per line;
                                          print one JSON line each: query, outcome, candidates
   dingdesk kb check [-c dingdesk.yaml]   validate the knowledge files (problems with file:line)
-`
+` + kbXLSXUsage
 
 // runKB is the "kb" subcommand: admin tools for the knowledge base.
 func runKB(args []string, stdin io.Reader, stdout, stderr io.Writer) int {

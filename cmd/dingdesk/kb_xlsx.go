@@ -20,8 +20,8 @@ import (
 	"github.com/dingdesk/dingdesk/storage"
 )
 
-const kbXLSXUsage = `Usage:
-  dingdesk kb import [-c dingdesk.yaml] [--yes] [--as NAME] FILE.xlsx|FILE.yaml|FILE.csv|FILE.jsonl
+// kbXLSXUsage continues kbUsage (kb.go).
+const kbXLSXUsage = `  dingdesk kb import [-c dingdesk.yaml] [--yes] [--as NAME] FILE.xlsx|FILE.yaml|FILE.csv|FILE.jsonl
         preview an import into the managed knowledge (what each row creates or updates,
         bad rows by number), then apply the good rows after confirming (or at once with --yes)
   dingdesk kb export [-c dingdesk.yaml] FILE.xlsx|FILE.yaml|FILE.csv|FILE.jsonl
@@ -52,11 +52,11 @@ func runKBXLSX(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		rest = fs.Args()[1:]
 	}
 	if len(files) != 1 {
-		fmt.Fprintf(stderr, "kb %s needs one FILE (.xlsx, .yaml, .csv or .jsonl)\n\n%s", cmd, kbXLSXUsage)
+		fmt.Fprintf(stderr, "kb %s needs one FILE (.xlsx, .yaml, .csv or .jsonl)\n\nUsage:\n%s", cmd, kbXLSXUsage)
 		return 2
 	}
 	if cmd == "export" && (*yes || *actor != "") {
-		fmt.Fprintf(stderr, "kb export takes no --yes or --as\n\n%s", kbXLSXUsage)
+		fmt.Fprintf(stderr, "kb export takes no --yes or --as\n\nUsage:\n%s", kbXLSXUsage)
 		return 2
 	}
 	cfg, ok := kbLoadConfig(*path, stderr)
