@@ -194,3 +194,31 @@ func TestImportPlan(t *testing.T) {
 		}
 	})
 }
+
+// TestClarifyAbandonedKind: once the engine's kind column exists on
+// handoff_unanswered, clarify lists the user left are counted apart.
+func TestClarifyAbandonedKind(t *testing.T) {
+	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
+		ctx := context.Background()
+		db := storagetest.Open(t, driver)
+		// What the engine's migration will add (see storage.KnowledgeStore.Unanswered).
+		if err := db.Gorm.Exec("ALTER TABLE handoff_unanswered ADD COLUMN kind VARCHAR(16) NOT NULL DEFAULT 'none'").Error; err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now().UTC()
+		engineWrites(t, db, func(tx *storage.HandoffTx) error {
+			return tx.AddUnanswered([]storage.HandoffUnansweredRow{
+				{UserKey: "u1", ConversationID: "c", Question: "报销单怎么填", Candidates: "[]", CreatedAt: now.Add(-2 * time.Minute)},
+				{UserKey: "u2", ConversationID: "c", Question: "报销单怎么填", Candidates: "[]", CreatedAt: now.Add(-time.Minute)},
+			})
+		})
+		if err := db.Gorm.Exec("UPDATE handoff_unanswered SET kind = 'clarify' WHERE user_key = 'u2'").Error; err != nil {
+			t.Fatal(err)
+		}
+		rv := &knowledge.Reviewer{Manager: newManager(t, db), Store: storage.NewKnowledgeStore(db)}
+		list, err := rv.Unanswered(ctx, knowledge.ListOptions{})
+		if err != nil || len(list) != 1 || list[0].Count != 2 || list[0].Clarify != 1 || list[0].NoAnswer != 1 {
+			t.Fatalf("list = %+v, %v", list, err)
+		}
+	})
+}
