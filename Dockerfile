@@ -22,6 +22,9 @@ COPY --from=build /out/dingdesk /usr/local/bin/dingdesk
 COPY --from=build /out/etc /etc/dingdesk
 COPY --from=build --chown=65532:65532 /out/data /app/data
 USER 65532:65532
+# A relative storage.dsn is relative to the config file (/etc/dingdesk, read
+# only); the database belongs on the volume.
+ENV DINGDESK_STORAGE_DSN=/app/data/dingdesk.db
 VOLUME ["/app/data"]
 EXPOSE 8080
 HEALTHCHECK NONE

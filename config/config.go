@@ -36,6 +36,18 @@ type Server struct {
 	Listen string `mapstructure:"listen"`
 	// ShutdownTimeout bounds a graceful shutdown. Default 15s.
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+	// ReadHeaderTimeout bounds reading a request's headers. Default 10s.
+	ReadHeaderTimeout time.Duration `mapstructure:"read_header_timeout"`
+	// ReadTimeout bounds reading a request's body, counted from the end of
+	// its headers: a client trickling a body is cut off. Default 10s.
+	ReadTimeout time.Duration `mapstructure:"read_timeout"`
+	// WriteTimeout bounds handling a request and writing its response,
+	// counted from the end of its headers. Event streams (a GET asking for
+	// text/event-stream, without a body) are exempt. Default 30s.
+	WriteTimeout time.Duration `mapstructure:"write_timeout"`
+	// IdleTimeout closes a keep-alive connection that carried no request
+	// for this long. Default 60s.
+	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
 }
 
 // DingTalk is the platform connection.
@@ -70,8 +82,9 @@ type Storage struct {
 	// Driver is sqlite or mysql. Default "sqlite".
 	Driver string `mapstructure:"driver"`
 	// DSN is the SQLite file or the MySQL DSN
-	// ("user:pw@tcp(host:3306)/db?parseTime=true"). Default
-	// "data/dingdesk.db".
+	// ("user:pw@tcp(host:3306)/db?parseTime=true"). A relative SQLite file
+	// is relative to the config file, like knowledge files (Load makes it
+	// absolute). Default "data/dingdesk.db".
 	DSN Secret `mapstructure:"dsn"`
 	// DedupRetention is how long accepted msgIds are remembered to drop
 	// redeliveries. Default 168h (7 days).
@@ -145,6 +158,10 @@ type Routing struct {
 	// NoHumanReply answers a transfer keyword in bot_only mode. Default
 	// "当前会话暂未开放人工服务，请继续向我提问哦。".
 	NoHumanReply string `mapstructure:"no_human_reply"`
+	// BotOnlyNoAnswerReply is the 无答案回复 of bot_only (仅机器人服务)
+	// conversations, which have no person to offer. Default
+	// "抱歉，这个问题我还不会，您可以换个说法试试。".
+	BotOnlyNoAnswerReply string `mapstructure:"bot_only_no_answer_reply"`
 	// EndInBotReply answers an end keyword when no session is open. Default
 	// "当前没有进行中的人工会话，有问题随时问我哦。".
 	EndInBotReply string `mapstructure:"end_in_bot_reply"`
@@ -191,6 +208,10 @@ type ServiceRule struct {
 	// ClosingMessage ends a session (user or agent). Default
 	// "本次人工服务已结束，感谢您的咨询！如有其他问题，可以继续问我。".
 	ClosingMessage string `mapstructure:"closing_message"`
+	// HumanOnlyClosingMessage ends a session of a human_only conversation
+	// (user, agent or idle timeout), where the bot never answers. Default
+	// "本次人工服务已结束，感谢您的咨询！如有其他问题，欢迎随时留言，客服会继续为您服务。".
+	HumanOnlyClosingMessage string `mapstructure:"human_only_closing_message"`
 	// IdleClosingMessage ends a session after customer_idle_timeout. Default
 	// "由于您长时间未回复，本次人工服务已自动结束。如有需要，可以再次输入“转人工”。".
 	IdleClosingMessage string `mapstructure:"idle_closing_message"`
@@ -267,6 +288,9 @@ type Desk struct {
 	// TranscriptLines is how many recent messages a new-session notice
 	// carries. Default 5.
 	TranscriptLines int `mapstructure:"transcript_lines"`
+	// Texts are what agents read (notices, answers, error texts). Default:
+	// DefaultDeskTexts.
+	Texts DeskTexts `mapstructure:"texts"`
 }
 
 // Outbox is the stored queue of outbound messages.

@@ -6,7 +6,11 @@ import "time"
 // place defaults live; the doc comments on the fields repeat them.
 func Default() *Config {
 	return &Config{
-		Server: Server{Listen: ":8080", ShutdownTimeout: 15 * time.Second},
+		Server: Server{
+			Listen: ":8080", ShutdownTimeout: 15 * time.Second,
+			ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second,
+			WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second,
+		},
 		DingTalk: DingTalk{
 			Mode:                "stream",
 			APIBase:             "https://api.dingtalk.com",
@@ -36,11 +40,15 @@ func Default() *Config {
 			EndKeywords:      []string{"结束会话"},
 			NoHumanReply:     "当前会话暂未开放人工服务，请继续向我提问哦。",
 			EndInBotReply:    "当前没有进行中的人工会话，有问题随时问我哦。",
+
+			BotOnlyNoAnswerReply: "抱歉，这个问题我还不会，您可以换个说法试试。",
 		},
 		Desk: Desk{
 			Online: "上线", Offline: "下线", Busy: "忙碌", List: "列表", End: "结束",
 			Transfer: "转接", Search: "搜索", Canned: "常用语", Suggest: "推荐", Help: "帮助",
 			TranscriptLines: 5,
+
+			Texts: DefaultDeskTexts(),
 		},
 		Outbox: Outbox{MaxAttempts: 12, MaxAge: time.Hour, Workers: 8},
 	}
@@ -63,6 +71,8 @@ func DefaultServiceRule() ServiceRule {
 		QueueTimeoutMessage: "非常抱歉，当前排队人数较多，您已等待较长时间，请稍后再试。",
 		CustomerIdleTimeout: 10 * time.Minute,
 		QueueTimeout:        15 * time.Minute,
+
+		HumanOnlyClosingMessage: "本次人工服务已结束，感谢您的咨询！如有其他问题，欢迎随时留言，客服会继续为您服务。",
 	}
 }
 

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
 )
 
 // EnvPrefix starts every environment override: DINGDESK_SERVER_LISTEN
@@ -19,28 +21,91 @@ const EnvPrefix = "DINGDESK"
 
 // Load reads path, applies DINGDESK_* environment overrides and defaults,
 // and validates. The error of an invalid config is a *ValidationError that
-// lists every problem with its key path.
+// lists every problem with its key path: unknown keys, values of the wrong
+// kind and invalid settings, all in one list.
 func Load(path string) (*Config, error) {
-	raw, err := os.ReadFile(path)
+	cfg, err := Read(path)
 	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
-	}
-	cfg, err := Parse(raw)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if abs, err := filepath.Abs(path); err == nil {
-		cfg.Path = abs
-	}
-	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	return cfg, nil
 }
 
+// Read is Load for callers that go on checking an invalid config (dingdesk
+// check reads its knowledge files too, so one run shows every problem): the
+// config is returned also with a *ValidationError, each bad key left at its
+// default. It is nil only when the file cannot be read or is not YAML.
+func Read(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	cfg, err := Parse(raw)
+	var ve *ValidationError
+	if err != nil && !errors.As(err, &ve) {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		cfg.Path = abs
+	}
+	cfg.Storage.DSN = cfg.resolveDSN()
+	var ps []Problem
+	if ve != nil {
+		ps = ve.Problems
+	}
+	var vErr *ValidationError
+	if errors.As(cfg.Validate(), &vErr) {
+		ps = append(ps, vErr.Problems...)
+	}
+	if len(ps) > 0 {
+		return cfg, &ValidationError{Problems: ps}
+	}
+	return cfg, nil
+}
+
+// resolveDSN makes a relative SQLite file relative to the config file, as
+// knowledge files are: the same config means the same database whatever
+// the working directory. ":memory:", "file:" URIs, absolute paths and MySQL
+// DSNs are kept as they are.
+func (c *Config) resolveDSN() Secret {
+	dsn := c.Storage.DSN.Reveal()
+	if c.Storage.Driver != "sqlite" || dsn == "" || c.Path == "" {
+		return c.Storage.DSN
+	}
+	file, query, hasQuery := strings.Cut(dsn, "?")
+	if file == ":memory:" || strings.HasPrefix(file, "file:") || filepath.IsAbs(file) {
+		return c.Storage.DSN
+	}
+	file = c.Resolve(file)
+	if hasQuery {
+		file += "?" + query
+	}
+	return Secret(file)
+}
+
 // Parse decodes YAML plus environment overrides onto the defaults. It does
-// not validate.
+// not validate the settings, but it does check the keys: an unknown key or a
+// value of the wrong kind is a *ValidationError listing each with its path
+// and line, and the config is returned all the same with those keys at their
+// defaults. Any other error (the text is not YAML) returns no config.
 func Parse(yamlText []byte) (*Config, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(yamlText, &doc); err != nil {
+		return nil, fmt.Errorf("parse YAML: %w", err)
+	}
+	ps := checkTree(&doc)
+	if len(doc.Content) > 0 {
+		cleaned, err := yaml.Marshal(&doc)
+		if err != nil {
+			return nil, fmt.Errorf("parse YAML: %w", err)
+		}
+		yamlText = cleaned
+	} else {
+		yamlText = nil
+	}
+	badEnv, envProblems := checkEnv()
+	ps = append(ps, envProblems...)
+
 	v := viper.New()
 	v.SetConfigType("yaml")
 	v.SetEnvPrefix(EnvPrefix)
@@ -48,9 +113,13 @@ func Parse(yamlText []byte) (*Config, error) {
 	v.AutomaticEnv()
 	// Registering every scalar key as a default is what lets AutomaticEnv
 	// reach Unmarshal (spf13/viper#761).
-	setDefaults(v, reflect.ValueOf(*Default()))
+	def := reflect.ValueOf(*Default())
+	setDefaults(v, def)
 	if err := v.ReadConfig(bytes.NewReader(yamlText)); err != nil {
 		return nil, fmt.Errorf("parse YAML: %w", err)
+	}
+	for _, key := range badEnv {
+		v.Set(key, defaultOf(def, key))
 	}
 	// service_rules[] elements start from DefaultServiceRule: filled at the
 	// map level, so a key the file sets (even to 0, "off") is kept.
@@ -88,9 +157,14 @@ func Parse(yamlText []byte) (*Config, error) {
 		mapstructure.StringToSliceHookFunc(","),
 	)), func(dc *mapstructure.DecoderConfig) { dc.ErrorUnused = false })
 	if err != nil {
+		// checkTree and checkEnv catch what the decoder refuses; this is
+		// a backstop that still names the problem.
 		return nil, fmt.Errorf("decode: %w", err)
 	}
 	fillListDefaults(cfg)
+	if len(ps) > 0 {
+		return cfg, &ValidationError{Problems: ps}
+	}
 	return cfg, nil
 }
 
@@ -104,6 +178,17 @@ func setDefaults(v *viper.Viper, def reflect.Value) {
 			v.SetDefault(key, def.FieldByIndex(index).Interface())
 		}
 	})
+}
+
+// defaultOf is the default of the scalar key (not inside a list).
+func defaultOf(def reflect.Value, key string) any {
+	var out any
+	eachKey(def.Type(), func(k string, index []int, inList bool) {
+		if k == key && !inList {
+			out = def.FieldByIndex(index).Interface()
+		}
+	})
+	return out
 }
 
 // eachKey calls fn for every leaf key of the struct type t, by its

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/dingdesk/dingdesk/schedule"
 )
@@ -13,9 +14,17 @@ import (
 type Problem struct {
 	Key     string // key path, e.g. "skill_groups[1].rule"
 	Message string
+	// Line is the key's line in the file, when the problem was found while
+	// reading it (unknown keys, values of the wrong kind); 0 otherwise.
+	Line int
 }
 
-func (p Problem) String() string { return p.Key + ": " + p.Message }
+func (p Problem) String() string {
+	if p.Line > 0 {
+		return fmt.Sprintf("%s: %s (line %d)", p.Key, p.Message, p.Line)
+	}
+	return p.Key + ": " + p.Message
+}
 
 // ValidationError lists every problem of a config.
 type ValidationError struct{ Problems []Problem }
@@ -35,7 +44,7 @@ var Modes = []string{"bot_first", "bot_only", "human_only"}
 func (c *Config) Validate() error {
 	var ps []Problem
 	add := func(key, format string, args ...any) {
-		ps = append(ps, Problem{key, fmt.Sprintf(format, args...)})
+		ps = append(ps, Problem{Key: key, Message: fmt.Sprintf(format, args...)})
 	}
 	oneOf := func(key, val string, allowed ...string) {
 		if !slices.Contains(allowed, val) {
@@ -46,8 +55,19 @@ func (c *Config) Validate() error {
 	if c.Server.Listen == "" {
 		add("server.listen", "must not be empty")
 	}
-	if c.Server.ShutdownTimeout <= 0 {
-		add("server.shutdown_timeout", "must be a positive duration such as 15s")
+	for _, t := range []struct {
+		key string
+		d   time.Duration
+	}{
+		{"server.shutdown_timeout", c.Server.ShutdownTimeout},
+		{"server.read_header_timeout", c.Server.ReadHeaderTimeout},
+		{"server.read_timeout", c.Server.ReadTimeout},
+		{"server.write_timeout", c.Server.WriteTimeout},
+		{"server.idle_timeout", c.Server.IdleTimeout},
+	} {
+		if t.d <= 0 {
+			add(t.key, "must be a positive duration such as 15s")
+		}
 	}
 
 	d := c.DingTalk
@@ -118,7 +138,10 @@ func (c *Config) Validate() error {
 	for _, g := range c.SkillGroups {
 		groupNames[g.Name] = true
 	}
-	needsGroup := r.Mode != "bot_only"
+	// 钉小蜜 makes the hand-off group optional in 机器人优先: bot_first runs
+	// without one (a transfer request gets the no-agent text; Warnings says
+	// so). Only human_only cannot work without a group.
+	needsGroup := r.Mode == "human_only"
 	if r.SkillGroup != "" && !groupNames[r.SkillGroup] {
 		add("routing.skill_group", "unknown skill group %q", r.SkillGroup)
 	}
@@ -133,7 +156,7 @@ func (c *Config) Validate() error {
 		seenConv[o.ConversationID] = true
 		if o.Mode != "" {
 			oneOf(key+".mode", o.Mode, Modes...)
-			if o.Mode != "bot_only" {
+			if o.Mode == "human_only" {
 				needsGroup = true
 			}
 		}
@@ -142,7 +165,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	if needsGroup && len(c.SkillGroups) == 0 {
-		add("skill_groups", "at least one skill group is needed unless every conversation is bot_only")
+		add("skill_groups", "at least one skill group is needed for human_only conversations")
 	}
 
 	ruleNames := map[string]bool{}
@@ -222,6 +245,7 @@ func (c *Config) Validate() error {
 	if c.Desk.TranscriptLines < 0 {
 		add("desk.transcript_lines", "must not be negative")
 	}
+	ps = append(ps, c.Desk.Texts.problems()...)
 	if c.Outbox.MaxAttempts < 1 {
 		add("outbox.max_attempts", "must be at least 1")
 	}
@@ -235,6 +259,22 @@ func (c *Config) Validate() error {
 		return nil
 	}
 	return &ValidationError{Problems: ps}
+}
+
+// Warnings are settings that are valid but probably not what the admin
+// wants; dingdesk check prints them and serve logs them.
+func (c *Config) Warnings() []Problem {
+	var ws []Problem
+	if len(c.SkillGroups) == 0 {
+		botFirst := c.Routing.Mode == "bot_first"
+		for _, o := range c.Routing.Overrides {
+			botFirst = botFirst || o.Mode == "bot_first"
+		}
+		if botFirst {
+			ws = append(ws, Problem{Key: "skill_groups", Message: "no skill group: bot_first conversations are answered by the bot only, and a transfer request gets the no-agent text (service_rules[].no_agent_message)"})
+		}
+	}
+	return ws
 }
 
 func extOf(path string) string {

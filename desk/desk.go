@@ -1,172 +1,273 @@
 // Package desk is the agents' desk inside DingTalk: an agent's 1:1 chat
 // with the bot carries commands (上线, 列表, #12, 结束, 转接, 搜索, 常用语,
 // 推荐, 帮助 — the words are configurable under desk.*) and replies to
-// users. It parses and answers; every effect goes through the hand-off
-// engine, so state stays in storage and replicas agree.
+// users. It parses and answers, with the texts of desk.texts; every effect
+// is an operation of the hand-off engine (the same a web front end calls),
+// so state and the inbox's bookkeeping stay behind the engine.
 package desk
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/dingdesk/dingdesk/adapter"
 	"github.com/dingdesk/dingdesk/bot"
+	"github.com/dingdesk/dingdesk/bot/textnorm"
 	"github.com/dingdesk/dingdesk/config"
 	"github.com/dingdesk/dingdesk/handoff"
-	"github.com/dingdesk/dingdesk/storage"
-	"gorm.io/gorm"
 )
+
+// Engine is what the desk needs of the hand-off engine (*handoff.Engine).
+type Engine interface {
+	NoteAgentChat(ctx context.Context, msg adapter.Message) error
+	FinishAgentMessage(ctx context.Context, msg adapter.Message, answer string) error
+	SetPresence(ctx context.Context, staffID string, p handoff.Presence) (handoff.PresenceResult, error)
+	Sessions(ctx context.Context, staffID string) (handoff.AgentView, error)
+	AgentReply(ctx context.Context, staffID string, no int, text string) (handoff.Session, error)
+	SetCurrent(ctx context.Context, staffID string, no int) (handoff.Session, error)
+	End(ctx context.Context, staffID string, no int) (handoff.Session, error)
+	Transfer(ctx context.Context, staffID string, no int, group string) (handoff.Move, error)
+	Suggest(ctx context.Context, staffID string, no int) (handoff.Suggestions, error)
+	SendSuggestion(ctx context.Context, staffID string, no, n int) (handoff.Session, handoff.Suggestion, error)
+}
+
+// Knowledge is what the desk's search needs of the bot (*bot.Bot).
+type Knowledge interface{ KB() *bot.KnowledgeBase }
+
+var _ Engine = (*handoff.Engine)(nil)
 
 // Desk handles agents' messages.
 type Desk struct {
-	engine *handoff.Engine
+	engine Engine
 	config *config.Store
-	bot    *bot.Bot
-	db     *storage.DB
-	now    func() time.Time
+	kb     Knowledge
 }
 
 // New builds the desk.
-func New(e *handoff.Engine, cfg *config.Store, b *bot.Bot, db *storage.DB, now func() time.Time) *Desk {
-	if now == nil {
-		now = time.Now
-	}
-	return &Desk{engine: e, config: cfg, bot: b, db: db, now: now}
+func New(e Engine, cfg *config.Store, kb Knowledge) *Desk {
+	return &Desk{engine: e, config: cfg, kb: kb}
 }
 
-// agentErrors are shown to the agent as they are; other errors are internal
-// and make the pipeline retry the message.
-var agentErrors = []error{
-	handoff.ErrNotAgent, handoff.ErrUnknownSession, handoff.ErrSessionEnded, handoff.ErrNoCurrentSession,
-	handoff.ErrUnknownGroup, handoff.ErrGroupClosed, handoff.ErrNoAgentOnline, handoff.ErrNoQuestion,
-	handoff.ErrEmptyText, errUsage,
-}
+// usageError is a malformed command; its text is shown as it is.
+type usageError struct{ text string }
 
-var errUsage = errors.New("usage")
+func (u *usageError) Error() string { return "desk usage: " + u.text }
 
-// Handle runs one agent message. The command runs first and the message is
-// marked handled afterwards: a crash in between repeats the command on
-// restart rather than losing an agent's reply to a user.
+func usage(text string) error { return &usageError{text} }
+
+// Handle runs one agent message. The command runs first and its answer
+// goes out with the message marked handled afterwards (FinishAgentMessage):
+// a crash in between repeats the command on restart rather than losing an
+// agent's reply to a user.
 func (d *Desk) Handle(ctx context.Context, msg adapter.Message) error {
 	if err := d.engine.NoteAgentChat(ctx, msg); err != nil {
 		return err
 	}
-	reply, err := d.run(ctx, msg)
+	cfg := d.config.Current()
+	reply, err := d.run(ctx, cfg, msg)
 	if err != nil {
-		for _, known := range agentErrors {
-			if errors.Is(err, known) {
-				reply, err = "⚠️ "+strings.TrimPrefix(err.Error(), "usage: "), nil
-				break
-			}
+		text, ok := errorText(cfg, err)
+		if !ok {
+			return err // internal: the pipeline retries the message
 		}
+		reply = handoff.Expand(cfg.Desk.Texts.Error, "error", text)
 	}
-	if err != nil {
-		return err
-	}
-	if reply != "" {
-		if err := d.engine.SendToAgent(ctx, msg.SenderStaffID, reply); err != nil {
-			return err
-		}
-	}
-	return d.db.Tx(ctx, func(tx *gorm.DB) error { return storage.MarkHandled(tx, msg.ID, d.now()) })
+	return d.engine.FinishAgentMessage(ctx, msg, reply)
 }
 
-func usage(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{errUsage}, args...)...)
+// errorText maps an error to the agent's text: once, here, for this
+// transport. ok is false for internal errors.
+func errorText(cfg *config.Config, err error) (string, bool) {
+	var u *usageError
+	if errors.As(err, &u) {
+		return u.text, true
+	}
+	var he *handoff.Error
+	if !errors.As(err, &he) {
+		return "", false
+	}
+	t := &cfg.Desk.Texts
+	no := "编号"
+	if he.Session != 0 {
+		no = strconv.Itoa(he.Session)
+	}
+	group := he.Group
+	if g, ok := cfg.Group(he.Group); ok {
+		group = g.DisplayName
+	}
+	text := map[handoff.Code]string{
+		handoff.CodeNotAgent:          t.ErrNotAgent,
+		handoff.CodeUnknownSession:    t.ErrUnknownSession,
+		handoff.CodeSessionEnded:      t.ErrSessionEnded,
+		handoff.CodeNoCurrentSession:  t.ErrNoCurrentSession,
+		handoff.CodeUnknownGroup:      t.ErrUnknownGroup,
+		handoff.CodeGroupClosed:       t.ErrGroupClosed,
+		handoff.CodeNoAgentOnline:     t.ErrNoAgentOnline,
+		handoff.CodeNoQuestion:        t.ErrNoQuestion,
+		handoff.CodeNoSuggestions:     t.ErrNoSuggestions,
+		handoff.CodeUnknownSuggestion: t.ErrUnknownSuggestion,
+		handoff.CodeEmptyText:         t.ErrEmptyText,
+	}[he.Code]
+	if text == "" {
+		text = t.ErrInternal
+	}
+	return handoff.Expand(text, "no", no, "group", group, "groups", groupNames(cfg), "n", strconv.Itoa(he.N),
+		"count", strconv.Itoa(he.Count), "suggest", cfg.Desk.Suggest, "list", cfg.Desk.List), true
 }
 
 // run executes the command in msg and returns the text for the agent ("":
 // nothing to say, e.g. a relayed reply).
-func (d *Desk) run(ctx context.Context, msg adapter.Message) (string, error) {
-	cfg := d.config.Current()
-	w := cfg.Desk
+func (d *Desk) run(ctx context.Context, cfg *config.Config, msg adapter.Message) (string, error) {
+	w, t := cfg.Desk, &cfg.Desk.Texts
 	me := msg.SenderStaffID
 	if msg.Kind != adapter.KindText {
-		return "客服台只支持文字：请用文字回复用户或输入“" + w.Help + "”查看命令。", nil
+		return handoff.Expand(t.TextOnly, "help", w.Help), nil
 	}
 	text := strings.TrimSpace(msg.Text)
 	cmd, rest := splitWord(text)
 	switch {
 	case text == w.Online:
-		return d.presence(ctx, me, handoff.Online)
+		return d.presence(ctx, cfg, me, handoff.Online)
 	case text == w.Offline:
-		return d.presence(ctx, me, handoff.Offline)
+		return d.presence(ctx, cfg, me, handoff.Offline)
 	case text == w.Busy:
-		return d.presence(ctx, me, handoff.Busy)
+		return d.presence(ctx, cfg, me, handoff.Busy)
 	case text == w.List:
-		return d.list(ctx, me)
+		return d.list(ctx, cfg, me)
 	case text == w.Help:
 		return help(cfg), nil
 	case cmd == w.End:
 		no, _, err := sessionArg(rest, true)
 		if err != nil {
-			return "", usage("用法：%s 或 %s #编号", w.End, w.End)
+			return "", usage(handoff.Expand(t.UsageEnd, "end", w.End))
 		}
 		s, err := d.engine.End(ctx, me, no)
 		if err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("已结束会话 #%d（%s）。", s.No, s.UserNick), nil
+		return handoff.Expand(t.Ended, "no", strconv.Itoa(s.No), "user", s.UserNick), nil
 	case cmd == w.Transfer:
 		no, group, err := sessionArg(rest, false)
 		if err != nil || group == "" {
-			return "", usage("用法：%s #编号 技能组（可用：%s）", w.Transfer, groupNames(cfg))
+			return "", usage(handoff.Expand(t.UsageTransfer, "transfer", w.Transfer, "groups", groupNames(cfg)))
 		}
 		mv, err := d.engine.Transfer(ctx, me, no, resolveGroup(cfg, group))
 		if err != nil {
 			return "", err
 		}
+		vars := []string{"no", strconv.Itoa(mv.From.No), "user", mv.From.UserNick, "group", mv.To.GroupDisplay,
+			"agent", mv.To.AgentName, "position", strconv.Itoa(mv.To.Position)}
 		if mv.To.Status == handoff.StatusQueued {
-			return fmt.Sprintf("会话 #%d（%s）已转到%s，排队第 %d 位。", mv.From.No, mv.From.UserNick, mv.To.GroupDisplay, mv.To.Position), nil
+			return handoff.Expand(t.TransferredQueued, vars...), nil
 		}
-		return fmt.Sprintf("会话 #%d（%s）已转接给%s的 %s。", mv.From.No, mv.From.UserNick, mv.To.GroupDisplay, mv.To.AgentName), nil
+		return handoff.Expand(t.TransferredTo, vars...), nil
 	case cmd == w.Search:
 		if rest == "" {
-			return "", usage("用法：%s 关键词", w.Search)
+			return "", usage(handoff.Expand(t.UsageSearch, "search", w.Search))
 		}
-		return d.search(rest), nil
+		return d.search(cfg, rest), nil
 	case cmd == w.Canned:
 		if rest == "" {
 			return cannedList(cfg), nil
 		}
 		n, err := strconv.Atoi(rest)
 		if err != nil || n < 1 || n > len(cfg.CannedReplies) {
-			return "", usage("没有常用语 %s（共 %d 条，输入“%s”查看）", rest, len(cfg.CannedReplies), w.Canned)
+			return "", usage(handoff.Expand(t.CannedUnknown, "n", rest, "count", strconv.Itoa(len(cfg.CannedReplies)), "canned", w.Canned))
 		}
 		return d.relay(ctx, me, 0, cfg.CannedReplies[n-1].Text)
 	case cmd == w.Suggest:
+		if rest == "" {
+			l, err := d.engine.Suggest(ctx, me, 0)
+			if err != nil {
+				return "", err
+			}
+			if len(l.Items) == 0 {
+				return "", &handoff.Error{Code: handoff.CodeNoSuggestions, Session: l.Session.No}
+			}
+			return handoff.SuggestionText(cfg, l), nil
+		}
 		n, err := strconv.Atoi(rest)
 		if err != nil || n < 1 {
-			return "", usage("用法：%s 编号（见新会话通知里的推荐知识）", w.Suggest)
+			return "", usage(handoff.Expand(t.UsageSuggest, "suggest", w.Suggest))
 		}
-		_, _, sugg, err := d.engine.Suggestions(ctx, me, 0)
-		if err != nil {
-			return "", err
-		}
-		if n > len(sugg) {
-			return "", usage("没有推荐 %d（当前会话有 %d 条推荐）", n, len(sugg))
-		}
-		return d.relay(ctx, me, 0, sugg[n-1].Answer)
-	case strings.HasPrefix(text, "#"):
+		_, _, err = d.engine.SendSuggestion(ctx, me, 0, n)
+		return "", err
+	case strings.HasPrefix(text, "#") || strings.HasPrefix(text, "＃"):
 		no, body, err := sessionArg(text, false)
 		if err != nil {
-			return "", usage("会话编号写作 #12")
+			return "", usage(t.UsageSessionNo)
 		}
 		if body == "" {
 			s, err := d.engine.SetCurrent(ctx, me, no)
 			if err != nil {
 				return "", err
 			}
-			return fmt.Sprintf("当前会话：#%d %s（%s）。直接输入文字即可回复。", s.No, s.UserNick, s.GroupDisplay), nil
+			return handoff.Expand(t.Current, "no", strconv.Itoa(s.No), "user", s.UserNick, "group", s.GroupDisplay), nil
 		}
+		// #N always relays as written: the way to send anything, also
+		// a text that looks like a command.
 		return d.relay(ctx, me, no, body)
+	case looksLikeCommand(cfg, text):
+		return d.commandHint(ctx, cfg, me, text)
 	default:
 		return d.relay(ctx, me, 0, text)
 	}
+}
+
+// looksLikeCommand reports plain text an agent more likely meant as a
+// command than as a message to the user, which the desk then does not
+// relay (see commandHint):
+//   - a user-side keyword: an end or transfer keyword or the hot-questions
+//     command (an agent typing "结束会话" or "常见问题" tries a command);
+//   - a desk command word with at most two more characters or a number
+//     glued on ("结束会话", "上线了", "推荐1", "转接hr").
+//
+// Longer texts are replies, also when they start with a command word
+// ("推荐您先重启一下电脑").
+func looksLikeCommand(cfg *config.Config, text string) bool {
+	norm := textnorm.Normalize(text)
+	for _, words := range [][]string{cfg.Routing.EndKeywords, cfg.Routing.TransferKeywords, {cfg.Bot.HotCommand}} {
+		for _, k := range words {
+			if k != "" && norm == textnorm.Normalize(k) {
+				return true
+			}
+		}
+	}
+	w := cfg.Desk
+	for _, c := range []string{w.Online, w.Offline, w.Busy, w.List, w.End, w.Transfer, w.Search, w.Canned, w.Suggest, w.Help} {
+		rest, ok := strings.CutPrefix(text, c)
+		if c == "" || !ok {
+			continue
+		}
+		rest = strings.TrimSpace(rest)
+		if len([]rune(rest)) <= 2 || isNumberArg(rest) {
+			return true
+		}
+	}
+	return false
+}
+
+// isNumberArg is "12" or "#12…".
+func isNumberArg(s string) bool {
+	if strings.HasPrefix(s, "#") || strings.HasPrefix(s, "＃") {
+		return true
+	}
+	_, err := strconv.Atoi(s)
+	return err == nil
+}
+
+// commandHint answers text that looks like a command with how to send it
+// to the user if that was meant, and the help command.
+func (d *Desk) commandHint(ctx context.Context, cfg *config.Config, me, text string) (string, error) {
+	no := "编号"
+	if v, err := d.engine.Sessions(ctx, me); err == nil && v.Current != 0 {
+		no = strconv.Itoa(v.Current)
+	} else if err != nil && handoff.ErrorCode(err) == "" {
+		return "", err
+	}
+	return handoff.Expand(cfg.Desk.Texts.LooksLikeCommand, "text", text, "no", no, "help", cfg.Desk.Help), nil
 }
 
 // relay sends text to the user of session no (0: current).
@@ -175,30 +276,32 @@ func (d *Desk) relay(ctx context.Context, me string, no int, text string) (strin
 	return "", err
 }
 
-func (d *Desk) presence(ctx context.Context, me string, p handoff.Presence) (string, error) {
+func (d *Desk) presence(ctx context.Context, cfg *config.Config, me string, p handoff.Presence) (string, error) {
 	res, err := d.engine.SetPresence(ctx, me, p)
 	if err != nil {
 		return "", err
 	}
+	t := &cfg.Desk.Texts
 	var b strings.Builder
 	switch p {
 	case handoff.Online:
-		b.WriteString("✅ 已上线，开始接待。")
+		b.WriteString(t.Online)
 		if n := countMine(res.Assigned, me); n > 0 {
-			fmt.Fprintf(&b, "已为您接入 %d 位排队用户。", n)
+			b.WriteString(handoff.Expand(t.PulledIn, "count", strconv.Itoa(n)))
 		}
 	case handoff.Busy:
-		b.WriteString("⏸ 已设为忙碌：保留当前会话，不再接新会话。")
+		b.WriteString(t.Busy)
 	case handoff.Offline:
-		b.WriteString("已下线。")
+		b.WriteString(t.Offline)
 		if len(res.Moved) > 0 {
-			fmt.Fprintf(&b, "您的 %d 个会话已交接：", len(res.Moved))
+			b.WriteString(handoff.Expand(t.HandedOn, "count", strconv.Itoa(len(res.Moved))))
 			for _, mv := range res.Moved {
+				text := t.HandedToAgent
 				if mv.To.Status == handoff.StatusQueued {
-					fmt.Fprintf(&b, "\n#%d %s → %s 排队第 %d 位", mv.From.No, mv.From.UserNick, mv.To.GroupDisplay, mv.To.Position)
-				} else {
-					fmt.Fprintf(&b, "\n#%d %s → %s", mv.From.No, mv.From.UserNick, mv.To.AgentName)
+					text = t.HandedToQueue
 				}
+				b.WriteString("\n" + handoff.Expand(text, "no", strconv.Itoa(mv.From.No), "user", mv.From.UserNick,
+					"agent", mv.To.AgentName, "group", mv.To.GroupDisplay, "position", strconv.Itoa(mv.To.Position)))
 			}
 		}
 	}
@@ -215,47 +318,50 @@ func countMine(ss []handoff.Session, me string) int {
 	return n
 }
 
-func (d *Desk) list(ctx context.Context, me string) (string, error) {
+func (d *Desk) list(ctx context.Context, cfg *config.Config, me string) (string, error) {
 	v, err := d.engine.Sessions(ctx, me)
 	if err != nil {
 		return "", err
 	}
+	t := &cfg.Desk.Texts
 	var b strings.Builder
-	fmt.Fprintf(&b, "状态：%s", presenceName(v.Presence))
+	b.WriteString(handoff.Expand(t.Status, "presence", presenceName(t, v.Presence)))
 	if len(v.Sessions) == 0 {
-		b.WriteString("\n当前没有会话。")
+		b.WriteString("\n" + t.NoSessions)
 	}
 	for _, s := range v.Sessions {
-		where := "单聊"
+		chat := t.PrivateChat
 		if s.ConversationType == adapter.Group {
-			where = s.ConversationTitle
+			chat = s.ConversationTitle
 		}
 		mark := ""
 		if s.No == v.Current {
-			mark = "（当前）"
+			mark = t.CurrentMark
 		}
-		fmt.Fprintf(&b, "\n#%d %s · %s · %s%s", s.No, s.UserNick, where, s.GroupDisplay, mark)
+		b.WriteString("\n" + handoff.Expand(t.SessionLine, "no", strconv.Itoa(s.No), "user", s.UserNick,
+			"chat", chat, "group", s.GroupDisplay, "current", mark))
 	}
 	for _, q := range v.Queues {
-		fmt.Fprintf(&b, "\n排队：%s %d 人", q.Display, q.Length)
+		b.WriteString("\n" + handoff.Expand(t.QueueLine, "group", q.Display, "count", strconv.Itoa(q.Length)))
 	}
 	return b.String(), nil
 }
 
-func presenceName(p handoff.Presence) string {
+func presenceName(t *config.DeskTexts, p handoff.Presence) string {
 	switch p {
 	case handoff.Online:
-		return "在线"
+		return t.PresenceOnline
 	case handoff.Busy:
-		return "忙碌"
+		return t.PresenceBusy
 	default:
-		return "离线"
+		return t.PresenceOffline
 	}
 }
 
 // search lists the best knowledge matches with their answers.
-func (d *Desk) search(words string) string {
-	kb := d.bot.KB()
+func (d *Desk) search(cfg *config.Config, words string) string {
+	t := &cfg.Desk.Texts
+	kb := d.kb.KB()
 	res := kb.Match(words)
 	var b strings.Builder
 	n := 0
@@ -265,52 +371,44 @@ func (d *Desk) search(words string) string {
 			continue
 		}
 		n++
-		fmt.Fprintf(&b, "\n%d. %s\n   %s", n, e.Question, e.Answer)
+		b.WriteString("\n" + strconv.Itoa(n) + ". " + e.Question + "\n   " + e.Answer)
 		if n == 3 {
 			break
 		}
 	}
 	if n == 0 {
-		return "知识库里没有找到“" + words + "”相关的内容。"
+		return handoff.Expand(t.SearchNone, "words", words)
 	}
-	return "搜索“" + words + "”：" + b.String()
+	return handoff.Expand(t.SearchHead, "words", words) + b.String()
 }
 
 func cannedList(cfg *config.Config) string {
+	t := &cfg.Desk.Texts
 	if len(cfg.CannedReplies) == 0 {
-		return "还没有配置常用语（canned_replies）。"
+		return t.CannedNone
 	}
 	var b strings.Builder
-	b.WriteString("常用语（输入“" + cfg.Desk.Canned + " 编号”发送给当前用户）：")
+	b.WriteString(handoff.Expand(t.CannedHead, "canned", cfg.Desk.Canned))
 	last := "\x00"
 	for i, c := range cfg.CannedReplies {
 		if c.Category != last {
 			cat := c.Category
 			if cat == "" {
-				cat = "其他"
+				cat = t.CannedOther
 			}
-			fmt.Fprintf(&b, "\n【%s】", cat)
+			b.WriteString("\n【" + cat + "】")
 			last = c.Category
 		}
-		fmt.Fprintf(&b, "\n%d. %s", i+1, c.Text)
+		b.WriteString("\n" + strconv.Itoa(i+1) + ". " + c.Text)
 	}
 	return b.String()
 }
 
 func help(cfg *config.Config) string {
 	w := cfg.Desk
-	return strings.Join([]string{
-		"客服台命令：",
-		w.Online + " / " + w.Offline + " / " + w.Busy + "：设置状态",
-		w.List + "：我的会话和排队人数",
-		"#编号：切换当前会话；#编号 内容：回复该会话",
-		"直接输入文字：回复当前会话",
-		w.End + " 或 " + w.End + " #编号：结束会话",
-		w.Transfer + " #编号 技能组：转接（" + groupNames(cfg) + "）",
-		w.Search + " 关键词：查知识库",
-		w.Suggest + " 编号：把推荐知识发给当前用户",
-		w.Canned + " / " + w.Canned + " 编号：查看 / 发送常用语",
-	}, "\n")
+	return handoff.Expand(w.Texts.Help, "online", w.Online, "offline", w.Offline, "busy", w.Busy, "list", w.List,
+		"end", w.End, "transfer", w.Transfer, "search", w.Search, "suggest", w.Suggest, "canned", w.Canned,
+		"groups", groupNames(cfg))
 }
 
 func groupNames(cfg *config.Config) string {
@@ -340,6 +438,8 @@ func splitWord(text string) (string, string) {
 	return w, strings.TrimSpace(rest)
 }
 
+var errBadSessionArg = errors.New("bad session argument")
+
 // sessionArg reads an optional leading "#N" and what follows. With
 // optional, an empty s means the current session (0).
 func sessionArg(s string, optional bool) (no int, rest string, err error) {
@@ -349,7 +449,7 @@ func sessionArg(s string, optional bool) (no int, rest string, err error) {
 	}
 	if !strings.HasPrefix(s, "#") && !strings.HasPrefix(s, "＃") {
 		if optional {
-			return 0, "", errUsage
+			return 0, "", errBadSessionArg
 		}
 		return 0, s, nil // 转接 技能组: the current session
 	}
@@ -359,11 +459,11 @@ func sessionArg(s string, optional bool) (no int, rest string, err error) {
 		digits++
 	}
 	if digits == 0 {
-		return 0, "", errUsage
+		return 0, "", errBadSessionArg
 	}
 	no, err = strconv.Atoi(s[:digits])
 	if err != nil || no < 1 {
-		return 0, "", errUsage
+		return 0, "", errBadSessionArg
 	}
 	return no, strings.TrimSpace(s[digits:]), nil
 }

@@ -2,6 +2,7 @@ package handoff
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -9,13 +10,13 @@ import (
 
 	"github.com/dingdesk/dingdesk/adapter"
 	"github.com/dingdesk/dingdesk/config"
-	"github.com/dingdesk/dingdesk/storage"
 )
 
-// The agent side, for the desk command layer (agents' 1:1 chat with the
-// bot). Every method takes the agent's staffId; no selects a session by the
-// agent's number, 0 meaning the agent's current session (the last one
-// assigned, replied to with #N, or chosen with SetCurrent).
+// The agent side: the operations every agent front end calls (the desk in
+// DingTalk today, a web workbench next), each in the engine's own
+// transactions. Every method takes the agent's staffId; no selects a
+// session by the agent's number, 0 meaning the agent's current session
+// (the last one assigned, replied to with #N, or chosen with SetCurrent).
 //
 //	SetPresence(ctx, staffID, Online|Busy|Offline) (PresenceResult, error)
 //	Sessions(ctx, staffID) (AgentView, error)
@@ -23,14 +24,14 @@ import (
 //	SetCurrent(ctx, staffID, no) (Session, error)
 //	End(ctx, staffID, no) (Session, error)
 //	Transfer(ctx, staffID, no, group) (Move, error)
-//	Suggestions(ctx, staffID, no) (Session, string, []Suggestion, error)
-//	SendToAgent(ctx, staffID, text) error
+//	Suggest(ctx, staffID, no) (Suggestions, error)
+//	SendSuggestion(ctx, staffID, no, n) (Session, Suggestion, error)
+//	Transcript(ctx, staffID, no) (Session, []Line, error)
 //	NoteAgentChat(ctx, msg) error
+//	FinishAgentMessage(ctx, msg, answer) error
 //
-// Errors the desk shows the agent as they are (their texts are Chinese):
-// ErrNotAgent, ErrUnknownSession and ErrSessionEnded (wrapped with "#N"),
-// ErrNoCurrentSession, ErrUnknownGroup, ErrGroupClosed, ErrNoAgentOnline,
-// ErrNoQuestion, ErrEmptyText; match them with errors.Is. Other errors are
+// Errors meant for the agent are *Error values with a Code (ErrorCode);
+// front ends map each code to a text once (desk.texts). Other errors are
 // internal (storage) and worth a retry.
 //
 // Removed members: a member a config reload removed keeps their open
@@ -51,7 +52,7 @@ func (e *Engine) SetPresence(ctx context.Context, staffID string, p Presence) (P
 	switch p {
 	case Online, Busy, Offline:
 	default:
-		return res, fmt.Errorf("unknown presence %q", p)
+		return res, &Error{Code: CodeInvalid}
 	}
 	if !cfg.IsAgent(staffID) {
 		a, err := e.st.Agent(ctx, staffID)
@@ -62,7 +63,7 @@ func (e *Engine) SetPresence(ctx context.Context, staffID string, p Presence) (P
 			return res, ErrNotAgent
 		}
 	}
-	if err := e.st.SetPresence(ctx, staffID, string(p), e.now()); err != nil {
+	if err := e.st.SetPresence(ctx, staffID, p, e.now()); err != nil {
 		return res, err
 	}
 	switch p {
@@ -78,8 +79,7 @@ func (e *Engine) SetPresence(ctx context.Context, staffID string, p Presence) (P
 		}
 	case Offline:
 		// After the presence commit no assignment to the agent can succeed
-		// (Assign checks presence under the row lock), so this list is
-		// complete.
+		// (Assign checks presence under the lock), so this list is complete.
 		open, err := e.st.ActiveSessions(ctx, staffID)
 		if err != nil {
 			return res, err
@@ -98,23 +98,23 @@ func (e *Engine) SetPresence(ctx context.Context, staffID string, p Presence) (P
 // transaction: conversations locked in key order, then their groups, then
 // each session. Sessions still queued go to the front of their group's
 // queue in the order they were assigned.
-func (e *Engine) moveAway(ctx context.Context, staffID string, open []storage.HandoffSessionRow) ([]Move, error) {
+func (e *Engine) moveAway(ctx context.Context, staffID string, open []Session) ([]Move, error) {
 	cfg := e.cfg.Current()
 	now := e.now()
-	slices.SortFunc(open, func(a, b storage.HandoffSessionRow) int { return a.AgentNo - b.AgentNo })
+	slices.SortFunc(open, func(a, b Session) int { return a.No - b.No })
 	var keys, groups []string
 	count := map[string]int{}
 	for _, s := range open {
 		keys = append(keys, s.UserKey)
-		groups = append(groups, s.GroupName)
-		count[s.GroupName]++
+		groups = append(groups, s.Group)
+		count[s.Group]++
 	}
 	keys, groups = sortedUnique(keys...), sortedUnique(groups...)
 	var moves []Move
 	_, err := e.transact(ctx, cfg, now, func(o *op) error {
 		tx := o.tx
 		moves = nil
-		convs := map[string]*storage.HandoffConversationRow{}
+		convs := map[string]*Conversation{}
 		for _, k := range keys {
 			c, err := tx.LockConversation(k)
 			if err != nil {
@@ -124,13 +124,13 @@ func (e *Engine) moveAway(ctx context.Context, staffID string, open []storage.Ha
 				convs[k] = c
 			}
 		}
-		grows, err := tx.LockGroups(groups...)
-		if err != nil {
+		if err := tx.LockGroups(groups...); err != nil {
 			return err
 		}
 		o.frontSeq = map[string]int64{}
 		for g, n := range count {
-			if o.frontSeq[g], err = tx.ReserveFront(grows[g], n); err != nil {
+			var err error
+			if o.frontSeq[g], err = tx.QueueFront(g, n); err != nil {
 				return err
 			}
 		}
@@ -140,22 +140,22 @@ func (e *Engine) moveAway(ctx context.Context, staffID string, open []storage.Ha
 			if err != nil {
 				return err
 			}
-			if conv == nil || cur == nil || cur.State != storage.SessionActive || cur.AgentID != staffID || conv.SessionID != cur.ID {
+			if conv == nil || cur == nil || cur.Status != StatusActive || cur.Agent != staffID || conv.SessionID != cur.ID {
 				continue // ended meanwhile
 			}
 			if err := o.end(conv, cur, EndAgentOffline, false); err != nil {
 				return err
 			}
-			ns := newSession(conv, cur.GroupName, ReasonTransfer)
+			ns := newSession(conv, cur.Group, ReasonTransfer)
 			ns.FromSessionID, ns.FromAgent = cur.ID, staffID
-			pos, err := o.place(conv, ns, grows[cur.GroupName], true, staffID)
+			pos, err := o.place(conv, ns, true, staffID)
 			if err != nil {
 				return err
 			}
-			conv.SessionID, conv.GroupName = ns.ID, ns.GroupName
-			to := o.session(ns)
+			conv.SessionID, conv.Group = ns.ID, ns.Group
+			to := o.view(ns)
 			to.Position = pos
-			moves = append(moves, Move{From: o.session(cur), To: to})
+			moves = append(moves, Move{From: o.view(cur), To: to})
 		}
 		for _, k := range keys {
 			if c := convs[k]; c != nil {
@@ -175,7 +175,7 @@ func (e *Engine) moveAway(ctx context.Context, staffID string, open []storage.Ha
 // Sessions lists the agent's open sessions and their groups' queues.
 func (e *Engine) Sessions(ctx context.Context, staffID string) (AgentView, error) {
 	cfg := e.cfg.Current()
-	v := AgentView{StaffID: staffID, Name: (&op{cfg: cfg}).agentName(staffID), Presence: Offline}
+	v := AgentView{StaffID: staffID, Name: agentName(cfg, staffID), Presence: Offline}
 	a, err := e.st.Agent(ctx, staffID)
 	if err != nil {
 		return v, err
@@ -184,14 +184,14 @@ func (e *Engine) Sessions(ctx context.Context, staffID string) (AgentView, error
 		return v, ErrNotAgent
 	}
 	if a != nil {
-		v.Presence, v.Current = Presence(a.Presence), a.CurrentNo
+		v.Presence, v.Current = a.Presence, a.CurrentNo
 	}
-	rows, err := e.st.ActiveSessions(ctx, staffID)
+	open, err := e.st.ActiveSessions(ctx, staffID)
 	if err != nil {
 		return v, err
 	}
-	for i := range rows {
-		v.Sessions = append(v.Sessions, sessionOf(cfg, &rows[i]))
+	for i := range open {
+		v.Sessions = append(v.Sessions, viewOf(cfg, &open[i]))
 	}
 	groups := cfg.GroupsOf(staffID)
 	lens, err := e.st.QueueLengths(ctx, groups)
@@ -206,7 +206,7 @@ func (e *Engine) Sessions(ctx context.Context, staffID string) (AgentView, error
 }
 
 // resolve finds the agent's open session numbered no (0: current).
-func (e *Engine) resolve(ctx context.Context, staffID string, no int) (*storage.HandoffSessionRow, error) {
+func (e *Engine) resolve(ctx context.Context, staffID string, no int) (*Session, error) {
 	if no == 0 {
 		a, err := e.st.Agent(ctx, staffID)
 		if err != nil {
@@ -222,17 +222,17 @@ func (e *Engine) resolve(ctx context.Context, staffID string, no int) (*storage.
 		return nil, err
 	}
 	if s == nil {
-		return nil, fmt.Errorf("#%d：%w", no, ErrUnknownSession)
+		return nil, sessionErr(CodeUnknownSession, no)
 	}
-	if s.State != storage.SessionActive {
-		return nil, fmt.Errorf("#%d：%w", no, ErrSessionEnded)
+	if s.Status != StatusActive {
+		return nil, sessionErr(CodeSessionEnded, no)
 	}
 	return s, nil
 }
 
 // beginOn is begin for an operation on the agent's session no (0:
 // current), resolved before any lock is taken.
-func (e *Engine) beginOn(ctx context.Context, staffID string, no int) (*config.Config, *storage.HandoffSessionRow, error) {
+func (e *Engine) beginOn(ctx context.Context, staffID string, no int) (*config.Config, *Session, error) {
 	cfg, err := e.begin(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -243,13 +243,13 @@ func (e *Engine) beginOn(ctx context.Context, staffID string, no int) (*config.C
 
 // ownSession locks session id again, inside the op's transaction, and
 // checks it is still staffID's active session (#no in messages).
-func ownSession(tx *storage.HandoffTx, id int64, staffID string, no int) (*storage.HandoffSessionRow, error) {
+func ownSession(tx Tx, id int64, staffID string, no int) (*Session, error) {
 	cur, err := tx.LockSession(id)
 	if err != nil {
 		return nil, err
 	}
-	if cur == nil || cur.State != storage.SessionActive || cur.AgentID != staffID {
-		return nil, fmt.Errorf("#%d：%w", no, ErrSessionEnded)
+	if cur == nil || cur.Status != StatusActive || cur.Agent != staffID {
+		return nil, sessionErr(CodeSessionEnded, no)
 	}
 	return cur, nil
 }
@@ -258,8 +258,8 @@ func ownSession(tx *storage.HandoffTx, id int64, staffID string, no int) (*stora
 // current): in a private chat through the user's latest sessionWebhook
 // while valid, else the OpenAPI 1:1 send; in a group into the group,
 // @-mentioning the user. When the assignment text did not name the agent,
-// the first reply starts with "客服 <name> 为您服务". A reply to #N makes N
-// current; every reply pushes the session's idle timeout forward.
+// the first reply starts with desk.texts.first_reply. A reply to #N makes
+// N current; every reply pushes the session's idle timeout forward.
 func (e *Engine) AgentReply(ctx context.Context, staffID string, no int, text string) (Session, error) {
 	text = strings.TrimSpace(text)
 	if text == "" {
@@ -269,44 +269,50 @@ func (e *Engine) AgentReply(ctx context.Context, staffID string, no int, text st
 	if err != nil {
 		return Session{}, err
 	}
-	now := e.now()
 	var out Session
-	_, err = e.transact(ctx, cfg, now, func(o *op) error {
-		tx := o.tx
-		cur, err := ownSession(tx, s.ID, staffID, s.AgentNo)
-		if err != nil {
-			return err
-		}
-		conv, err := tx.Conversation(cur.UserKey)
-		if err != nil {
-			return err
-		}
-		p := peer{userKey: cur.UserKey, convID: cur.ConversationID, convType: adapter.ConversationType(cur.ConversationType), userID: cur.UserID, nick: cur.Nick}
-		if conv != nil {
-			p = peerOfConv(conv)
-		}
-		msg := text
-		if !cur.Greeted {
-			msg = "客服 " + cur.AgentName + " 为您服务\n" + text
-			cur.Greeted = true
-		}
-		cur.DueAt = o.idleDue(cur.GroupName)
-		if err := tx.SaveSession(cur); err != nil {
-			return err
-		}
-		o.say(p, cur.ID, storage.SenderAgent, staffID, cur.AgentName, msg)
-		if no != 0 {
-			if err := tx.SetCurrent(staffID, no); err != nil {
-				return err
-			}
-		}
-		out = o.session(cur)
-		return nil
+	_, err = e.transact(ctx, cfg, e.now(), func(o *op) error {
+		var err error
+		out, err = o.reply(s.ID, staffID, no, s.No, text)
+		return err
 	})
 	if err != nil {
 		return Session{}, err
 	}
 	return out, nil
+}
+
+// reply sends an agent's text to the user of session id (#asNo), inside
+// the op: see AgentReply.
+func (o *op) reply(id int64, staffID string, no, asNo int, text string) (Session, error) {
+	tx := o.tx
+	cur, err := ownSession(tx, id, staffID, asNo)
+	if err != nil {
+		return Session{}, err
+	}
+	conv, err := tx.Conversation(cur.UserKey)
+	if err != nil {
+		return Session{}, err
+	}
+	p := peerOfSession(cur)
+	if conv != nil {
+		p = peerOfConv(conv)
+	}
+	msg := text
+	if !cur.Greeted {
+		msg = Expand(o.cfg.Desk.Texts.FirstReply, "agent", cur.AgentName) + "\n" + text
+		cur.Greeted = true
+	}
+	cur.Due = o.idleDue(cur.Group)
+	if err := tx.SaveSession(cur); err != nil {
+		return Session{}, err
+	}
+	o.say(p, cur.ID, SenderAgent, staffID, cur.AgentName, msg)
+	if no != 0 {
+		if err := tx.SetCurrent(staffID, no); err != nil {
+			return Session{}, err
+		}
+	}
+	return o.view(cur), nil
 }
 
 // SetCurrent makes session no the one the agent's plain text goes to.
@@ -315,31 +321,30 @@ func (e *Engine) SetCurrent(ctx context.Context, staffID string, no int) (Sessio
 	if err != nil {
 		return Session{}, err
 	}
-	err = e.db.Handoff(ctx, func(tx *storage.HandoffTx) error { return tx.SetCurrent(staffID, s.AgentNo) })
-	return sessionOf(e.cfg.Current(), s), err
+	err = e.st.Transact(ctx, func(tx Tx) error { return tx.SetCurrent(staffID, s.No) })
+	return viewOf(e.cfg.Current(), s), err
 }
 
 // End ends session no (0: current) for the agent: the user gets the
 // closing text, the agent's capacity pulls the next queued user in. The
-// agent gets no notice: the desk answers with the returned session.
+// agent gets no notice: the front end answers with the returned session.
 func (e *Engine) End(ctx context.Context, staffID string, no int) (Session, error) {
 	cfg, s, err := e.beginOn(ctx, staffID, no)
 	if err != nil {
 		return Session{}, err
 	}
 	now := e.now()
-	var o *op
 	var out Session
-	o, err = e.transact(ctx, cfg, now, func(o *op) error {
+	o, err := e.transact(ctx, cfg, now, func(o *op) error {
 		tx := o.tx
 		conv, err := tx.LockConversation(s.UserKey)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.LockGroups(s.GroupName); err != nil {
+		if err := tx.LockGroups(s.Group); err != nil {
 			return err
 		}
-		cur, err := ownSession(tx, s.ID, staffID, s.AgentNo)
+		cur, err := ownSession(tx, s.ID, staffID, s.No)
 		if err != nil {
 			return err
 		}
@@ -353,7 +358,7 @@ func (e *Engine) End(ctx context.Context, staffID string, no int) (Session, erro
 		if err := saveConv(tx, conv, isNew, now); err != nil {
 			return err
 		}
-		out = o.session(cur)
+		out = o.view(cur)
 		return nil
 	})
 	if err != nil {
@@ -368,8 +373,8 @@ func (e *Engine) End(ctx context.Context, staffID string, no int) (Session, erro
 // The group must be open (service hours) and have another member online;
 // otherwise the agent keeps the session and gets ErrGroupClosed or
 // ErrNoAgentOnline. The user is told the new agent or the queue position;
-// the new agent gets a 【转接会话】 notice. The result's From is the ended
-// session, To the new one (active, or queued with its Position).
+// the new agent gets a transferred-session notice. The result's From is
+// the ended session, To the new one (active, or queued with its Position).
 func (e *Engine) Transfer(ctx context.Context, staffID string, no int, group string) (Move, error) {
 	cfg, err := e.begin(ctx)
 	if err != nil {
@@ -377,7 +382,7 @@ func (e *Engine) Transfer(ctx context.Context, staffID string, no int, group str
 	}
 	g, ok := cfg.Group(group)
 	if !ok {
-		return Move{}, fmt.Errorf("%s：%w", group, ErrUnknownGroup)
+		return Move{}, groupErr(CodeUnknownGroup, group)
 	}
 	s, err := e.resolve(ctx, staffID, no)
 	if err != nil {
@@ -386,28 +391,26 @@ func (e *Engine) Transfer(ctx context.Context, staffID string, no int, group str
 	now := e.now()
 	// Service hours need no database: check them before taking locks.
 	if !e.open(cfg, rule(cfg, group), now) {
-		return Move{}, ErrGroupClosed
+		return Move{}, groupErr(CodeGroupClosed, group)
 	}
-	var o *op
 	var mv Move
-	o, err = e.transact(ctx, cfg, now, func(o *op) error {
+	o, err := e.transact(ctx, cfg, now, func(o *op) error {
 		tx := o.tx
 		conv, err := tx.LockConversation(s.UserKey)
 		if err != nil {
 			return err
 		}
-		grows, err := tx.LockGroups(sortedUnique(s.GroupName, group)...)
-		if err != nil {
+		if err := tx.LockGroups(sortedUnique(s.Group, group)...); err != nil {
 			return err
 		}
-		cur, err := ownSession(tx, s.ID, staffID, s.AgentNo)
+		cur, err := ownSession(tx, s.ID, staffID, s.No)
 		if err != nil {
 			return err
 		}
 		if n, err := o.onlineMembers(g, staffID); err != nil {
 			return err
 		} else if n == 0 {
-			return ErrNoAgentOnline
+			return groupErr(CodeNoAgentOnline, group)
 		}
 		isNew := conv == nil
 		if isNew {
@@ -418,21 +421,21 @@ func (e *Engine) Transfer(ctx context.Context, staffID string, no int, group str
 		}
 		ns := newSession(conv, group, ReasonTransfer)
 		ns.FromSessionID, ns.FromAgent = cur.ID, staffID
-		pos, err := o.place(conv, ns, grows[group], false, staffID)
+		pos, err := o.place(conv, ns, false, staffID)
 		if err != nil {
 			return err
 		}
-		conv.SessionID, conv.GroupName = ns.ID, group
-		if cur.GroupName != group {
+		conv.SessionID, conv.Group = ns.ID, group
+		if cur.Group != group {
 			// The agent's freed capacity serves the old group's queue.
-			if _, err := o.drain(cur.GroupName); err != nil {
+			if _, err := o.drain(cur.Group); err != nil {
 				return err
 			}
 		}
 		if err := saveConv(tx, conv, isNew, now); err != nil {
 			return err
 		}
-		mv = Move{From: o.session(cur), To: o.session(ns)}
+		mv = Move{From: o.view(cur), To: o.view(ns)}
 		mv.To.Position = pos
 		return nil
 	})
@@ -443,31 +446,79 @@ func (e *Engine) Transfer(ctx context.Context, staffID string, no int, group str
 	return mv, nil
 }
 
-// Suggestions are the knowledge base's best entries (推荐知识, at most 3)
-// for the last question of session no's user (0: current), with that
-// question. The desk sends suggestion N's Answer with AgentReply.
-func (e *Engine) Suggestions(ctx context.Context, staffID string, no int) (Session, string, []Suggestion, error) {
-	s, err := e.resolve(ctx, staffID, no)
+// Suggest shows the agent the knowledge base's best entries (推荐知识, at
+// most 3) for the latest question of session no's user (0: current) and
+// remembers them as the list the agent saw: SendSuggestion picks from it,
+// never from a list computed later for a message the agent has not seen
+// suggestions for. The new-session notice shows (and remembers) the first
+// list.
+func (e *Engine) Suggest(ctx context.Context, staffID string, no int) (Suggestions, error) {
+	cfg, s, err := e.beginOn(ctx, staffID, no)
 	if err != nil {
-		return Session{}, "", nil, err
+		return Suggestions{}, err
 	}
 	conv, err := e.st.Conversation(ctx, s.UserKey)
 	if err != nil {
-		return Session{}, "", nil, err
+		return Suggestions{}, err
 	}
-	out := sessionOf(e.cfg.Current(), s)
 	if conv == nil || strings.TrimSpace(conv.LastQuestion) == "" {
-		return out, "", nil, ErrNoQuestion
+		return Suggestions{Session: viewOf(cfg, s)}, sessionErr(CodeNoQuestion, s.No)
 	}
-	return out, conv.LastQuestion, e.suggestions(conv.LastQuestion, 3), nil
+	// Matching is pure: outside the transaction.
+	items := e.suggestions(cfg, conv.LastQuestion, 3)
+	out := Suggestions{ForMsg: conv.LastQuestionMsg, Question: conv.LastQuestion, Items: items}
+	_, err = e.transact(ctx, cfg, e.now(), func(o *op) error {
+		cur, err := ownSession(o.tx, s.ID, staffID, s.No)
+		if err != nil {
+			return err
+		}
+		cur.Suggested = listOf(conv.LastQuestionMsg, items)
+		out.Session = o.view(cur)
+		return o.tx.SaveSession(cur)
+	})
+	if err != nil {
+		return Suggestions{}, err
+	}
+	return out, nil
 }
 
-// SendToAgent sends a plain notice to an agent's 1:1 chat with the bot
-// (through the outbox, like every message).
-func (e *Engine) SendToAgent(ctx context.Context, staffID, text string) error {
-	cfg := e.cfg.Current()
-	_, err := e.transact(ctx, cfg, e.now(), func(o *op) error { return o.tell(staffID, text) })
-	return err
+// SendSuggestion sends suggestion n of the list the agent was last shown
+// for session no (0: current) to its user, as the agent's reply.
+func (e *Engine) SendSuggestion(ctx context.Context, staffID string, no, n int) (Session, Suggestion, error) {
+	cfg, s, err := e.beginOn(ctx, staffID, no)
+	if err != nil {
+		return Session{}, Suggestion{}, err
+	}
+	shown := e.suggestionsOf(s.Suggested)
+	if len(s.Suggested.Entries) == 0 {
+		return viewOf(cfg, s), Suggestion{}, sessionErr(CodeNoSuggestions, s.No)
+	}
+	i := slices.IndexFunc(shown, func(x Suggestion) bool { return x.N == n })
+	if i < 0 {
+		return viewOf(cfg, s), Suggestion{}, &Error{Code: CodeUnknownSuggestion, Session: s.No, N: n, Count: len(s.Suggested.Entries)}
+	}
+	var out Session
+	_, err = e.transact(ctx, cfg, e.now(), func(o *op) error {
+		var err error
+		out, err = o.reply(s.ID, staffID, no, s.No, shown[i].Answer)
+		return err
+	})
+	if err != nil {
+		return Session{}, Suggestion{}, err
+	}
+	return out, shown[i], nil
+}
+
+// Transcript is the conversation of the user of the agent's session no (0:
+// current), oldest first: every message in and out, also from before the
+// session (the bot's answers, earlier sessions), for an agent front end.
+func (e *Engine) Transcript(ctx context.Context, staffID string, no int) (Session, []Line, error) {
+	s, err := e.resolve(ctx, staffID, no)
+	if err != nil {
+		return Session{}, nil, err
+	}
+	lines, err := e.st.Messages(ctx, s.UserKey)
+	return viewOf(e.cfg.Current(), s), lines, err
 }
 
 // NoteAgentChat remembers an agent's private conversation with the bot and
@@ -477,20 +528,49 @@ func (e *Engine) NoteAgentChat(ctx context.Context, msg adapter.Message) error {
 	if msg.ConversationType != adapter.Private {
 		return nil
 	}
-	staffID := msg.SenderStaffID
-	if staffID == "" {
-		staffID = msg.SenderID
-	}
-	var exp *time.Time
+	chat := AgentChat{ConversationID: msg.ConversationID, Webhook: msg.SessionWebhook}
 	if msg.SessionWebhook != "" && !msg.SessionWebhookExpiry.IsZero() {
-		exp = timePtr(msg.SessionWebhookExpiry.UTC())
+		chat.WebhookExpiry = msg.SessionWebhookExpiry.UTC()
 	}
-	return e.st.NoteAgentChat(ctx, staffID, msg.ConversationID, msg.SessionWebhook, exp, e.now())
+	return e.st.NoteAgentChat(ctx, agentOf(msg), chat, e.now())
+}
+
+// FinishAgentMessage ends the handling of an agent's message msg: in one
+// transaction it sends answer (if any) to the agent's chat and marks msg
+// handled. The operation msg asked for ran before, in its own
+// transactions: a crash in between repeats the operation on restart rather
+// than losing an agent's reply to a user. A message already finished is a
+// no-op.
+func (e *Engine) FinishAgentMessage(ctx context.Context, msg adapter.Message, answer string) error {
+	cfg := e.cfg.Current()
+	now := e.now()
+	_, err := e.transact(ctx, cfg, now, func(o *op) error {
+		if answer != "" {
+			if err := o.tell(agentOf(msg), answer); err != nil {
+				return err
+			}
+		}
+		return o.tx.MarkHandled(msg.ID, now)
+	})
+	if errors.Is(err, ErrAlreadyHandled) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("finish agent message %s: %w", msg.ID, err)
+	}
+	return nil
+}
+
+func agentOf(msg adapter.Message) string {
+	if msg.SenderStaffID != "" {
+		return msg.SenderStaffID
+	}
+	return msg.SenderID
 }
 
 // Conversation reports a user's state (key: adapter.Message.UserKey).
-func (e *Engine) Conversation(ctx context.Context, userKey string) (Conversation, error) {
-	c := Conversation{UserKey: userKey, State: StateBot}
+func (e *Engine) Conversation(ctx context.Context, userKey string) (ConversationState, error) {
+	c := ConversationState{UserKey: userKey, State: StateBot}
 	conv, err := e.st.Conversation(ctx, userKey)
 	if err != nil || conv == nil {
 		return c, err
@@ -503,34 +583,33 @@ func (e *Engine) Conversation(ctx context.Context, userKey string) (Conversation
 	if err != nil || s == nil {
 		return c, err
 	}
-	cfg := e.cfg.Current()
-	ss := sessionOf(cfg, s)
-	switch s.State {
-	case storage.SessionQueued:
+	ss := viewOf(e.cfg.Current(), s)
+	switch s.Status {
+	case StatusQueued:
 		c.State = StateQueued
-		pos, err := e.st.QueuePosition(ctx, s.GroupName, s.QueueSeq)
+		pos, err := e.st.QueuePosition(ctx, s.Group, s.QueueSeq)
 		if err != nil {
 			return c, err
 		}
 		ss.Position = pos
-	case storage.SessionActive:
+	case StatusActive:
 		c.State = StateHuman
 	}
 	c.Session = &ss
 	return c, nil
 }
 
-// placeholderConv stands in for a conversation row that does not exist
+// placeholderConv stands in for a conversation that does not exist
 // (cannot happen while sessions are only opened from conversations).
-func placeholderConv(s *storage.HandoffSessionRow) *storage.HandoffConversationRow {
-	return &storage.HandoffConversationRow{UserKey: s.UserKey, ConversationID: s.ConversationID,
+func placeholderConv(s *Session) *Conversation {
+	return &Conversation{UserKey: s.UserKey, ConversationID: s.ConversationID,
 		ConversationType: s.ConversationType, ConversationTitle: s.ConversationTitle, UserID: s.UserID,
-		Nick: s.Nick, SessionID: s.ID, GroupName: s.GroupName, CreatedAt: s.CreatedAt}
+		Nick: s.UserNick, SessionID: s.ID, Group: s.Group, CreatedAt: s.CreatedAt}
 }
 
 // saveConv writes a conversation back, creating it when it was a
 // placeholder.
-func saveConv(tx *storage.HandoffTx, c *storage.HandoffConversationRow, isNew bool, now time.Time) error {
+func saveConv(tx Tx, c *Conversation, isNew bool, now time.Time) error {
 	c.ChangedAt = now
 	if isNew {
 		c.CreatedAt = now

@@ -136,21 +136,21 @@ func TestAgentReplies(t *testing.T) {
 		}
 
 		// 推荐: suggestions for the user's last question.
-		s, q, sug, err := h.e.Suggestions(h.ctx, "a1", 2)
-		if err != nil || q != "怎么退货" || len(sug) == 0 || sug[0].EntryID != "return" || sug[0].N != 1 || s.UserID != "u1" {
-			t.Fatalf("suggestions = %q %+v %v", q, sug, err)
+		l, err := h.e.Suggest(h.ctx, "a1", 2)
+		if sug := l.Items; err != nil || l.Question != "怎么退货" || len(sug) == 0 || sug[0].EntryID != "return" || sug[0].N != 1 || l.Session.UserID != "u1" {
+			t.Fatalf("suggestions = %+v %v", l, err)
 		}
 
-		if err := h.e.SendToAgent(h.ctx, "a1", "提醒"); err != nil {
+		if err := h.e.FinishAgentMessage(h.ctx, adapter.Message{ID: "desk-1", SenderStaffID: "a1"}, "提醒"); err != nil {
 			t.Fatal(err)
 		}
 		expectTexts(t, h.sent(), "a1", "提醒")
 
 		// The transcript has the agent's lines.
-		lines, _ := storage.NewHandoffStore(h.db).Messages(h.ctx, "cid-u1|u1")
+		lines, _ := storage.NewHandoffStore(h.db, nil).Messages(h.ctx, "cid-u1|u1")
 		var agentLines int
 		for _, l := range lines {
-			if l.SenderKind == storage.SenderAgent && l.SenderID == "a1" && l.SessionID != 0 {
+			if l.Sender == handoff.SenderAgent && l.SenderID == "a1" && l.SessionID != 0 {
 				agentLines++
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/dingdesk/dingdesk/config"
 	"github.com/dingdesk/dingdesk/handoff"
 	"github.com/dingdesk/dingdesk/handoff/clocktest"
+	"github.com/dingdesk/dingdesk/storage"
 	"github.com/dingdesk/dingdesk/storage/storagetest"
 )
 
@@ -20,7 +21,7 @@ func BenchmarkHandleAnswer(b *testing.B) {
 		b.Run(driver, func(b *testing.B) {
 			db := storagetest.Open(b, driver)
 			store := config.NewStore(parseConfig(b, baseYAML))
-			e := handoff.New(handoff.Deps{Config: store, Bot: newTestBot(b, store.Current()), DB: db, Clock: clocktest.New(wed10)})
+			e := handoff.New(handoff.Deps{Config: store, Bot: newTestBot(b, store.Current()), Store: storage.NewHandoffStore(db, nil), Clock: clocktest.New(wed10)})
 			ctx := context.Background()
 			msg := func(i int) adapter.Message {
 				u := fmt.Sprintf("u%02d", i%50)

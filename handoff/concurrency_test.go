@@ -77,7 +77,7 @@ func TestConcurrentHandoffs(t *testing.T) {
 		t.FailNow()
 	}
 
-	st := storage.NewHandoffStore(h.db)
+	st := storage.NewHandoffStore(h.db, nil)
 	checkCapacity := func() int {
 		t.Helper()
 		total := 0
@@ -102,14 +102,13 @@ func TestConcurrentHandoffs(t *testing.T) {
 	// Everyone got exactly one message: assigned, or queued with the
 	// position that is their place in the queue (arrival order = the order
 	// they took the group lock).
-	var sent []storage.OutboxRow
-	if err := h.db.Gorm.Order("id").Find(&sent).Error; err != nil {
+	sent, err := storage.NewOutboxStore(h.db).After(h.ctx, 0, 1<<20)
+	if err != nil {
 		t.Fatal(err)
 	}
 	told := map[string]int{} // user → position (0 = assigned)
 	for _, row := range sent {
-		var r adapter.Reply
-		mustJSON(t, row.Reply, &r)
+		r := row.Reply
 		if r.UserID[0] != 'c' {
 			continue
 		}
@@ -125,8 +124,8 @@ func TestConcurrentHandoffs(t *testing.T) {
 	if len(told) != users {
 		t.Fatalf("%d users were answered, want %d", len(told), users)
 	}
-	var queue []storage.HandoffSessionRow
-	if err := h.db.Gorm.Where("state = ?", storage.SessionQueued).Order("queue_seq").Find(&queue).Error; err != nil {
+	queue, err := st.Queue(h.ctx, "")
+	if err != nil {
 		t.Fatal(err)
 	}
 	if len(queue) != users-agents*maxChats {
@@ -175,8 +174,7 @@ func TestConcurrentHandoffs(t *testing.T) {
 		}
 		// The first `served` of the queue are being (or were) served, the
 		// rest still queue, in their order.
-		var still []storage.HandoffSessionRow
-		h.db.Gorm.Where("state = ?", storage.SessionQueued).Order("queue_seq").Find(&still)
+		still, _ := st.Queue(h.ctx, "")
 		rest := make([]string, len(still))
 		for i, s := range still {
 			rest[i] = s.UserID
@@ -187,17 +185,16 @@ func TestConcurrentHandoffs(t *testing.T) {
 	}
 	// Nothing lost: every user had exactly one session, all are back with
 	// the bot or with a person.
-	var perUser []struct {
-		UserKey string
-		N       int
+	perUser, err := st.SessionCounts(h.ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
-	h.db.Gorm.Model(&storage.HandoffSessionRow{}).Select("user_key, count(*) as n").Group("user_key").Scan(&perUser)
 	if len(perUser) != users {
 		t.Fatalf("%d users have sessions, want %d", len(perUser), users)
 	}
-	for _, u := range perUser {
-		if u.N != 1 {
-			t.Fatalf("%s has %d sessions", u.UserKey, u.N)
+	for key, n := range perUser {
+		if n != 1 {
+			t.Fatalf("%s has %d sessions", key, n)
 		}
 	}
 }

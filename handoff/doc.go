@@ -1,10 +1,35 @@
 // Package handoff is the conversation engine: every inbound user message
 // passes through Handle, which decides between the knowledge-base bot and a
-// person (PRODUCT.md §3), and the agent desk drives the agents' side
-// through the methods in agent.go. All state lives in the database
-// (storage/handoff.go holds the rows and queries), so replicas sharing one
-// MySQL database and restarts lose nothing; the engine keeps only caches of
-// the config snapshot.
+// person (PRODUCT.md §3), and agent front ends (the desk in DingTalk, a web
+// workbench) drive the agents' side through the operations in agent.go.
+//
+// # Seams
+//
+// The package owns its contract and imports no storage: it defines its
+// records (Conversation, Session, Agent, Line, Unanswered) with typed
+// states (Status, Presence, Mode, Reason…), the Store it reads from and the
+// Tx its operations run in (store.go, with the lock order), and the Bot it
+// asks (Bot). Enqueueing replies and marking the inbound message handled
+// are methods of Tx, so that bookkeeping lives behind one interface; the
+// gorm implementation (storage.HandoffStore) converts its rows at its edge
+// and sends the replies a transaction enqueued once it has committed.
+// All state lives in the database, so replicas sharing one MySQL database
+// and restarts lose nothing; the engine keeps only caches of the config
+// snapshot.
+//
+// A message flows: Handle classifies it (keywords) and, when it may need
+// one, matches it against the knowledge base — both pure, outside the
+// transaction — then in one Tx locks the user's conversation and either
+// applies decide (decide.go: the bot-state decision as a pure function of
+// mode, intent, no-answer count and match, table-tested without a database)
+// or, while queued or with a person, relays the message; it writes the
+// conversation, the transcript, the outbox rows and "handled", and
+// commits. The store then hands the replies to the sender.
+//
+// Agent operations return *Error values with a Code for whatever the agent
+// should be told (no current session, group closed…); front ends map codes
+// to texts once (the desk to desk.texts). Texts for agents come from
+// desk.texts, texts for users from the service rules, routing and bot keys.
 //
 // # States
 //
@@ -27,6 +52,11 @@
 //     Unsupported message kinds, hot lists and the end keyword leave it.
 //   - Numbered lists (clarify and hot questions) are stored on the
 //     conversation and valid for the next message only.
+//   - Modes: bot_only never hands off and answers misses with its own
+//     routing.bot_only_no_answer_reply; human_only hands off every message
+//     and ends sessions with human_only_closing_message (no bot to go back
+//     to); bot_first without any skill group (a bot-only setup) answers
+//     hand-offs with the first service rule's no_agent_message.
 //   - When the no-answer limit is reached the hand-off's own text
 //     (assigned, queued, off hours, no agent) replaces the no-answer reply.
 //     Every hand-off attempt resets the count, so a user left with the bot
@@ -34,7 +64,15 @@
 //   - An entry with handoff: true is answered first, then handed off
 //     (bot_first only; bot_only just answers).
 //   - Busy agents do not count as online: if every member is busy or
-//     offline the user gets no_agent_message.
+//     offline the user gets no_agent_message. So does a user queued while
+//     nobody else is online (the only agent went offline): they stay
+//     queued for the next agent online.
+//   - Suggestions (推荐知识) for an agent are the bot's entries scoring at
+//     least bot.clarify_threshold, never unrelated entries. The list an
+//     agent sees is stored on the session with the msgId it answers (the
+//     new-session notice's, then each relayed question's, or Suggest's);
+//     SendSuggestion picks only from it, and a question with no
+//     suggestions clears it.
 //   - A new hand-off never overtakes the queue: the group's queue is
 //     drained first and the newcomer is assigned only when nobody waits.
 //     Among free online members the user's previous agent comes first,
@@ -50,7 +88,8 @@
 //     are fixed when set: a config change applies to later ones.
 //   - The new-session notice names the agent to the user through
 //     assigned_message ({agent}); when that text has no {agent}, the
-//     agent's first reply starts with "客服 <name> 为您服务".
+//     agent's first reply starts with desk.texts.first_reply ("客服 <name>
+//     为您服务").
 //   - Agent-initiated End and Transfer send the agent no notice (the desk
 //     shows the returned values); user endings and idle timeouts do.
 //   - The transcript is the user's conversation: every inbound message and
@@ -68,14 +107,13 @@
 //
 // Within a process the wiring never runs Handle twice at once for one user;
 // across replicas every operation takes row locks in one order:
-// conversation rows (by key) → skill-group rows (by name) → session rows →
-// agent rows. On MySQL transactions run at READ COMMITTED (storage.DB.
-// Handoff), so what is read after a lock is the latest commit, and missing
-// rows take no gap locks; deadlocks and lost insert races are retried
-// whole. SQLite serialises writers (BEGIN IMMEDIATE), which gives the same
-// guarantees.
+// conversations (by key) → skill groups (by name) → sessions → agents
+// (see Tx). On MySQL transactions run at READ COMMITTED, so what is read
+// after a lock is the latest commit, and missing rows take no gap locks;
+// deadlocks and lost insert races are retried whole. SQLite serialises
+// writers (BEGIN IMMEDIATE), which gives the same guarantees.
 //
-// Capacity: storage.HandoffTx.Assign is a conditional update
+// Capacity: Tx.Assign is a conditional update
 // ("open_chats = open_chats + 1 … WHERE presence = 'online' AND
 // open_chats < max_chats") evaluated by the database on the latest row
 // under its lock, so no interleaving of hand-offs, pulls, groups (an agent
@@ -85,10 +123,10 @@
 // Queue: every change to a group's queue (join, pull, leave, timeout,
 // transfer) holds the group's row lock (SELECT … FOR UPDATE), which
 // serialises the group's hand-offs across replicas and makes positions and
-// FIFO order exact. Queue order is queue_seq, handed out from the group row
-// (tail++ at the back, head-- at the front). A pull changes only the queued
-// session row, never the user's conversation row, which keeps the lock
-// order.
+// FIFO order exact. Queue order is Session.QueueSeq, handed out from the
+// group's counters (Tx.QueueBack at the back, Tx.QueueFront at the front).
+// A pull changes only the queued session, never the user's conversation,
+// which keeps the lock order.
 //
 // Timers: due times are a column of the session row (queue timeout while
 // queued, idle timeout while active) with an index; FireDue reads the due

@@ -45,7 +45,7 @@ func TestBotTurns(t *testing.T) {
 			t.Fatalf("conversation = %+v, want bot with 1 miss", c)
 		}
 
-		st := storage.NewHandoffStore(h.db)
+		st := storage.NewHandoffStore(h.db, nil)
 		un, err := st.Unanswered(h.ctx, 10)
 		if err != nil || len(un) != 1 || un[0].Question != "2" || un[0].ConversationID != "cid-u1" {
 			t.Fatalf("unanswered = %+v, %v", un, err)
@@ -57,13 +57,13 @@ func TestBotTurns(t *testing.T) {
 		if len(lines) != 12 { // 6 in, 6 out
 			t.Fatalf("transcript has %d lines, want 12", len(lines))
 		}
-		if l := lines[0]; l.Direction != storage.DirIn || l.Text != "怎么退货" || l.SenderID != "u1" || l.MsgID == "" {
+		if l := lines[0]; l.Direction != handoff.DirIn || l.Text != "怎么退货" || l.SenderID != "u1" || l.MsgID == "" {
 			t.Fatalf("first line = %+v", l)
 		}
-		if l := lines[1]; l.Direction != storage.DirOut || l.SenderKind != storage.SenderBot || l.OutboxID == 0 {
+		if l := lines[1]; l.Direction != handoff.DirOut || l.Sender != handoff.SenderBot || l.OutboxID == 0 {
 			t.Fatalf("second line = %+v", l)
 		}
-		if l := lines[8]; l.Kind != string(adapter.KindPicture) {
+		if l := lines[8]; l.Kind != adapter.KindPicture {
 			t.Fatalf("picture line = %+v", l)
 		}
 	})

@@ -2,7 +2,6 @@ package handoff_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"reflect"
 	"slices"
@@ -99,30 +98,41 @@ func newHarness(t *testing.T, driver, yaml string) *harness {
 }
 
 func newHarnessOn(t *testing.T, db *storage.DB, yaml string, clock *clocktest.Clock) *harness {
-	h := &harness{t: t, ctx: context.Background(), db: db, store: config.NewStore(parseConfig(t, yaml)), clock: clock}
+	return newHarnessWith(t, db, parseConfig(t, yaml), clock)
+}
+
+func newHarnessWith(t *testing.T, db *storage.DB, cfg *config.Config, clock *clocktest.Clock) *harness {
+	h := &harness{t: t, ctx: context.Background(), db: db, store: config.NewStore(cfg), clock: clock}
 	h.bot = newTestBot(t, h.store.Current())
 	h.e = h.engine()
 	// Another harness may have used the database: start after its rows.
-	if err := db.Gorm.Model(&storage.OutboxRow{}).Select("coalesce(max(id), 0)").Scan(&h.seen).Error; err != nil {
+	var err error
+	if h.seen, err = storage.NewOutboxStore(db).LastID(h.ctx); err != nil {
 		t.Fatal(err)
 	}
 	return h
 }
 
 func (h *harness) engine() *handoff.Engine {
-	return handoff.New(handoff.Deps{Config: h.store, Bot: h.bot, DB: h.db, Clock: h.clock,
-		Kick: func(sent []storage.OutboxItem) { h.mu.Lock(); h.kicked = append(h.kicked, sent...); h.mu.Unlock() }})
+	return handoff.New(handoff.Deps{Config: h.store, Bot: h.bot, Clock: h.clock, Store: storage.NewHandoffStore(h.db, h.kick)})
+}
+
+// kick records what the store hands the sender.
+func (h *harness) kick(sent []storage.OutboxItem) {
+	h.mu.Lock()
+	h.kicked = append(h.kicked, sent...)
+	h.mu.Unlock()
 }
 
 // shareKicks makes h record its kicks in other's list (two replicas, one
 // reader).
 func (h *harness) shareKicks(other *harness) {
-	h.e = handoff.New(handoff.Deps{Config: h.store, Bot: h.bot, DB: h.db, Clock: h.clock,
-		Kick: func(sent []storage.OutboxItem) {
+	h.e = handoff.New(handoff.Deps{Config: h.store, Bot: h.bot, Clock: h.clock, Store: storage.NewHandoffStore(h.db,
+		func(sent []storage.OutboxItem) {
 			other.mu.Lock()
 			other.kicked = append(other.kicked, sent...)
 			other.mu.Unlock()
-		}})
+		})})
 }
 
 // reload swaps the config.
@@ -160,8 +170,8 @@ func (h *harness) send(m adapter.Message) []adapter.Reply {
 // each was kicked.
 func (h *harness) sent() []adapter.Reply {
 	h.t.Helper()
-	var rows []storage.OutboxRow
-	if err := h.db.Gorm.Where("id > ?", h.seen).Order("id").Find(&rows).Error; err != nil {
+	rows, err := storage.NewOutboxStore(h.db).After(h.ctx, h.seen, 1<<20)
+	if err != nil {
 		h.t.Fatal(err)
 	}
 	h.mu.Lock()
@@ -169,9 +179,7 @@ func (h *harness) sent() []adapter.Reply {
 	h.mu.Unlock()
 	out := make([]adapter.Reply, len(rows))
 	for i, r := range rows {
-		if err := json.Unmarshal([]byte(r.Reply), &out[i]); err != nil {
-			h.t.Fatal(err)
-		}
+		out[i] = r.Reply
 		// The sender gets the rows in memory: they must be what was stored.
 		k := slices.IndexFunc(kicked, func(it storage.OutboxItem) bool { return it.ID == r.ID })
 		switch {
@@ -194,12 +202,12 @@ func (h *harness) presence(staff string, p handoff.Presence) handoff.PresenceRes
 	return res
 }
 
-func (h *harness) conv(user string) handoff.Conversation {
+func (h *harness) conv(user string) handoff.ConversationState {
 	h.t.Helper()
 	return h.convKey("cid-" + user + "|" + user)
 }
 
-func (h *harness) convKey(key string) handoff.Conversation {
+func (h *harness) convKey(key string) handoff.ConversationState {
 	h.t.Helper()
 	c, err := h.e.Conversation(h.ctx, key)
 	if err != nil {
@@ -260,7 +268,7 @@ func expectTexts(t *testing.T, rs []adapter.Reply, userID string, want ...string
 	}
 }
 
-func expectState(t *testing.T, c handoff.Conversation, want handoff.State) {
+func expectState(t *testing.T, c handoff.ConversationState, want handoff.State) {
 	t.Helper()
 	if c.State != want {
 		t.Fatalf("%s state = %s, want %s", c.UserKey, c.State, want)

@@ -6,8 +6,11 @@ import (
 	"strings"
 
 	"github.com/dingdesk/dingdesk/adapter"
-	"github.com/dingdesk/dingdesk/storage"
+	"github.com/dingdesk/dingdesk/config"
 )
+
+// Texts for agents come from desk.texts (config.DeskTexts); texts for
+// users from the service rules, routing and bot keys.
 
 // fill puts the queue position and the agent's name into a service-rule
 // text ({position}, {agent}).
@@ -19,20 +22,20 @@ func fill(text string, position int, agent string) string {
 }
 
 // kindLabel shows a non-text message to an agent.
-func kindLabel(k adapter.Kind) string {
+func kindLabel(t *config.DeskTexts, k adapter.Kind) string {
 	switch k {
 	case adapter.KindPicture:
-		return "[图片]"
+		return t.KindPicture
 	case adapter.KindFile:
-		return "[文件]"
+		return t.KindFile
 	case adapter.KindVideo:
-		return "[视频]"
+		return t.KindVideo
 	case adapter.KindAudio:
-		return "[语音]"
+		return t.KindAudio
 	case adapter.KindText, "":
 		return ""
 	}
-	return "[暂不支持的消息]"
+	return t.KindOther
 }
 
 func nick(n, userID string) string {
@@ -43,49 +46,70 @@ func nick(n, userID string) string {
 }
 
 // relayText is a user message as the agent sees it: "#12 张三：…".
-func relayText(s *storage.HandoffSessionRow, msg adapter.Message) string {
+func (o *op) relayText(s *Session, msg adapter.Message) string {
 	text := strings.TrimSpace(msg.Text)
-	if l := kindLabel(msg.Kind); l != "" {
+	if l := kindLabel(&o.cfg.Desk.Texts, msg.Kind); l != "" {
 		text = strings.TrimSpace(l + " " + text)
 	}
-	return fmt.Sprintf("#%d %s：%s", s.AgentNo, nick(s.Nick, s.UserID), text)
+	return Expand(o.cfg.Desk.Texts.Relay, "no", strconv.Itoa(s.No), "user", nick(s.UserNick, s.UserID), "text", text)
 }
 
-var reasonText = map[string]string{
-	string(ReasonNoAnswer):  "机器人多次未能回答",
-	string(ReasonKeyword):   "用户要求转人工",
-	string(ReasonKBHandoff): "问题需要人工处理",
-	string(ReasonHumanOnly): "人工服务会话",
-	string(ReasonTransfer):  "转接",
-}
-
-// newSessionNotice tells an agent about a session just assigned: who, where,
-// which group, the recent transcript and the knowledge base's suggestions
-// for the user's last question (推荐知识).
-func (o *op) newSessionNotice(conv *storage.HandoffConversationRow, s *storage.HandoffSessionRow) string {
-	var b strings.Builder
-	title := s.ConversationTitle
-	if adapter.ConversationType(s.ConversationType) != adapter.Group || title == "" {
-		title = "单聊"
+// relaySuggestions is the short list (questions only) a relayed message
+// carries; "" when there is none.
+func (o *op) relaySuggestions(sug []Suggestion) string {
+	if len(sug) == 0 {
+		return ""
 	}
-	display := s.GroupName
-	if g, ok := o.cfg.Group(s.GroupName); ok {
+	var b strings.Builder
+	b.WriteString("\n" + Expand(o.cfg.Desk.Texts.RelaySuggestions, "suggest", o.cfg.Desk.Suggest))
+	for _, x := range sug {
+		fmt.Fprintf(&b, "\n%d. %s", x.N, x.Question)
+	}
+	return b.String()
+}
+
+func reasonText(t *config.DeskTexts, cfg *config.Config, s *Session) string {
+	switch s.Reason {
+	case ReasonNoAnswer:
+		return t.ReasonNoAnswer
+	case ReasonKeyword:
+		return t.ReasonKeyword
+	case ReasonKBHandoff:
+		return t.ReasonKBHandoff
+	case ReasonHumanOnly:
+		return t.ReasonHumanOnly
+	case ReasonTransfer:
+		return Expand(t.ReasonTransfer, "agent", agentName(cfg, s.FromAgent))
+	}
+	return ""
+}
+
+// newSessionNotice tells an agent about session s, being assigned: who,
+// where, which group, why, the recent transcript and the knowledge base's
+// suggestions for the user's last question (推荐知识), which it remembers
+// on s as the list the agent saw.
+func (o *op) newSessionNotice(conv *Conversation, s *Session) string {
+	t := &o.cfg.Desk.Texts
+	var b strings.Builder
+	chat := s.ConversationTitle
+	if s.ConversationType != adapter.Group || chat == "" {
+		chat = t.PrivateChat
+	}
+	display := s.Group
+	if g, ok := o.cfg.Group(s.Group); ok {
 		display = g.DisplayName
 	}
-	head := "新会话"
-	if s.Reason == string(ReasonTransfer) {
-		head = "转接会话"
+	head := t.NewSession
+	if s.Reason == ReasonTransfer {
+		head = t.TransferredSession
 	}
-	fmt.Fprintf(&b, "【%s #%d】%s · %s · 技能组 %s", head, s.AgentNo, nick(s.Nick, s.UserID), title, display)
-	why := reasonText[s.Reason]
-	if s.Reason == string(ReasonTransfer) && s.FromAgent != "" {
-		why = "由 " + o.agentName(s.FromAgent) + " 转接"
-	}
-	if why != "" {
-		fmt.Fprintf(&b, "\n原因：%s", why)
+	no := strconv.Itoa(s.No)
+	b.WriteString(Expand(head, "no", no, "user", nick(s.UserNick, s.UserID), "chat", chat, "group", display))
+	if why := reasonText(t, o.cfg, s); why != "" {
+		b.WriteString("\n" + Expand(t.Reason, "reason", why))
 	}
 	if n := o.cfg.Desk.TranscriptLines; n > 0 {
-		lines, err := o.tx.LastMessages(s.UserKey, n)
+		lines, err := o.tx.LastLines(s.UserKey, n)
 		if err != nil {
 			o.e.log.Warn("transcript for notice", "err", err)
 		}
@@ -94,64 +118,74 @@ func (o *op) newSessionNotice(conv *storage.HandoffConversationRow, s *storage.H
 			lines = lines[len(lines)-n:]
 		}
 		if len(lines) > 0 {
-			b.WriteString("\n—— 最近消息 ——")
+			b.WriteString("\n" + t.RecentMessages)
 			for _, l := range lines {
-				fmt.Fprintf(&b, "\n%s：%s", o.speaker(l, s), clip(lineText(l), 200))
+				fmt.Fprintf(&b, "\n%s：%s", o.speaker(l, s), clip(lineText(t, l), 200))
 			}
 		}
 	}
-	if sug := o.e.suggestions(conv.LastQuestion, 3); len(sug) > 0 {
-		fmt.Fprintf(&b, "\n—— 推荐知识（发送“%s 编号”回复用户）——", o.cfg.Desk.Suggest)
+	sug := o.e.suggestions(o.cfg, conv.LastQuestion, 3)
+	s.Suggested = listOf(conv.LastQuestionMsg, sug)
+	if len(sug) > 0 {
+		b.WriteString("\n" + Expand(t.Suggestions, "suggest", o.cfg.Desk.Suggest))
 		for _, x := range sug {
 			fmt.Fprintf(&b, "\n%d. %s\n   %s", x.N, x.Question, clip(x.Answer, 120))
 		}
 	}
-	fmt.Fprintf(&b, "\n回复“#%d 内容”或直接发送文字即可回复该用户。", s.AgentNo)
+	b.WriteString("\n" + Expand(t.ReplyHint, "no", no))
 	return b.String()
 }
 
-func lineText(l storage.HandoffMessageRow) string {
+// SuggestionText shows a suggestion list to an agent (desk.texts.suggestions_for).
+func SuggestionText(cfg *config.Config, l Suggestions) string {
+	var b strings.Builder
+	b.WriteString(Expand(cfg.Desk.Texts.SuggestionsFor, "no", strconv.Itoa(l.Session.No),
+		"user", nick(l.Session.UserNick, l.Session.UserID), "question", clip(l.Question, 60), "suggest", cfg.Desk.Suggest))
+	for _, x := range l.Items {
+		fmt.Fprintf(&b, "\n%d. %s\n   %s", x.N, x.Question, clip(x.Answer, 120))
+	}
+	return b.String()
+}
+
+func lineText(t *config.DeskTexts, l Line) string {
 	text := l.Text
-	if lbl := kindLabel(adapter.Kind(l.Kind)); lbl != "" && l.Direction == storage.DirIn {
+	if lbl := kindLabel(t, l.Kind); lbl != "" && l.Direction == DirIn {
 		text = strings.TrimSpace(lbl + " " + text)
 	}
 	return text
 }
 
-func (o *op) speaker(l storage.HandoffMessageRow, s *storage.HandoffSessionRow) string {
-	switch l.SenderKind {
-	case storage.SenderUser:
+func (o *op) speaker(l Line, s *Session) string {
+	t := &o.cfg.Desk.Texts
+	switch l.Sender {
+	case SenderUser:
 		return nick(l.SenderName, s.UserID)
-	case storage.SenderAgent:
-		return "客服 " + l.SenderName
-	case storage.SenderBot:
-		return "机器人"
+	case SenderAgent:
+		return Expand(t.SpeakerAgent, "agent", l.SenderName)
+	case SenderBot:
+		return t.SpeakerBot
 	}
-	return "系统"
+	return t.SpeakerSystem
 }
 
 // agentName is a member's display name from the config, or the staffId.
-func (o *op) agentName(staffID string) string {
-	for _, g := range o.cfg.SkillGroups {
-		if m, ok := o.cfg.Member(g.Name, staffID); ok {
+func agentName(cfg *config.Config, staffID string) string {
+	for _, g := range cfg.SkillGroups {
+		if m, ok := cfg.Member(g.Name, staffID); ok {
 			return m.Name
 		}
 	}
 	return staffID
 }
 
-var endText = map[EndReason]string{
-	EndUser: "用户结束了会话",
-	EndIdle: "用户长时间未回复，会话已自动结束",
-}
-
 // endNotice tells an agent that a session ended without them.
-func endNotice(s *storage.HandoffSessionRow, why EndReason) string {
-	t, ok := endText[why]
-	if !ok {
-		t = "会话已结束"
+func (o *op) endNotice(s *Session, why EndReason) string {
+	t := &o.cfg.Desk.Texts
+	text := t.EndedByUser
+	if why == EndIdle {
+		text = t.EndedIdle
 	}
-	return fmt.Sprintf("【会话结束 #%d】%s：%s", s.AgentNo, nick(s.Nick, s.UserID), t)
+	return Expand(text, "no", strconv.Itoa(s.No), "user", nick(s.UserNick, s.UserID))
 }
 
 func clip(s string, n int) string {

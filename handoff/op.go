@@ -2,29 +2,30 @@ package handoff
 
 import (
 	"context"
-	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/dingdesk/dingdesk/adapter"
+	"github.com/dingdesk/dingdesk/bot"
 	"github.com/dingdesk/dingdesk/config"
-	"github.com/dingdesk/dingdesk/storage"
 )
 
-// op is one engine transaction: the decisions write rows through tx and
+// op is one engine transaction: the decisions write records through tx and
 // collect their outbound messages, transcript lines and unanswered
-// questions here; flush writes them in three statements at the end.
+// questions here; flush writes them at the end, in the same transaction.
 type op struct {
 	e   *Engine
-	tx  *storage.HandoffTx
+	tx  Tx
 	cfg *config.Config
 	now time.Time
 
 	replies    []adapter.Reply
 	lines      []line
-	unanswered []storage.HandoffUnansweredRow
-	hits       []string // knowledge entries answered, for bot.Hit after commit
-	agents     map[string]*storage.HandoffAgentRow
-	// departed records, per group, the queue_seq of sessions that left
+	unanswered []Unanswered
+	sent       []int64  // outbox ids flush wrote, for the Observer
+	hits       []string // knowledge entries answered, for Bot.Hit after commit
+	agents     map[string]*Agent
+	// departed records, per group, the queue keys of sessions that left
 	// the queue, for the moved notices.
 	departed map[string][]int64
 	// freed lists agents whose capacity was given back, for the pulls
@@ -32,19 +33,15 @@ type op struct {
 	freed []string
 	// assigned lists the sessions this op assigned.
 	assigned []Session
-	// frontSeq hands out queue_seq values reserved at the front of a
-	// group's queue (several sessions of an agent going offline keep
-	// their order there).
+	// frontSeq hands out queue keys reserved at the front of a group's
+	// queue (several sessions of an agent going offline keep their order
+	// there).
 	frontSeq map[string]int64
 }
 
 type line struct {
-	row   storage.HandoffMessageRow
+	Line
 	reply int // index into replies, -1 for inbound lines
-}
-
-func (e *Engine) newOp(tx *storage.HandoffTx, cfg *config.Config, now time.Time) *op {
-	return &op{e: e, tx: tx, cfg: cfg, now: now}
 }
 
 // peer is where messages to a user go.
@@ -58,17 +55,19 @@ type peer struct {
 	expiry   time.Time
 }
 
-func peerOfConv(c *storage.HandoffConversationRow) peer {
-	p := peer{userKey: c.UserKey, convID: c.ConversationID, convType: adapter.ConversationType(c.ConversationType),
-		userID: c.UserID, nick: c.Nick, webhook: c.Webhook}
-	if c.WebhookExpiry != nil {
-		p.expiry = *c.WebhookExpiry
-	}
-	return p
+func peerOfConv(c *Conversation) peer {
+	return peer{userKey: c.UserKey, convID: c.ConversationID, convType: c.ConversationType,
+		userID: c.UserID, nick: c.Nick, webhook: c.Webhook, expiry: c.WebhookExpiry}
+}
+
+// peerOfSession is where a session's user is when their conversation
+// record is not at hand.
+func peerOfSession(s *Session) peer {
+	return peer{userKey: s.UserKey, convID: s.ConversationID, convType: s.ConversationType, userID: s.UserID, nick: s.UserNick}
 }
 
 // say sends text to the user and writes it to the transcript.
-func (o *op) say(p peer, sessionID int64, senderKind, senderID, senderName, text string) {
+func (o *op) say(p peer, sessionID int64, sender SenderKind, senderID, senderName, text string) {
 	if text == "" {
 		return
 	}
@@ -76,30 +75,33 @@ func (o *op) say(p peer, sessionID int64, senderKind, senderID, senderName, text
 		ConversationID: p.convID, ConversationType: p.convType, UserID: p.userID,
 		Format: adapter.Text, Text: text, SessionWebhook: p.webhook, SessionWebhookExpiry: p.expiry,
 	})
-	o.lines = append(o.lines, line{reply: len(o.replies) - 1, row: storage.HandoffMessageRow{
-		UserKey: p.userKey, SessionID: sessionID, Direction: storage.DirOut, SenderKind: senderKind,
-		SenderID: senderID, SenderName: senderName, Kind: string(adapter.KindText), Text: text, CreatedAt: o.now,
+	o.lines = append(o.lines, line{reply: len(o.replies) - 1, Line: Line{
+		UserKey: p.userKey, SessionID: sessionID, Direction: DirOut, Sender: sender,
+		SenderID: senderID, SenderName: senderName, Kind: adapter.KindText, Text: text, CreatedAt: o.now,
 	}})
 }
 
 // system sends a service text (queue, assignment, closing) to the user.
 func (o *op) system(p peer, sessionID int64, text string) {
-	o.say(p, sessionID, storage.SenderSystem, "", "", text)
+	o.say(p, sessionID, SenderSystem, "", "", text)
 }
 
 // botSays sends a bot answer to the user.
-func (o *op) botSays(p peer, text string) { o.say(p, 0, storage.SenderBot, "", "", text) }
+func (o *op) botSays(p peer, text string) { o.say(p, 0, SenderBot, "", "", text) }
 
 // inbound records the user's message in the transcript.
 func (o *op) inbound(p peer, sessionID int64, msgID string, kind adapter.Kind, text string) {
-	o.lines = append(o.lines, line{reply: -1, row: storage.HandoffMessageRow{
-		UserKey: p.userKey, SessionID: sessionID, Direction: storage.DirIn, SenderKind: storage.SenderUser,
-		SenderID: p.userID, SenderName: p.nick, Kind: string(kind), Text: text, MsgID: msgID, CreatedAt: o.now,
+	if kind == "" {
+		kind = adapter.KindText
+	}
+	o.lines = append(o.lines, line{reply: -1, Line: Line{
+		UserKey: p.userKey, SessionID: sessionID, Direction: DirIn, Sender: SenderUser,
+		SenderID: p.userID, SenderName: p.nick, Kind: kind, Text: text, MsgID: msgID, CreatedAt: o.now,
 	}})
 }
 
-// agent reads an agent row once per op; nil when the agent has none.
-func (o *op) agent(staffID string) (*storage.HandoffAgentRow, error) {
+// agent reads an agent once per op; nil when the agent has no record.
+func (o *op) agent(staffID string) (*Agent, error) {
 	if a, ok := o.agents[staffID]; ok {
 		return a, nil
 	}
@@ -107,11 +109,15 @@ func (o *op) agent(staffID string) (*storage.HandoffAgentRow, error) {
 	if err != nil {
 		return nil, err
 	}
+	o.keepAgent(staffID, a)
+	return a, nil
+}
+
+func (o *op) keepAgent(staffID string, a *Agent) {
 	if o.agents == nil {
-		o.agents = map[string]*storage.HandoffAgentRow{}
+		o.agents = map[string]*Agent{}
 	}
 	o.agents[staffID] = a
-	return a, nil
 }
 
 // tell sends a notice to an agent's 1:1 chat with the bot. Notices are not
@@ -126,14 +132,12 @@ func (o *op) tell(staffID, text string) error {
 	return nil
 }
 
-func agentReply(staffID string, a *storage.HandoffAgentRow, text string) adapter.Reply {
+func agentReply(staffID string, a *Agent, text string) adapter.Reply {
 	r := adapter.Reply{ConversationType: adapter.Private, UserID: staffID, Format: adapter.Text, Text: text}
 	if a != nil {
-		r.ConversationID = a.ChatID
-		r.SessionWebhook = a.Webhook
-		if a.WebhookExpiry != nil {
-			r.SessionWebhookExpiry = *a.WebhookExpiry
-		}
+		r.ConversationID = a.Chat.ConversationID
+		r.SessionWebhook = a.Chat.Webhook
+		r.SessionWebhookExpiry = a.Chat.WebhookExpiry
 	}
 	return r
 }
@@ -147,93 +151,70 @@ func (o *op) depart(group string, seq int64) {
 
 // flush writes the collected messages: outbox, transcript (each outbound
 // line with its outbox id) and unanswered questions.
-func (o *op) flush() ([]storage.OutboxItem, error) {
+func (o *op) flush() error {
 	if err := o.movedNotices(); err != nil {
-		return nil, err
+		return err
 	}
-	items, err := o.tx.Enqueue(o.now, o.replies...)
+	ids, err := o.tx.Enqueue(o.now, o.replies...)
 	if err != nil {
-		return nil, err
+		return err
 	}
+	o.sent = ids
 	if len(o.lines) > 0 {
-		rows := make([]storage.HandoffMessageRow, len(o.lines))
+		lines := make([]Line, len(o.lines))
 		for i, l := range o.lines {
-			rows[i] = l.row
+			lines[i] = l.Line
 			if l.reply >= 0 {
-				rows[i].OutboxID = items[l.reply].ID
+				lines[i].OutboxID = ids[l.reply]
 			}
 		}
-		if err := o.tx.AddMessages(rows); err != nil {
-			return nil, err
+		if err := o.tx.AddLines(lines); err != nil {
+			return err
 		}
 	}
-	if err := o.tx.AddUnanswered(o.unanswered); err != nil {
-		return nil, err
-	}
-	return items, nil
+	return o.tx.AddUnanswered(o.unanswered)
 }
 
 // pending are this op's transcript lines of a user not yet written.
-func (o *op) pending(userKey string) []storage.HandoffMessageRow {
-	var out []storage.HandoffMessageRow
+func (o *op) pending(userKey string) []Line {
+	var out []Line
 	for _, l := range o.lines {
-		if l.row.UserKey == userKey {
-			out = append(out, l.row)
+		if l.UserKey == userKey {
+			out = append(out, l.Line)
 		}
 	}
 	return out
 }
 
-func encodePicks(ids []string) string {
-	if len(ids) == 0 {
-		return ""
-	}
-	b, _ := json.Marshal(ids)
-	return string(b)
-}
-
-func decodePicks(s string) []string {
-	if s == "" {
-		return nil
-	}
-	var ids []string
-	if json.Unmarshal([]byte(s), &ids) != nil {
-		return nil
-	}
-	return ids
-}
-
-func timePtr(t time.Time) *time.Time { return &t }
-
-func deref(t *time.Time) time.Time {
-	if t == nil {
-		return time.Time{}
-	}
-	return *t
-}
-
-// transact runs fn with a new op in one hand-off transaction, writes what
+// transact runs fn with a new op in one store transaction and writes what
 // the op collected (outbox, transcript, unanswered questions) in that same
-// transaction and, once it has committed, hands the replies to the sender
-// and counts the op's knowledge-base hits. It returns the op for work after
+// transaction; the store sends the replies once it has committed. Then it
+// counts the op's knowledge-base hits and returns the op for work after
 // the commit (pullFreed). fn may run more than once (deadlock retries).
 func (e *Engine) transact(ctx context.Context, cfg *config.Config, now time.Time, fn func(o *op) error) (*op, error) {
-	var sent []storage.OutboxItem
 	var o *op
-	err := e.db.Handoff(ctx, func(tx *storage.HandoffTx) error {
-		o = e.newOp(tx, cfg, now)
+	var discarded []int64 // outbox ids of attempts that rolled back
+	start := time.Now()
+	err := e.st.Transact(ctx, func(tx Tx) error {
+		if o != nil {
+			discarded = append(discarded, o.sent...)
+		}
+		o = &op{e: e, tx: tx, cfg: cfg, now: now}
 		if err := fn(o); err != nil {
 			return err
 		}
-		var err error
-		sent, err = o.flush()
-		return err
+		if err := o.flush(); err != nil {
+			return err
+		}
+		e.obs.Enqueued(ctx, o.sent)
+		return nil
 	})
+	if err != nil && o != nil {
+		discarded = append(discarded, o.sent...)
+	}
+	e.obs.Transacted(ctx, time.Since(start), err, discarded)
 	if err != nil {
 		return nil, err
-	}
-	if len(sent) > 0 && e.kick != nil {
-		e.kick(sent)
 	}
 	if e.bot != nil {
 		for _, id := range o.hits {
@@ -241,4 +222,32 @@ func (e *Engine) transact(ctx context.Context, cfg *config.Config, now time.Time
 		}
 	}
 	return o, nil
+}
+
+// topCandidates are the matcher's best three guesses, for admins.
+func topCandidates(r *bot.Result) []UnansweredCandidate {
+	out := make([]UnansweredCandidate, 0, 3)
+	if r == nil {
+		return out
+	}
+	for _, c := range r.Candidates {
+		if len(out) == 3 {
+			break
+		}
+		out = append(out, UnansweredCandidate{ID: c.ID, Question: c.Question, Score: c.Score})
+	}
+	return out
+}
+
+// Expand fills the {name} placeholders of a configured text with values,
+// given as name, value pairs. Placeholders without a value stay.
+func Expand(text string, pairs ...string) string {
+	if !strings.Contains(text, "{") {
+		return text
+	}
+	old := make([]string, 0, len(pairs))
+	for i := 0; i+1 < len(pairs); i += 2 {
+		old = append(old, "{"+pairs[i]+"}", pairs[i+1])
+	}
+	return strings.NewReplacer(old...).Replace(text)
 }

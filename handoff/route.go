@@ -2,30 +2,32 @@ package handoff
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
 	"strings"
+	"time"
 
-	"github.com/dingdesk/dingdesk/adapter"
 	"github.com/dingdesk/dingdesk/bot"
 	"github.com/dingdesk/dingdesk/config"
-	"github.com/dingdesk/dingdesk/storage"
 )
 
 // handoff hands a user who is with the bot to a person of group, in the
-// order of PRODUCT.md §3: outside the group's service hours the user gets
-// the off-hours text and stays with the bot; with no member online, the
-// no-agent text; otherwise the session is assigned, or queued when every
-// online member is at max_chats (or others already wait). The no-answer
-// count restarts at every attempt, so a user who stays with the bot gets
-// routing.no_answer_limit fresh tries before the next attempt.
-func (o *op) handoff(conv *storage.HandoffConversationRow, group string, reason Reason) error {
+// order of PRODUCT.md §3: with no skill group configured (a bot-only
+// setup in bot_first, 人工技能组 left empty) the user gets the no-agent
+// text; outside the group's service hours the off-hours text and stays
+// with the bot; with no member online, the no-agent text; otherwise the
+// session is assigned, or queued when every online member is at max_chats
+// (or others already wait). The no-answer count restarts at every
+// attempt, so a user who stays with the bot gets routing.no_answer_limit
+// fresh tries before the next attempt.
+func (o *op) handoff(conv *Conversation, group string, reason Reason) error {
 	conv.Misses = 0
 	p := peerOfConv(conv)
 	r := rule(o.cfg, group)
 	g, ok := o.cfg.Group(group)
 	if !ok {
-		o.e.log.Error("hand-off to a skill group not in the config", "group", group)
+		if group != "" {
+			o.e.log.Error("hand-off to a skill group not in the config", "group", group)
+		}
 		o.system(p, 0, r.NoAgentMessage)
 		return nil
 	}
@@ -33,8 +35,7 @@ func (o *op) handoff(conv *storage.HandoffConversationRow, group string, reason 
 		o.system(p, 0, r.OffHoursMessage)
 		return nil
 	}
-	grows, err := o.tx.LockGroups(group)
-	if err != nil {
+	if err := o.tx.LockGroups(group); err != nil {
 		return err
 	}
 	online, err := o.onlineMembers(g, "")
@@ -46,31 +47,31 @@ func (o *op) handoff(conv *storage.HandoffConversationRow, group string, reason 
 		return nil
 	}
 	s := newSession(conv, g.Name, reason)
-	if _, err := o.place(conv, s, grows[group], false, ""); err != nil {
+	if _, err := o.place(conv, s, false, ""); err != nil {
 		return err
 	}
-	conv.SessionID, conv.GroupName = s.ID, s.GroupName
+	conv.SessionID, conv.Group = s.ID, s.Group
 	return nil
 }
 
-func newSession(conv *storage.HandoffConversationRow, group string, reason Reason) *storage.HandoffSessionRow {
-	return &storage.HandoffSessionRow{
+func newSession(conv *Conversation, group string, reason Reason) *Session {
+	return &Session{
 		UserKey: conv.UserKey, ConversationID: conv.ConversationID, ConversationType: conv.ConversationType,
-		ConversationTitle: conv.ConversationTitle, UserID: conv.UserID, Nick: conv.Nick,
-		GroupName: group, Reason: string(reason),
+		ConversationTitle: conv.ConversationTitle, UserID: conv.UserID, UserNick: conv.Nick,
+		Group: group, Reason: reason,
 	}
 }
 
 // onlineMembers counts a group's members who are online (busy ones do not
 // count: they take no new sessions), leaving out exclude.
 func (o *op) onlineMembers(g *config.SkillGroup, exclude string) (int, error) {
-	rows, err := o.tx.Agents(members(g))
+	agents, err := o.tx.Agents(members(g))
 	if err != nil {
 		return 0, err
 	}
 	n := 0
-	for _, a := range rows {
-		if a.Presence == storage.PresenceOnline && a.StaffID != exclude {
+	for _, a := range agents {
+		if a.Presence == Online && a.StaffID != exclude {
 			n++
 		}
 	}
@@ -78,16 +79,18 @@ func (o *op) onlineMembers(g *config.SkillGroup, exclude string) (int, error) {
 }
 
 // place assigns the new session s (not yet stored) or queues it, with the
-// group row locked, and returns its queue position (0 when assigned). At
-// the back (front=false) the queue is drained first and s is assigned only
+// group locked, and returns its queue position (0 when assigned). At the
+// back (front=false) the queue is drained first and s is assigned only
 // when nobody waits, so nobody is overtaken; at the front (an agent went
-// offline) s is served before anyone who waits.
-func (o *op) place(conv *storage.HandoffConversationRow, s *storage.HandoffSessionRow, grow *storage.HandoffGroupRow, front bool, exclude string) (int, error) {
-	g, _ := o.cfg.Group(s.GroupName)
+// offline) s is served before anyone who waits. A user handed back while
+// no member but exclude is online (an agent going offline alone) is told
+// the no-agent text, not that the agents are busy.
+func (o *op) place(conv *Conversation, s *Session, front bool, exclude string) (int, error) {
+	g, _ := o.cfg.Group(s.Group)
 	empty := true
 	if !front {
 		var err error
-		if empty, err = o.drain(s.GroupName); err != nil {
+		if empty, err = o.drain(s.Group); err != nil {
 			return 0, err
 		}
 	}
@@ -102,50 +105,61 @@ func (o *op) place(conv *storage.HandoffConversationRow, s *storage.HandoffSessi
 	}
 	var seq int64
 	var err error
-	switch next, reserved := o.frontSeq[s.GroupName]; {
+	switch next, reserved := o.frontSeq[s.Group]; {
 	case front && reserved: // keys reserved for this op's hand-ons, in order
 		seq = next
-		o.frontSeq[s.GroupName] = next + 1
+		o.frontSeq[s.Group] = next + 1
 	case front:
-		seq, err = o.tx.ReserveFront(grow, 1)
+		seq, err = o.tx.QueueFront(s.Group, 1)
 	default:
-		seq, err = o.tx.NextQueueSeq(grow)
+		seq, err = o.tx.QueueBack(s.Group)
 	}
 	if err != nil {
 		return 0, err
 	}
-	s.State, s.QueueSeq, s.QueuedAt, s.DueAt, s.CreatedAt = storage.SessionQueued, seq, timePtr(o.now), o.queueDue(s.GroupName), o.now
-	s.ToldAt = timePtr(o.now)
+	s.Status, s.QueueSeq, s.QueuedAt, s.Due, s.CreatedAt = StatusQueued, seq, o.now, o.queueDue(s.Group), o.now
+	s.ToldAt = o.now
 	if err := o.tx.CreateSession(s); err != nil {
 		return 0, err
 	}
-	pos, err := o.tx.QueuePosition(s.GroupName, seq)
+	pos, err := o.tx.QueuePosition(s.Group, seq)
 	if err != nil {
 		return 0, err
 	}
-	o.system(peerOfConv(conv), s.ID, fill(rule(o.cfg, s.GroupName).QueueMessage, pos, ""))
+	r := rule(o.cfg, s.Group)
+	text := fill(r.QueueMessage, pos, "")
+	// Only a hand-on (front) can find nobody online: a hand-off and a
+	// transfer checked that before.
+	if front && g != nil {
+		if online, err := o.onlineMembers(g, exclude); err != nil {
+			return 0, err
+		} else if online == 0 {
+			text = r.NoAgentMessage
+		}
+	}
+	o.system(peerOfConv(conv), s.ID, text)
 	return pos, nil
 }
 
 // pick takes capacity from the best online member of g who has some:
 // prefer (the user's previous agent) when free, else the least loaded,
 // ties to the one whose last assignment is oldest (idle longest). The
-// conditional update in storage.Assign is what guarantees max_chats; the
-// reads here only order the candidates, and a candidate that filled up
-// meanwhile is skipped.
-func (o *op) pick(g *config.SkillGroup, prefer, exclude string) (*storage.HandoffAgentRow, *config.Member, error) {
-	rows, err := o.tx.Agents(members(g))
+// conditional update of Tx.Assign is what guarantees max_chats; the reads
+// here only order the candidates, and a candidate that filled up meanwhile
+// is skipped.
+func (o *op) pick(g *config.SkillGroup, prefer, exclude string) (*Agent, *config.Member, error) {
+	agents, err := o.tx.Agents(members(g))
 	if err != nil {
 		return nil, nil, err
 	}
 	type cand struct {
-		a *storage.HandoffAgentRow
+		a *Agent
 		m *config.Member
 	}
 	var cands []cand
-	for i := range rows {
-		a := &rows[i]
-		if a.Presence != storage.PresenceOnline || a.StaffID == exclude {
+	for i := range agents {
+		a := &agents[i]
+		if a.Presence != Online || a.StaffID == exclude {
 			continue
 		}
 		m, ok := o.cfg.Member(g.Name, a.StaffID)
@@ -164,35 +178,33 @@ func (o *op) pick(g *config.SkillGroup, prefer, exclude string) (*storage.Handof
 		if x.a.OpenChats != y.a.OpenChats {
 			return x.a.OpenChats - y.a.OpenChats
 		}
-		if c := deref(x.a.LastAssignedAt).Compare(deref(y.a.LastAssignedAt)); c != 0 {
+		if c := x.a.LastAssignedAt.Compare(y.a.LastAssignedAt); c != 0 {
 			return c
 		}
 		return strings.Compare(x.a.StaffID, y.a.StaffID)
 	})
 	for _, c := range cands {
-		row, ok, err := o.tx.Assign(c.a.StaffID, c.m.MaxChats, o.now)
+		a, ok, err := o.tx.Assign(c.a.StaffID, c.m.MaxChats, o.now)
 		if err != nil {
 			return nil, nil, err
 		}
 		if ok {
-			if o.agents == nil {
-				o.agents = map[string]*storage.HandoffAgentRow{}
-			}
-			o.agents[row.StaffID] = row
-			return row, c.m, nil
+			o.keepAgent(a.StaffID, a)
+			return a, c.m, nil
 		}
 	}
 	return nil, nil, nil
 }
 
-// activate gives session s (new when isNew, else a locked queued row) to
+// activate gives session s (new when isNew, else a locked queued one) to
 // agent a, who already took the capacity (pick), and tells both sides.
-func (o *op) activate(conv *storage.HandoffConversationRow, s *storage.HandoffSessionRow, a *storage.HandoffAgentRow, m *config.Member, isNew bool) error {
-	r := rule(o.cfg, s.GroupName)
-	s.State, s.AgentID, s.AgentNo, s.AgentName = storage.SessionActive, a.StaffID, a.NextNo, m.Name
-	s.AssignedAt, s.DueAt = timePtr(o.now), o.idleDue(s.GroupName)
+func (o *op) activate(conv *Conversation, s *Session, a *Agent, m *config.Member, isNew bool) error {
+	r := rule(o.cfg, s.Group)
+	s.Status, s.Agent, s.No, s.AgentName = StatusActive, a.StaffID, a.NextNo, m.Name
+	s.AssignedAt, s.Due = o.now, o.idleDue(s.Group)
 	// The first agent message names the agent unless this text did.
 	s.Greeted = strings.Contains(r.AssignedMessage, "{agent}")
+	notice := o.newSessionNotice(conv, s) // sets s.Suggested: the list the agent sees
 	var err error
 	if isNew {
 		s.CreatedAt = o.now
@@ -204,13 +216,13 @@ func (o *op) activate(conv *storage.HandoffConversationRow, s *storage.HandoffSe
 		return err
 	}
 	o.system(peerOfConv(conv), s.ID, fill(r.AssignedMessage, 0, m.Name))
-	o.assigned = append(o.assigned, o.session(s))
-	return o.tell(a.StaffID, o.newSessionNotice(conv, s))
+	o.assigned = append(o.assigned, o.view(s))
+	return o.tell(a.StaffID, notice)
 }
 
 // drain assigns the group's queued sessions, head first, while an online
-// member has capacity. The group row must be locked. It reports whether
-// the queue is now empty.
+// member has capacity. The group must be locked. It reports whether the
+// queue is now empty.
 func (o *op) drain(group string) (bool, error) {
 	g, ok := o.cfg.Group(group)
 	for {
@@ -224,16 +236,15 @@ func (o *op) drain(group string) (bool, error) {
 		if !ok {
 			return false, nil // the group left the config: its queue only times out
 		}
-		// The user's conversation row is not locked here (lock order):
-		// a queued user's row is only read, the session row carries the
-		// state.
+		// The user's conversation is not locked here (lock order): a
+		// queued user's conversation is only read, the session carries
+		// the state.
 		conv, err := o.tx.Conversation(head.UserKey)
 		if err != nil {
 			return false, err
 		}
 		if conv == nil {
-			conv = &storage.HandoffConversationRow{UserKey: head.UserKey, ConversationID: head.ConversationID,
-				ConversationType: head.ConversationType, UserID: head.UserID, Nick: head.Nick}
+			conv = placeholderConv(head)
 		}
 		a, m, err := o.pick(g, conv.LastAgent, "")
 		if err != nil || a == nil {
@@ -262,7 +273,7 @@ func (o *op) movedNotices() error {
 		var tell []int
 		for i, s := range queue {
 			pos := i + 1
-			if s.DueAt != nil && !s.DueAt.After(o.now) {
+			if !s.Due.IsZero() && !s.Due.After(o.now) {
 				continue // times out now: no news for them
 			}
 			if s.QueueSeq > first && (pos <= 10 || pos%10 == 0) {
@@ -279,8 +290,8 @@ func (o *op) movedNotices() error {
 		}
 		text := rule(o.cfg, group).QueueMovedMessage
 		for _, i := range tell {
-			s := queue[i]
-			p := peer{userKey: s.UserKey, convID: s.ConversationID, convType: adapter.ConversationType(s.ConversationType), userID: s.UserID, nick: s.Nick}
+			s := &queue[i]
+			p := peerOfSession(s)
 			if c, ok := convs[s.UserKey]; ok {
 				p = peerOfConv(c)
 			}
@@ -291,46 +302,59 @@ func (o *op) movedNotices() error {
 	return nil
 }
 
-// end closes session s (locked, with its group row locked) for why: the
-// user gets the closing text that fits, the agent's capacity comes back
-// and the group's queue moves. conv is the user's locked conversation.
-func (o *op) end(conv *storage.HandoffConversationRow, s *storage.HandoffSessionRow, why EndReason, notifyAgent bool) error {
-	r := rule(o.cfg, s.GroupName)
-	prev := s.State
-	s.State, s.EndedAt, s.EndReason, s.DueAt = storage.SessionEnded, timePtr(o.now), string(why), nil
+// closingText is the user's text for an ending. A human_only conversation
+// has no bot to go back to: its user and agent endings and idle timeouts
+// say so (service_rules[].human_only_closing_message).
+func (o *op) closingText(conv *Conversation, r *config.ServiceRule, why EndReason) string {
+	humanOnly := func(text string) string {
+		if mode, _ := route(o.cfg, conv.ConversationID); mode == HumanOnly && r.HumanOnlyClosingMessage != "" {
+			return r.HumanOnlyClosingMessage
+		}
+		return text
+	}
+	switch why {
+	case EndUser, EndAgent:
+		return humanOnly(r.ClosingMessage)
+	case EndIdle:
+		return humanOnly(r.IdleClosingMessage)
+	case EndQueueLeft:
+		return r.QueueLeftMessage
+	case EndQueueTimeout:
+		return r.QueueTimeoutMessage
+	}
+	return "" // continued in another session: its own texts follow
+}
+
+// end closes session s (locked, with its group locked) for why: the user
+// gets the closing text that fits, the agent's capacity comes back and the
+// group's queue moves. conv is the user's locked conversation.
+func (o *op) end(conv *Conversation, s *Session, why EndReason, notifyAgent bool) error {
+	r := rule(o.cfg, s.Group)
+	prev := s.Status
+	s.Status, s.EndedAt, s.EndReason, s.Due = StatusEnded, o.now, why, time.Time{}
 	if err := o.tx.SaveSession(s); err != nil {
 		return err
 	}
 	if conv.SessionID == s.ID {
-		conv.SessionID, conv.GroupName, conv.Misses, conv.Picks = 0, "", 0, ""
+		conv.SessionID, conv.Group, conv.Misses, conv.Picks = 0, "", 0, nil
 	}
-	p := peerOfConv(conv)
-	switch why {
-	case EndUser, EndAgent:
-		o.system(p, s.ID, r.ClosingMessage)
-	case EndIdle:
-		o.system(p, s.ID, r.IdleClosingMessage)
-	case EndQueueLeft:
-		o.system(p, s.ID, r.QueueLeftMessage)
-	case EndQueueTimeout:
-		o.system(p, s.ID, r.QueueTimeoutMessage)
-	}
+	o.system(peerOfConv(conv), s.ID, o.closingText(conv, r, why))
 	switch prev {
-	case storage.SessionQueued:
-		o.depart(s.GroupName, s.QueueSeq)
-	case storage.SessionActive:
-		conv.LastAgent = s.AgentID
-		if err := o.tx.Release(s.AgentID, s.AgentNo); err != nil {
+	case StatusQueued:
+		o.depart(s.Group, s.QueueSeq)
+	case StatusActive:
+		conv.LastAgent = s.Agent
+		if err := o.tx.Release(s.Agent, s.No); err != nil {
 			return err
 		}
 		if notifyAgent {
-			if err := o.tell(s.AgentID, endNotice(s, why)); err != nil {
+			if err := o.tell(s.Agent, o.endNotice(s, why)); err != nil {
 				return err
 			}
 		}
-		o.freed = append(o.freed, s.AgentID)
+		o.freed = append(o.freed, s.Agent)
 		if why != EndTransferred && why != EndAgentOffline {
-			if _, err := o.drain(s.GroupName); err != nil {
+			if _, err := o.drain(s.Group); err != nil {
 				return err
 			}
 		}
@@ -368,17 +392,12 @@ func (e *Engine) drainGroup(ctx context.Context, group string) ([]Session, error
 	if _, ok := cfg.Group(group); !ok {
 		return nil, nil
 	}
-	now := e.now()
-	var o *op
-	o, err = e.transact(ctx, cfg, now, func(o *op) error {
-		tx := o.tx
-		if _, err := tx.LockGroups(group); err != nil {
+	o, err := e.transact(ctx, cfg, e.now(), func(o *op) error {
+		if err := o.tx.LockGroups(group); err != nil {
 			return err
 		}
-		if _, err := o.drain(group); err != nil {
-			return err
-		}
-		return nil
+		_, err := o.drain(group)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -386,31 +405,38 @@ func (e *Engine) drainGroup(ctx context.Context, group string) ([]Session, error
 	return o.assigned, nil
 }
 
-// session converts a row to the domain type.
-func (o *op) session(s *storage.HandoffSessionRow) Session { return sessionOf(o.cfg, s) }
+// view is a session as the engine's callers get it.
+func (o *op) view(s *Session) Session { return viewOf(o.cfg, s) }
 
-func sessionOf(cfg *config.Config, s *storage.HandoffSessionRow) Session {
-	out := Session{
-		ID: s.ID, No: s.AgentNo, Status: Status(s.State), UserKey: s.UserKey, ConversationID: s.ConversationID,
-		ConversationType: adapter.ConversationType(s.ConversationType), ConversationTitle: s.ConversationTitle,
-		UserID: s.UserID, UserNick: s.Nick, Group: s.GroupName, GroupDisplay: s.GroupName, Reason: Reason(s.Reason),
-		Agent: s.AgentID, AgentName: s.AgentName, FromAgent: s.FromAgent,
-		QueuedAt: deref(s.QueuedAt), AssignedAt: deref(s.AssignedAt), EndedAt: deref(s.EndedAt), EndReason: EndReason(s.EndReason),
-	}
-	if g, ok := cfg.Group(s.GroupName); ok {
+func viewOf(cfg *config.Config, s *Session) Session {
+	out := *s
+	out.GroupDisplay = s.Group
+	if g, ok := cfg.Group(s.Group); ok {
 		out.GroupDisplay = g.DisplayName
 	}
 	return out
 }
 
-// suggestions are the knowledge base's best entries for question: the
-// matched entry, then close candidates (see nearBest).
-func (e *Engine) suggestions(question string, n int) []Suggestion {
+// suggestions are the knowledge base's best entries for question (see
+// suggestionsFrom).
+func (e *Engine) suggestions(cfg *config.Config, question string, n int) []Suggestion {
 	if e.bot == nil || strings.TrimSpace(question) == "" {
 		return nil
 	}
+	r := e.bot.KB().Match(question)
+	return e.suggestionsFrom(cfg, &r, n)
+}
+
+// suggestionsFrom are the best entries of a match: the matched entry, then
+// close candidates (nearBest). Only entries the bot itself would at least
+// offer count (score at or above bot.clarify_threshold): for a question
+// the bot cannot answer, an agent gets no suggestions rather than
+// unrelated entries.
+func (e *Engine) suggestionsFrom(cfg *config.Config, r *bot.Result, n int) []Suggestion {
+	if e.bot == nil || r == nil || r.Outcome == bot.OutcomeNone {
+		return nil
+	}
 	kb := e.bot.KB()
-	r := kb.Match(question)
 	var out []Suggestion
 	seen := map[string]bool{}
 	add := func(en *bot.Entry) {
@@ -422,6 +448,9 @@ func (e *Engine) suggestions(question string, n int) []Suggestion {
 	}
 	add(r.Best)
 	for _, c := range nearBest(r.Candidates, n) {
+		if c.Score < cfg.Bot.ClarifyThreshold {
+			break
+		}
 		if en, ok := kb.Entry(c.ID); ok {
 			add(en)
 		}
@@ -429,19 +458,26 @@ func (e *Engine) suggestions(question string, n int) []Suggestion {
 	return out
 }
 
-func candidatesJSON(r *bot.Result) string {
-	type cand struct {
-		ID       string  `json:"id"`
-		Question string  `json:"question"`
-		Score    float64 `json:"score"`
+// suggestionsOf turns a stored list back into suggestions; entries a
+// knowledge reload removed are left out.
+func (e *Engine) suggestionsOf(l SuggestionList) []Suggestion {
+	if e.bot == nil {
+		return nil
 	}
-	cs := make([]cand, 0, 3)
-	for _, c := range r.Candidates {
-		if len(cs) == 3 {
-			break
+	kb := e.bot.KB()
+	var out []Suggestion
+	for i, id := range l.Entries {
+		if en, ok := kb.Entry(id); ok {
+			out = append(out, Suggestion{N: i + 1, EntryID: en.ID, Question: en.Question, Answer: en.Answer})
 		}
-		cs = append(cs, cand{c.ID, c.Question, c.Score})
 	}
-	b, _ := json.Marshal(cs)
-	return string(b)
+	return out
+}
+
+func listOf(forMsg string, sug []Suggestion) SuggestionList {
+	l := SuggestionList{ForMsg: forMsg}
+	for _, s := range sug {
+		l.Entries = append(l.Entries, s.EntryID)
+	}
+	return l
 }

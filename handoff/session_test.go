@@ -137,7 +137,7 @@ func TestQueueAndEndings(t *testing.T) {
 			len(v.Queues) != 1 || v.Queues[0].Display != "售后服务" || v.Queues[0].Length != 0 {
 			t.Fatalf("view a2 = %+v", v)
 		}
-		st := storage.NewHandoffStore(h.db)
+		st := storage.NewHandoffStore(h.db, nil)
 		for _, a := range []string{"a1", "a2"} {
 			row, _ := st.Agent(h.ctx, a)
 			want := map[string]int{"a1": 0, "a2": 1}[a]
@@ -263,8 +263,8 @@ func TestOfflineAgentHandsSessionsOn(t *testing.T) {
 
 func TestRunTimers(t *testing.T) {
 	h := newHarness(t, "sqlite", queueConfig())
-	h.e = handoff.New(handoff.Deps{Config: h.store, Bot: h.bot, DB: h.db, Clock: h.clock, TimerInterval: 5 * time.Millisecond,
-		Kick: func(sent []storage.OutboxItem) { h.mu.Lock(); h.kicked = append(h.kicked, sent...); h.mu.Unlock() }})
+	h.e = handoff.New(handoff.Deps{Config: h.store, Bot: h.bot, Clock: h.clock, TimerInterval: 5 * time.Millisecond,
+		Store: storage.NewHandoffStore(h.db, func(sent []storage.OutboxItem) { h.mu.Lock(); h.kicked = append(h.kicked, sent...); h.mu.Unlock() })})
 	h.presence("a1", handoff.Online)
 	h.say("u1", "转人工")
 	h.say("u2", "转人工")

@@ -3,8 +3,6 @@ package handoff
 import (
 	"context"
 	"time"
-
-	"github.com/dingdesk/dingdesk/storage"
 )
 
 // timerBatch bounds one scan of due timers.
@@ -75,29 +73,28 @@ func (e *Engine) FireDue(ctx context.Context) (int, error) {
 	}
 }
 
-func (e *Engine) fire(ctx context.Context, d storage.HandoffSessionRow) (bool, error) {
+func (e *Engine) fire(ctx context.Context, d Session) (bool, error) {
 	cfg, err := e.begin(ctx)
 	if err != nil {
 		return false, err
 	}
 	now := e.now()
-	var o *op
 	var fired bool
-	o, err = e.transact(ctx, cfg, now, func(o *op) error {
+	o, err := e.transact(ctx, cfg, now, func(o *op) error {
 		tx := o.tx
 		fired = false
 		conv, err := tx.LockConversation(d.UserKey)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.LockGroups(d.GroupName); err != nil {
+		if err := tx.LockGroups(d.Group); err != nil {
 			return err
 		}
 		s, err := tx.LockSession(d.ID)
 		if err != nil || s == nil {
 			return err
 		}
-		if s.DueAt == nil || s.DueAt.After(now) || s.State == storage.SessionEnded {
+		if s.Due.IsZero() || s.Due.After(now) || s.Status == StatusEnded {
 			return nil // claimed by someone else, or moved
 		}
 		isNew := conv == nil
@@ -105,7 +102,7 @@ func (e *Engine) fire(ctx context.Context, d storage.HandoffSessionRow) (bool, e
 			conv = placeholderConv(s)
 		}
 		why := EndIdle
-		if s.State == storage.SessionQueued {
+		if s.Status == StatusQueued {
 			why = EndQueueTimeout
 		}
 		if err := o.end(conv, s, why, true); err != nil {

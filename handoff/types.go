@@ -1,10 +1,7 @@
 package handoff
 
 import (
-	"errors"
 	"time"
-
-	"github.com/dingdesk/dingdesk/adapter"
 )
 
 // Clock tells the time. The engine reads it for every decision (service
@@ -68,39 +65,17 @@ const (
 	StatusEnded  Status = "ended"
 )
 
-// Session is one hand-off of one user to a skill group: queued, then
-// served by one agent, then ended. A transfer continues the conversation
-// in a new session.
-type Session struct {
-	ID int64
-	// No is the agent's number for the session (#12): short, unique per
-	// agent, allocated from the agent's counter at assignment; 0 while
-	// queued.
-	No                int
-	Status            Status
-	UserKey           string
-	ConversationID    string
-	ConversationType  adapter.ConversationType
-	ConversationTitle string // groups only
-	UserID            string
-	UserNick          string
-	Group             string // skill group name
-	GroupDisplay      string // its display_name
-	Reason            Reason
-	Agent             string // staffId; "" while queued
-	AgentName         string
-	FromAgent         string // the agent who transferred it (or went offline)
-	QueuedAt          time.Time
-	AssignedAt        time.Time
-	EndedAt           time.Time
-	EndReason         EndReason
-	// Position is the queue position while queued (1 = next), when the
-	// call that returned the session computed it.
-	Position int
-}
+// Mode is a conversation's service mode (服务模式).
+type Mode string
 
-// Conversation is a user's current state.
-type Conversation struct {
+const (
+	BotFirst  Mode = "bot_first"  // 机器人优先: the bot answers, hands off on its conditions
+	BotOnly   Mode = "bot_only"   // 仅机器人服务: the bot answers, never hands off
+	HumanOnly Mode = "human_only" // 仅客服服务: every message goes to a person
+)
+
+// ConversationState is where a user's conversation is, for callers.
+type ConversationState struct {
 	UserKey string
 	State   State
 	// Misses counts unanswered questions in a row (bot_first hands off at
@@ -153,15 +128,11 @@ type Suggestion struct {
 	Answer   string
 }
 
-// Errors returned to the agent desk; their texts are fit to show an agent.
-var (
-	ErrNotAgent         = errors.New("您不是任何技能组的客服")
-	ErrUnknownSession   = errors.New("没有这个会话")
-	ErrSessionEnded     = errors.New("该会话已结束")
-	ErrNoCurrentSession = errors.New("当前没有选中的会话，请用“#编号 内容”指定会话")
-	ErrUnknownGroup     = errors.New("没有这个技能组")
-	ErrGroupClosed      = errors.New("该技能组现在不在服务时间")
-	ErrNoAgentOnline    = errors.New("该技能组现在没有其他客服在线")
-	ErrNoQuestion       = errors.New("该会话还没有用户提问")
-	ErrEmptyText        = errors.New("消息内容为空")
-)
+// Suggestions is a suggestion list as shown to an agent: for the user
+// message ForMsg, which asked Question.
+type Suggestions struct {
+	Session  Session
+	ForMsg   string
+	Question string
+	Items    []Suggestion
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dingdesk/dingdesk/bot"
+	"github.com/dingdesk/dingdesk/handoff"
 	"github.com/dingdesk/dingdesk/knowledge"
 	"github.com/dingdesk/dingdesk/storage"
 	"github.com/dingdesk/dingdesk/storage/storagetest"
@@ -40,24 +41,24 @@ func BenchmarkUnansweredList(b *testing.B) {
 	ctx := context.Background()
 	db := storagetest.Open(b, "sqlite")
 	now := time.Now().UTC()
-	err := db.Handoff(ctx, func(tx *storage.HandoffTx) error {
-		var rows []storage.HandoffUnansweredRow
+	err := storage.NewHandoffStore(db, nil).Transact(ctx, func(tx handoff.Tx) error {
+		var rows []handoff.Unanswered
 		for i := 0; i < 5000; i++ {
-			rows = append(rows, storage.HandoffUnansweredRow{UserKey: fmt.Sprintf("u%d", i%700), ConversationID: "c",
-				Question: fmt.Sprintf("第 %d 个没有答案的问题", i%1000), Candidates: "[]", CreatedAt: now.Add(-time.Duration(i) * time.Minute)})
+			rows = append(rows, handoff.Unanswered{UserKey: fmt.Sprintf("u%d", i%700), ConversationID: "c",
+				Question: fmt.Sprintf("第 %d 个没有答案的问题", i%1000), CreatedAt: now.Add(-time.Duration(i) * time.Minute)})
 		}
 		if err := tx.AddUnanswered(rows); err != nil {
 			return err
 		}
 		for i := 0; i < 300; i++ {
-			s := &storage.HandoffSessionRow{UserKey: fmt.Sprintf("u%d", i), ConversationID: "c", ConversationType: "1", UserID: "u",
-				GroupName: "it", State: storage.SessionEnded, Reason: "no_answer", AgentID: "a", CreatedAt: now.Add(-time.Duration(i) * time.Minute)}
+			s := &handoff.Session{UserKey: fmt.Sprintf("u%d", i), ConversationID: "c", ConversationType: "1", UserID: "u",
+				Group: "it", Status: handoff.StatusEnded, Reason: "no_answer", Agent: "a", CreatedAt: now.Add(-time.Duration(i) * time.Minute)}
 			if err := tx.CreateSession(s); err != nil {
 				return err
 			}
-			if err := tx.AddMessages([]storage.HandoffMessageRow{
-				{UserKey: s.UserKey, Direction: storage.DirIn, SenderKind: storage.SenderUser, Kind: "text", Text: fmt.Sprintf("第 %d 个没有答案的问题", i), CreatedAt: s.CreatedAt},
-				{UserKey: s.UserKey, SessionID: s.ID, Direction: storage.DirOut, SenderKind: storage.SenderAgent, Kind: "text", Text: "客服的答案", CreatedAt: s.CreatedAt.Add(time.Second)},
+			if err := tx.AddLines([]handoff.Line{
+				{UserKey: s.UserKey, Direction: handoff.DirIn, Sender: handoff.SenderUser, Kind: "text", Text: fmt.Sprintf("第 %d 个没有答案的问题", i), CreatedAt: s.CreatedAt},
+				{UserKey: s.UserKey, SessionID: s.ID, Direction: handoff.DirOut, Sender: handoff.SenderAgent, Kind: "text", Text: "客服的答案", CreatedAt: s.CreatedAt.Add(time.Second)},
 			}); err != nil {
 				return err
 			}

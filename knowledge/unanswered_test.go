@@ -2,12 +2,17 @@ package knowledge_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	_ "github.com/glebarez/go-sqlite"
+	_ "github.com/go-sql-driver/mysql"
+
 	"github.com/dingdesk/dingdesk/bot"
+	"github.com/dingdesk/dingdesk/handoff"
 	"github.com/dingdesk/dingdesk/knowledge"
 	"github.com/dingdesk/dingdesk/storage"
 	"github.com/dingdesk/dingdesk/storage/storagetest"
@@ -15,9 +20,9 @@ import (
 
 // engineWrites stores what the hand-off engine stores, through its own
 // transaction API.
-func engineWrites(t *testing.T, db *storage.DB, fn func(tx *storage.HandoffTx) error) {
+func engineWrites(t *testing.T, db *storage.DB, fn func(tx handoff.Tx) error) {
 	t.Helper()
-	if err := db.Handoff(context.Background(), fn); err != nil {
+	if err := storage.NewHandoffStore(db, nil).Transact(context.Background(), fn); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -45,8 +50,8 @@ func TestReviewer(t *testing.T) {
 			NotAQuestion: func(s string) bool { return strings.Contains(s, "转人工") }}
 
 		ask := func(user, q string, at time.Time) {
-			engineWrites(t, db, func(tx *storage.HandoffTx) error {
-				return tx.AddUnanswered([]storage.HandoffUnansweredRow{{UserKey: user, ConversationID: "c-" + user, Question: q, Candidates: "[]", CreatedAt: at}})
+			engineWrites(t, db, func(tx handoff.Tx) error {
+				return tx.AddUnanswered([]handoff.Unanswered{{UserKey: user, ConversationID: "c-" + user, Question: q, CreatedAt: at}})
 			})
 		}
 		ask("u1", "VPN 老是断线", now.Add(-3*time.Hour))
@@ -57,18 +62,18 @@ func TestReviewer(t *testing.T) {
 		ask("u6", "很久以前的问题", now.Add(-40*24*time.Hour))
 
 		// u4 was handed off and an agent answered in the session.
-		engineWrites(t, db, func(tx *storage.HandoffTx) error {
-			s := &storage.HandoffSessionRow{UserKey: "u4", ConversationID: "c-u4", ConversationType: "1", UserID: "u4",
-				GroupName: "hr", State: storage.SessionEnded, Reason: "no_answer", AgentID: "a1", AgentName: "小王", CreatedAt: now.Add(-time.Hour)}
+		engineWrites(t, db, func(tx handoff.Tx) error {
+			s := &handoff.Session{UserKey: "u4", ConversationID: "c-u4", ConversationType: "1", UserID: "u4",
+				Group: "hr", Status: handoff.StatusEnded, Reason: "no_answer", Agent: "a1", AgentName: "小王", CreatedAt: now.Add(-time.Hour)}
 			if err := tx.CreateSession(s); err != nil {
 				return err
 			}
-			return tx.AddMessages([]storage.HandoffMessageRow{
-				{UserKey: "u4", Direction: storage.DirIn, SenderKind: storage.SenderUser, Kind: "text", Text: "年假有几天", CreatedAt: now.Add(-time.Hour)},
-				{UserKey: "u4", Direction: storage.DirIn, SenderKind: storage.SenderUser, Kind: "text", Text: "转人工", CreatedAt: now.Add(-59 * time.Minute)},
-				{UserKey: "u4", SessionID: s.ID, Direction: storage.DirOut, SenderKind: storage.SenderAgent, SenderID: "a1", SenderName: "小王", Kind: "text", Text: "您好，请稍等", CreatedAt: now.Add(-58 * time.Minute)},
-				{UserKey: "u4", SessionID: s.ID, Direction: storage.DirOut, SenderKind: storage.SenderAgent, SenderID: "a1", SenderName: "小王", Kind: "text", Text: "入职满一年有 5 天年假。", CreatedAt: now.Add(-58 * time.Minute)},
-				{UserKey: "u4", SessionID: s.ID, Direction: storage.DirOut, SenderKind: storage.SenderAgent, SenderID: "a1", Kind: "text", Text: "还有别的问题吗", CreatedAt: now.Add(-57 * time.Minute)},
+			return tx.AddLines([]handoff.Line{
+				{UserKey: "u4", Direction: handoff.DirIn, Sender: handoff.SenderUser, Kind: "text", Text: "年假有几天", CreatedAt: now.Add(-time.Hour)},
+				{UserKey: "u4", Direction: handoff.DirIn, Sender: handoff.SenderUser, Kind: "text", Text: "转人工", CreatedAt: now.Add(-59 * time.Minute)},
+				{UserKey: "u4", SessionID: s.ID, Direction: handoff.DirOut, Sender: handoff.SenderAgent, SenderID: "a1", SenderName: "小王", Kind: "text", Text: "您好，请稍等", CreatedAt: now.Add(-58 * time.Minute)},
+				{UserKey: "u4", SessionID: s.ID, Direction: handoff.DirOut, Sender: handoff.SenderAgent, SenderID: "a1", SenderName: "小王", Kind: "text", Text: "入职满一年有 5 天年假。", CreatedAt: now.Add(-58 * time.Minute)},
+				{UserKey: "u4", SessionID: s.ID, Direction: handoff.DirOut, Sender: handoff.SenderAgent, SenderID: "a1", Kind: "text", Text: "还有别的问题吗", CreatedAt: now.Add(-57 * time.Minute)},
 			})
 		})
 
@@ -200,19 +205,26 @@ func TestImportPlan(t *testing.T) {
 func TestClarifyAbandonedKind(t *testing.T) {
 	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
 		ctx := context.Background()
-		db := storagetest.Open(t, driver)
+		cfg := storagetest.NewStorage(t, driver)
+		db := storagetest.OpenStorage(t, cfg)
+		// A plain connection of our own: storage keeps its gorm handle.
+		raw, err := sql.Open(driver, cfg.DSN.Reveal())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer raw.Close()
 		// What the engine's migration will add (see storage.KnowledgeStore.Unanswered).
-		if err := db.Gorm.Exec("ALTER TABLE handoff_unanswered ADD COLUMN kind VARCHAR(16) NOT NULL DEFAULT 'none'").Error; err != nil {
+		if _, err := raw.Exec("ALTER TABLE handoff_unanswered ADD COLUMN kind VARCHAR(16) NOT NULL DEFAULT 'none'"); err != nil {
 			t.Fatal(err)
 		}
 		now := time.Now().UTC()
-		engineWrites(t, db, func(tx *storage.HandoffTx) error {
-			return tx.AddUnanswered([]storage.HandoffUnansweredRow{
-				{UserKey: "u1", ConversationID: "c", Question: "报销单怎么填", Candidates: "[]", CreatedAt: now.Add(-2 * time.Minute)},
-				{UserKey: "u2", ConversationID: "c", Question: "报销单怎么填", Candidates: "[]", CreatedAt: now.Add(-time.Minute)},
+		engineWrites(t, db, func(tx handoff.Tx) error {
+			return tx.AddUnanswered([]handoff.Unanswered{
+				{UserKey: "u1", ConversationID: "c", Question: "报销单怎么填", CreatedAt: now.Add(-2 * time.Minute)},
+				{UserKey: "u2", ConversationID: "c", Question: "报销单怎么填", CreatedAt: now.Add(-time.Minute)},
 			})
 		})
-		if err := db.Gorm.Exec("UPDATE handoff_unanswered SET kind = 'clarify' WHERE user_key = 'u2'").Error; err != nil {
+		if _, err := raw.Exec("UPDATE handoff_unanswered SET kind = 'clarify' WHERE user_key = 'u2'"); err != nil {
 			t.Fatal(err)
 		}
 		rv := &knowledge.Reviewer{Manager: newManager(t, db), Store: storage.NewKnowledgeStore(db)}

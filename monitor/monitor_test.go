@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/dingdesk/dingdesk/config"
+	"github.com/dingdesk/dingdesk/handoff"
 	"github.com/dingdesk/dingdesk/monitor"
 	"github.com/dingdesk/dingdesk/storage"
 	"github.com/dingdesk/dingdesk/storage/storagetest"
@@ -17,21 +18,29 @@ func TestReadOnBothDrivers(t *testing.T) {
 		db := storagetest.Open(t, driver)
 		now := time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC) // Monday 11:00 in Shanghai
 		yesterday := now.Add(-24 * time.Hour)
-		err := db.Handoff(ctx, func(tx *storage.HandoffTx) error {
-			if err := tx.AddBotTurns([]storage.BotTurnRow{
-				{UserKey: "u1", Outcome: "answer", CreatedAt: now.Add(-time.Hour)},
-				{UserKey: "u2", Outcome: "none", CreatedAt: now.Add(-time.Hour)},
-				{UserKey: "u3", Outcome: "clarify", CreatedAt: now.Add(-time.Hour)},
-				{UserKey: "u4", Outcome: "answer", CreatedAt: now.Add(-2 * time.Hour)},
-				{UserKey: "u5", Outcome: "none", CreatedAt: yesterday},
-			}); err != nil {
-				return err
+		err := storage.NewHandoffStore(db, nil).Transact(ctx, func(tx handoff.Tx) error {
+			bt := tx.(interface {
+				AddBotTurn(userKey, outcome, entryID string, score float64, at time.Time) error
+			})
+			for _, x := range []struct {
+				user, outcome string
+				at            time.Time
+			}{
+				{"u1", "answer", now.Add(-time.Hour)},
+				{"u2", "none", now.Add(-time.Hour)},
+				{"u3", "clarify", now.Add(-time.Hour)},
+				{"u4", "answer", now.Add(-2 * time.Hour)},
+				{"u5", "none", yesterday},
+			} {
+				if err := bt.AddBotTurn(x.user, x.outcome, "", 0, x.at); err != nil {
+					return err
+				}
 			}
-			for _, s := range []storage.HandoffSessionRow{
-				{UserKey: "u2", GroupName: "it", State: storage.SessionActive, Reason: "no_answer", AgentID: "a1", CreatedAt: now.Add(-time.Hour), AssignedAt: &now},
-				{UserKey: "u6", GroupName: "it", State: storage.SessionQueued, Reason: "keyword", CreatedAt: now.Add(-5 * time.Minute), QueuedAt: ptr(now.Add(-5 * time.Minute))},
-				{UserKey: "u7", GroupName: "it", State: storage.SessionQueued, Reason: "transfer", CreatedAt: now.Add(-time.Minute), QueuedAt: ptr(now.Add(-time.Minute))},
-				{UserKey: "u8", GroupName: "it", State: storage.SessionEnded, Reason: "keyword", AgentID: "a1", CreatedAt: yesterday, AssignedAt: &yesterday},
+			for _, s := range []handoff.Session{
+				{UserKey: "u2", Group: "it", Status: handoff.StatusActive, Reason: "no_answer", Agent: "a1", CreatedAt: now.Add(-time.Hour), AssignedAt: now},
+				{UserKey: "u6", Group: "it", Status: handoff.StatusQueued, Reason: "keyword", CreatedAt: now.Add(-5 * time.Minute), QueuedAt: now.Add(-5 * time.Minute)},
+				{UserKey: "u7", Group: "it", Status: handoff.StatusQueued, Reason: "transfer", CreatedAt: now.Add(-time.Minute), QueuedAt: now.Add(-time.Minute)},
+				{UserKey: "u8", Group: "it", Status: handoff.StatusEnded, Reason: "keyword", Agent: "a1", CreatedAt: yesterday, AssignedAt: yesterday},
 			} {
 				s.ConversationID, s.ConversationType, s.UserID = "c", "1", s.UserKey
 				if err := tx.CreateSession(&s); err != nil {
@@ -43,7 +52,7 @@ func TestReadOnBothDrivers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := storage.NewHandoffStore(db).SetPresence(ctx, "a1", storage.PresenceBusy, now); err != nil {
+		if err := storage.NewHandoffStore(db, nil).SetPresence(ctx, "a1", handoff.Busy, now); err != nil {
 			t.Fatal(err)
 		}
 		cfg := config.Default()
@@ -70,5 +79,3 @@ func TestReadOnBothDrivers(t *testing.T) {
 		}
 	})
 }
-
-func ptr(t time.Time) *time.Time { return &t }

@@ -6,7 +6,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"hash/maphash"
 	"log/slog"
 	"sync"
@@ -109,7 +108,7 @@ func (in *Intake) process(msg adapter.Message) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		err := in.handle(ctx, msg)
 		cancel()
-		if err == nil || errors.Is(err, storage.ErrAlreadyHandled) {
+		if err == nil {
 			in.metrics.Handled.Add(1)
 			return
 		}

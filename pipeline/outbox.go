@@ -196,7 +196,7 @@ func (o *Outbox) send(ctx context.Context, item *storage.OutboxItem) bool {
 	rec, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if sendErr == nil {
-		o.metrics.Sent.Add(1)
+		o.metrics.sent(id)
 		o.sent <- id
 		return true
 	}

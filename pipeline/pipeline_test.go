@@ -10,10 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"gorm.io/gorm"
-
 	"github.com/dingdesk/dingdesk/adapter"
 	"github.com/dingdesk/dingdesk/config"
+	"github.com/dingdesk/dingdesk/handoff"
 	"github.com/dingdesk/dingdesk/pipeline"
 	"github.com/dingdesk/dingdesk/storage"
 	"github.com/dingdesk/dingdesk/storage/storagetest"
@@ -42,7 +41,7 @@ func (h *handled) handle(ctx context.Context, m adapter.Message) error {
 		return errors.New("database went away")
 	}
 	h.mu.Unlock()
-	err := h.db.Tx(ctx, func(tx *gorm.DB) error { return storage.MarkHandled(tx, m.ID, time.Now()) })
+	err := storage.NewHandoffStore(h.db, nil).Transact(ctx, func(tx handoff.Tx) error { return tx.MarkHandled(m.ID, time.Now()) })
 	if err != nil {
 		return err
 	}
@@ -153,8 +152,9 @@ func enqueue(t *testing.T, db *storage.DB, at time.Time, texts ...string) []stor
 		replies = append(replies, adapter.Reply{ConversationID: "c", UserID: "u", Text: s})
 	}
 	var items []storage.OutboxItem
-	if err := db.Tx(context.Background(), func(tx *gorm.DB) (err error) {
-		items, err = storage.EnqueueReplies(tx, at, replies...)
+	store := storage.NewHandoffStore(db, func(sent []storage.OutboxItem) { items = sent })
+	if err := store.Transact(context.Background(), func(tx handoff.Tx) error {
+		_, err := tx.Enqueue(at, replies...)
 		return err
 	}); err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dingdesk/dingdesk/handoff"
 	"github.com/dingdesk/dingdesk/report"
 	"github.com/dingdesk/dingdesk/storage"
 	"github.com/dingdesk/dingdesk/storage/storagetest"
@@ -29,15 +30,25 @@ func at(day, hms string) time.Time {
 	return t.UTC()
 }
 
-func ptr(t time.Time) *time.Time { return &t }
+// reportTx is what the engine calls for the reports on its transaction
+// (storage's hand-off transaction has it; handoff.Tx is to list it).
+type reportTx interface {
+	AddBotTurn(userKey, outcome, entryID string, score float64, at time.Time) error
+	PromptRating(sessionID int64, userKey, group, agent string, at time.Time) error
+	RateSession(sessionID int64, score int, at time.Time) (bool, error)
+}
 
 // seed writes, through the engine's own transaction API, two days of
 // service: bot turns, sessions (served, queued and abandoned, a transfer),
 // agent replies and ratings.
 func seed(t *testing.T, db *storage.DB) {
 	t.Helper()
-	err := db.Handoff(context.Background(), func(tx *storage.HandoffTx) error {
-		turns := []storage.BotTurnRow{
+	err := storage.NewHandoffStore(db, nil).Transact(context.Background(), func(tx handoff.Tx) error {
+		rt := tx.(reportTx)
+		turns := []struct {
+			UserKey, Outcome, EntryID string
+			CreatedAt                 time.Time
+		}{
 			{UserKey: "u1", Outcome: "answer", EntryID: "vpn", CreatedAt: at("1", "09:00:00")},
 			{UserKey: "u1", Outcome: "clarify", CreatedAt: at("1", "09:01:00")},
 			{UserKey: "u2", Outcome: "none", CreatedAt: at("1", "09:59:00")},
@@ -45,62 +56,64 @@ func seed(t *testing.T, db *storage.DB) {
 			{UserKey: "u4", Outcome: "none", CreatedAt: at("2", "00:00:01")},
 			{UserKey: "u9", Outcome: "answer", CreatedAt: at("3", "08:00:00")}, // outside the range
 		}
-		if err := tx.AddBotTurns(turns); err != nil {
-			return err
+		for _, bt := range turns {
+			if err := rt.AddBotTurn(bt.UserKey, bt.Outcome, bt.EntryID, 0.5, bt.CreatedAt); err != nil {
+				return err
+			}
 		}
 		type sess struct {
-			row     storage.HandoffSessionRow
+			row     handoff.Session
 			reply   time.Time
 			prompt  bool
 			score   int
 			userMsg int
 		}
 		list := []sess{
-			{row: storage.HandoffSessionRow{UserKey: "u2", GroupName: "it", Reason: "no_answer", AgentID: "a1", AgentName: "小王",
-				CreatedAt: at("1", "10:00:00"), AssignedAt: ptr(at("1", "10:00:30")), EndedAt: ptr(at("1", "10:11:30")), EndReason: "transferred"},
+			{row: handoff.Session{UserKey: "u2", Group: "it", Reason: "no_answer", Agent: "a1", AgentName: "小王",
+				CreatedAt: at("1", "10:00:00"), AssignedAt: at("1", "10:00:30"), EndedAt: at("1", "10:11:30"), EndReason: "transferred"},
 				reply: at("1", "10:01:30"), prompt: true, score: 5, userMsg: 2},
-			{row: storage.HandoffSessionRow{UserKey: "u5", GroupName: "it", Reason: "keyword", AgentID: "a2", AgentName: "小张",
-				CreatedAt: at("1", "11:00:00"), QueuedAt: ptr(at("1", "11:00:00")), AssignedAt: ptr(at("1", "11:02:00")), EndedAt: ptr(at("1", "11:12:00")), EndReason: "user_end"},
+			{row: handoff.Session{UserKey: "u5", Group: "it", Reason: "keyword", Agent: "a2", AgentName: "小张",
+				CreatedAt: at("1", "11:00:00"), QueuedAt: at("1", "11:00:00"), AssignedAt: at("1", "11:02:00"), EndedAt: at("1", "11:12:00"), EndReason: "user_end"},
 				reply: at("1", "11:02:10"), prompt: true},
-			{row: storage.HandoffSessionRow{UserKey: "u6", GroupName: "hr", Reason: "human_only",
-				CreatedAt: at("1", "12:00:00"), QueuedAt: ptr(at("1", "12:00:00")), EndedAt: ptr(at("1", "12:05:00")), EndReason: "queue_left"}},
-			{row: storage.HandoffSessionRow{UserKey: "u2", GroupName: "hr", Reason: "transfer", AgentID: "a3", AgentName: "小李",
-				CreatedAt: at("1", "10:11:30"), AssignedAt: ptr(at("1", "10:11:30")), EndedAt: ptr(at("1", "10:20:00")), EndReason: "agent_end"},
+			{row: handoff.Session{UserKey: "u6", Group: "hr", Reason: "human_only",
+				CreatedAt: at("1", "12:00:00"), QueuedAt: at("1", "12:00:00"), EndedAt: at("1", "12:05:00"), EndReason: "queue_left"}},
+			{row: handoff.Session{UserKey: "u2", Group: "hr", Reason: "transfer", Agent: "a3", AgentName: "小李",
+				CreatedAt: at("1", "10:11:30"), AssignedAt: at("1", "10:11:30"), EndedAt: at("1", "10:20:00"), EndReason: "agent_end"},
 				prompt: true, score: 3},
-			{row: storage.HandoffSessionRow{UserKey: "u4", GroupName: "it", Reason: "no_answer", AgentID: "a1", AgentName: "小王",
-				CreatedAt: at("2", "00:00:02"), AssignedAt: ptr(at("2", "00:00:02"))}},
+			{row: handoff.Session{UserKey: "u4", Group: "it", Reason: "no_answer", Agent: "a1", AgentName: "小王",
+				CreatedAt: at("2", "00:00:02"), AssignedAt: at("2", "00:00:02")}},
 		}
 		for _, s := range list {
 			r := s.row
-			r.ConversationID, r.ConversationType, r.UserID, r.State = "c-"+r.UserKey, "1", r.UserKey, storage.SessionEnded
-			if r.EndedAt == nil {
-				r.State = storage.SessionActive
+			r.ConversationID, r.ConversationType, r.UserID, r.Status = "c-"+r.UserKey, "1", r.UserKey, handoff.StatusEnded
+			if r.EndedAt.IsZero() {
+				r.Status = handoff.StatusActive
 			}
 			if err := tx.CreateSession(&r); err != nil {
 				return err
 			}
-			var lines []storage.HandoffMessageRow
+			var lines []handoff.Line
 			for i := 0; i < s.userMsg; i++ {
-				lines = append(lines, storage.HandoffMessageRow{UserKey: r.UserKey, SessionID: r.ID, Direction: storage.DirIn, SenderKind: storage.SenderUser, Text: "q", CreatedAt: r.CreatedAt})
+				lines = append(lines, handoff.Line{UserKey: r.UserKey, SessionID: r.ID, Direction: handoff.DirIn, Sender: handoff.SenderUser, Text: "q", CreatedAt: r.CreatedAt})
 			}
 			if !s.reply.IsZero() {
 				lines = append(lines,
-					storage.HandoffMessageRow{UserKey: r.UserKey, SessionID: r.ID, Direction: storage.DirOut, SenderKind: storage.SenderAgent, SenderID: r.AgentID, Text: "first", CreatedAt: s.reply},
-					storage.HandoffMessageRow{UserKey: r.UserKey, SessionID: r.ID, Direction: storage.DirOut, SenderKind: storage.SenderAgent, SenderID: r.AgentID, Text: "second", CreatedAt: s.reply.Add(time.Minute)})
+					handoff.Line{UserKey: r.UserKey, SessionID: r.ID, Direction: handoff.DirOut, Sender: handoff.SenderAgent, SenderID: r.Agent, Text: "first", CreatedAt: s.reply},
+					handoff.Line{UserKey: r.UserKey, SessionID: r.ID, Direction: handoff.DirOut, Sender: handoff.SenderAgent, SenderID: r.Agent, Text: "second", CreatedAt: s.reply.Add(time.Minute)})
 			}
-			if err := tx.AddMessages(lines); err != nil {
+			if err := tx.AddLines(lines); err != nil {
 				return err
 			}
 			if s.prompt {
-				if err := tx.PromptRating(storage.SessionRatingRow{SessionID: r.ID, UserKey: r.UserKey, GroupName: r.GroupName, AgentID: r.AgentID, PromptedAt: *r.EndedAt}); err != nil {
+				if err := rt.PromptRating(r.ID, r.UserKey, r.Group, r.Agent, r.EndedAt); err != nil {
 					return err
 				}
 			}
 			if s.score > 0 {
-				if ok, err := tx.RateSession(r.ID, s.score, r.EndedAt.Add(time.Minute)); err != nil || !ok {
+				if ok, err := rt.RateSession(r.ID, s.score, r.EndedAt.Add(time.Minute)); err != nil || !ok {
 					t.Errorf("rate session %d: %v %v", r.ID, ok, err)
 				}
-				if ok, _ := tx.RateSession(r.ID, 1, r.EndedAt.Add(2*time.Minute)); ok {
+				if ok, _ := rt.RateSession(r.ID, 1, r.EndedAt.Add(2*time.Minute)); ok {
 					t.Errorf("rated session %d twice", r.ID)
 				}
 			}

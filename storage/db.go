@@ -27,12 +27,14 @@ import (
 	"github.com/dingdesk/dingdesk/config"
 )
 
-// DB is an open database.
+// DB is an open database. Its gorm handle stays inside this package: the
+// domain packages reach storage through the interfaces they define
+// (handoff.Store) and the stores here implement them.
 type DB struct {
-	Gorm   *gorm.DB
+	gorm   *gorm.DB
 	Driver string // "sqlite" or "mysql"
 	// sqliteSync is SQLite's synchronous level as the DSN set it (0 OFF,
-	// 1 NORMAL, 2 FULL, 3 EXTRA); DurableRetry raises it for the inbox.
+	// 1 NORMAL, 2 FULL, 3 EXTRA); durableTx raises it for the inbox.
 	sqliteSync int
 	// group commits concurrent Handoff transactions together on SQLite
 	// (nil on MySQL, whose connections commit in parallel).
@@ -89,7 +91,7 @@ func Open(ctx context.Context, cfg config.Storage, log *slog.Logger) (*DB, error
 		sqlDB.SetMaxIdleConns(16)
 		sqlDB.SetConnMaxLifetime(5 * time.Minute)
 	}
-	db := &DB{Gorm: g, Driver: cfg.Driver}
+	db := &DB{gorm: g, Driver: cfg.Driver}
 	if err := db.Ping(ctx); err != nil {
 		sqlDB.Close()
 		return nil, err
@@ -115,7 +117,7 @@ func Open(ctx context.Context, cfg config.Storage, log *slog.Logger) (*DB, error
 // on a read-to-write upgrade). synchronous=NORMAL in WAL mode syncs at
 // checkpoints, not every commit: a power cut may lose the last commits but
 // never corrupts the file, and a process crash loses nothing. The inbox's
-// commits are synced all the same (DurableRetry): an acknowledged message
+// commits are synced all the same (durableTx): an acknowledged message
 // survives a power cut too.
 func sqliteDSN(path string) (string, error) {
 	if path == "" {
@@ -187,7 +189,7 @@ func safeToInterpolate(charsets string) bool {
 
 // Ping checks the database answers (for /readyz).
 func (db *DB) Ping(ctx context.Context) error {
-	sqlDB, err := db.Gorm.DB()
+	sqlDB, err := db.gorm.DB()
 	if err != nil {
 		return err
 	}
@@ -205,42 +207,53 @@ func (db *DB) Close() error {
 	if db.group != nil {
 		db.group.close()
 	}
-	sqlDB, err := db.Gorm.DB()
+	sqlDB, err := db.gorm.DB()
 	if err != nil {
 		return err
 	}
 	return sqlDB.Close()
 }
 
-// Tx runs fn in a transaction.
-func (db *DB) Tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+// transaction runs fn in a transaction.
+func (db *DB) transaction(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	if db.Driver != "sqlite" {
-		return db.Gorm.WithContext(ctx).Transaction(fn)
+		return db.gorm.WithContext(ctx).Transaction(fn)
 	}
-	return db.Gorm.WithContext(ctx).Connection(func(conn *gorm.DB) error {
+	return db.gorm.WithContext(ctx).Connection(func(conn *gorm.DB) error {
 		return pinnedTx(conn, fn)
 	})
 }
 
 // pinnedTx runs fn in a transaction on a pinned SQLite connection. When the
-// COMMIT fails, database/sql considers the transaction done but SQLite
-// keeps it open, and every later BEGIN on the pool's only connection would
-// fail; so a failed transaction is ended before the connection goes back.
-// (A ROLLBACK with nothing open is a harmless error.)
+// COMMIT fails (SQLITE_BUSY, SQLITE_FULL…), database/sql considers the
+// transaction done but SQLite may keep it open, and every later BEGIN on
+// the pool's only connection would fail; so after a failed COMMIT the
+// transaction is ended before the connection goes back. Only then: when fn
+// itself failed, gorm has rolled back already, and a second ROLLBACK would
+// only log "cannot rollback - no transaction is active" (issue 13 #8).
+// SQLite may also have rolled back on its own when the COMMIT failed, so
+// that ROLLBACK runs without logging its error.
 func pinnedTx(conn *gorm.DB, fn func(tx *gorm.DB) error) error {
-	err := conn.Transaction(fn)
-	if err != nil {
-		conn.WithContext(context.Background()).Exec("ROLLBACK")
+	fnDone := false
+	err := conn.Transaction(func(tx *gorm.DB) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		fnDone = true
+		return nil
+	})
+	if err != nil && fnDone {
+		conn.Session(&gorm.Session{Logger: logger.Discard}).WithContext(context.Background()).Exec("ROLLBACK")
 	}
 	return err
 }
 
-// Retry runs fn in a transaction and runs it again (a few times, with a
+// retryTx runs fn in a transaction and runs it again (a few times, with a
 // short pause) when the database chose it as a deadlock victim or a lock
 // wait timed out: those transactions were rolled back whole and are safe to
 // repeat. fn must not have effects outside the transaction.
-func (db *DB) Retry(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	return retry(ctx, func() error { return db.Tx(ctx, fn) })
+func (db *DB) retryTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	return retry(ctx, func() error { return db.transaction(ctx, fn) })
 }
 
 // retry runs run until it succeeds, fails for a reason other than
@@ -261,7 +274,7 @@ func retry(ctx context.Context, run func() error) error {
 	return err
 }
 
-// DurableRetry is Retry for a transaction whose commit must survive a
+// durableTx is retryTx for a transaction whose commit must survive a
 // power cut before the caller goes on (the inbox: a message is
 // acknowledged once stored). MySQL's default already syncs every commit.
 // SQLite runs with synchronous=NORMAL, which in WAL mode syncs only at
@@ -270,15 +283,15 @@ func retry(ctx context.Context, run func() error) error {
 // keep the DSN's level: they are re-derived from the inbox, or, for a
 // delivery record, cost at most a repeated send. Only the inbox's group
 // commit calls this, so there is one sync per batch, never one per message.
-func (db *DB) DurableRetry(ctx context.Context, fn func(tx *gorm.DB) error) error {
+func (db *DB) durableTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	const full = 2
 	if db.Driver != "sqlite" || db.sqliteSync >= full {
-		return db.Retry(ctx, fn) // every commit is synced already
+		return db.retryTx(ctx, fn) // every commit is synced already
 	}
 	// One connection (see Open): Connection pins it, so no other
 	// transaction runs with the changed setting. The pragma cannot change
 	// inside a transaction, hence around it.
-	return db.Gorm.WithContext(ctx).Connection(func(conn *gorm.DB) error {
+	return db.gorm.WithContext(ctx).Connection(func(conn *gorm.DB) error {
 		if err := conn.Exec("PRAGMA synchronous=FULL").Error; err != nil {
 			return err
 		}
@@ -301,9 +314,9 @@ func IsRetryable(err error) bool {
 
 var clauseForUpdate = clause.Locking{Strength: "UPDATE"}
 
-// ForUpdate locks selected rows on MySQL; SQLite's immediate transactions
+// forUpdate locks selected rows on MySQL; SQLite's immediate transactions
 // already hold the database write lock.
-func (db *DB) ForUpdate(q *gorm.DB) *gorm.DB {
+func (db *DB) forUpdate(q *gorm.DB) *gorm.DB {
 	if db.Driver == "mysql" {
 		return q.Clauses(clauseForUpdate)
 	}

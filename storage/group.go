@@ -53,7 +53,7 @@ const (
 
 type txReq struct {
 	ctx      context.Context
-	fn       func(tx *HandoffTx) error
+	fn       func(tx *handoffTx) error
 	state    atomic.Int32
 	result   chan error // buffered 1
 	panicked any        // fn's panic, re-raised in the caller
@@ -78,7 +78,7 @@ func newTxGroup(db *DB) *txGroup {
 
 // do runs fn in the next group and returns its outcome once that group has
 // committed (or failed). The caller's ctx bounds the wait until fn starts.
-func (g *txGroup) do(ctx context.Context, fn func(tx *HandoffTx) error) error {
+func (g *txGroup) do(ctx context.Context, fn func(tx *handoffTx) error) error {
 	r := &txReq{ctx: ctx, fn: fn, result: make(chan error, 1)}
 	select {
 	case g.reqs <- r:
@@ -182,7 +182,7 @@ func (g *txGroup) commit(batch []*txReq) {
 	// back the whole transaction, every other member's work with it. A
 	// caller that gives up before its turn is skipped; once running, a
 	// member finishes (they are short).
-	err = g.db.Gorm.WithContext(context.Background()).Connection(func(conn *gorm.DB) error {
+	err = g.db.gorm.WithContext(context.Background()).Connection(func(conn *gorm.DB) error {
 		return pinnedTx(conn, func(tx *gorm.DB) error {
 			// A lone member needs no savepoint: the transaction is its own.
 			isolate := len(batch) > 1
@@ -257,7 +257,7 @@ func runMember(db *DB, tx *gorm.DB, r *txReq) (err error) {
 			r.goexited = true
 		}
 	}()
-	err = r.fn(&HandoffTx{DB: db, G: tx.WithContext(context.WithoutCancel(r.ctx))})
+	err = r.fn(&handoffTx{db: db, g: tx.WithContext(context.WithoutCancel(r.ctx))})
 	returned = true
 	return err
 }

@@ -23,11 +23,11 @@ func TestHandoffTransactionsAreIsolatedWhenGrouped(t *testing.T) {
 	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
 		db := storagetest.Open(t, driver)
 		ctx := context.Background()
-		if err := db.Gorm.Exec("CREATE TABLE group_probe (k VARCHAR(32) PRIMARY KEY)").Error; err != nil {
+		if err := db.Gorm().Exec("CREATE TABLE group_probe (k VARCHAR(32) PRIMARY KEY)").Error; err != nil {
 			t.Fatal(err)
 		}
 		insert := func(tx *storage.HandoffTx, k string) error {
-			return tx.G.Exec("INSERT INTO group_probe (k) VALUES (?)", k).Error
+			return tx.G().Exec("INSERT INTO group_probe (k) VALUES (?)", k).Error
 		}
 
 		// Hold the writer so the others queue up behind it and (on
@@ -112,7 +112,7 @@ func TestHandoffTransactionsAreIsolatedWhenGrouped(t *testing.T) {
 		want = append(want, "blocker")
 		sort.Strings(want)
 		var got []string
-		if err := db.Gorm.Raw("SELECT k FROM group_probe ORDER BY k").Scan(&got).Error; err != nil {
+		if err := db.Gorm().Raw("SELECT k FROM group_probe ORDER BY k").Scan(&got).Error; err != nil {
 			t.Fatal(err)
 		}
 		if fmt.Sprint(got) != fmt.Sprint(want) {
@@ -159,7 +159,7 @@ func TestGroupedMemberEndingTheTransaction(t *testing.T) {
 	for i := range fns {
 		fns[i] = insertProbe(fmt.Sprintf("k%02d", i))
 	}
-	fns[breaker] = func(tx *storage.HandoffTx) error { return tx.G.Exec("ROLLBACK").Error }
+	fns[breaker] = func(tx *storage.HandoffTx) error { return tx.G().Exec("ROLLBACK").Error }
 	results := runQueued(t, db, fns...)
 	stored := probeRows(t, db)
 	for i := range n {
@@ -177,7 +177,7 @@ func TestGroupedMemberEndingTheTransaction(t *testing.T) {
 
 func probeTable(t *testing.T, db *storage.DB) {
 	t.Helper()
-	if err := db.Gorm.Exec("CREATE TABLE group_probe (k VARCHAR(32) PRIMARY KEY)").Error; err != nil {
+	if err := db.Gorm().Exec("CREATE TABLE group_probe (k VARCHAR(32) PRIMARY KEY)").Error; err != nil {
 		t.Fatal(err)
 	}
 }
@@ -185,7 +185,7 @@ func probeTable(t *testing.T, db *storage.DB) {
 func probeRows(t *testing.T, db *storage.DB) map[string]bool {
 	t.Helper()
 	var rows []string
-	if err := db.Gorm.Raw("SELECT k FROM group_probe").Scan(&rows).Error; err != nil {
+	if err := db.Gorm().Raw("SELECT k FROM group_probe").Scan(&rows).Error; err != nil {
 		t.Fatal(err)
 	}
 	m := map[string]bool{}
@@ -236,7 +236,7 @@ func runQueued(t *testing.T, db *storage.DB, fns ...func(tx *storage.HandoffTx) 
 
 func insertProbe(k string) func(tx *storage.HandoffTx) error {
 	return func(tx *storage.HandoffTx) error {
-		return tx.G.Exec("INSERT INTO group_probe (k) VALUES (?)", k).Error
+		return tx.G().Exec("INSERT INTO group_probe (k) VALUES (?)", k).Error
 	}
 }
 
@@ -250,12 +250,12 @@ func TestGroupCommitFailure(t *testing.T) {
 		"CREATE TABLE fk_parent (id INTEGER PRIMARY KEY)",
 		"CREATE TABLE fk_child (pid INTEGER REFERENCES fk_parent(id) DEFERRABLE INITIALLY DEFERRED)",
 	} {
-		if err := db.Gorm.Exec(q).Error; err != nil {
+		if err := db.Gorm().Exec(q).Error; err != nil {
 			t.Fatal(err)
 		}
 	}
 	errs := runQueued(t, db, insertProbe("a"), func(tx *storage.HandoffTx) error {
-		return tx.G.Exec("INSERT INTO fk_child VALUES (42)").Error // fails at COMMIT
+		return tx.G().Exec("INSERT INTO fk_child VALUES (42)").Error // fails at COMMIT
 	}, insertProbe("c"))
 	rows := probeRows(t, db)
 	if errs[1] == nil {
@@ -286,7 +286,7 @@ func TestGroupMemberErrorOnLostWritesIsRetried(t *testing.T) {
 		},
 		func(tx *storage.HandoffTx) error { // refuses while x exists
 			var n int64
-			if err := tx.G.Raw("SELECT count(*) FROM group_probe WHERE k = 'x'").Scan(&n).Error; err != nil {
+			if err := tx.G().Raw("SELECT count(*) FROM group_probe WHERE k = 'x'").Scan(&n).Error; err != nil {
 				return err
 			}
 			if n > 0 {
@@ -294,7 +294,7 @@ func TestGroupMemberErrorOnLostWritesIsRetried(t *testing.T) {
 			}
 			return nil
 		},
-		func(tx *storage.HandoffTx) error { return tx.G.Exec("ROLLBACK").Error }, // the group fails
+		func(tx *storage.HandoffTx) error { return tx.G().Exec("ROLLBACK").Error }, // the group fails
 	)
 	if errs[1] != nil && !probeRows(t, db)["x"] {
 		t.Errorf("refused because of x (%v), but x never committed", errs[1])

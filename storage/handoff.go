@@ -3,7 +3,9 @@ package storage
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"time"
@@ -13,44 +15,32 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/dingdesk/dingdesk/adapter"
+	"github.com/dingdesk/dingdesk/handoff"
 )
 
-// The hand-off engine's tables (package handoff decides, this file stores).
-// Lock order, kept by every transaction that takes more than one lock:
+// The hand-off engine's tables: package handoff decides and defines the
+// records and the transaction it needs (handoff.Store, handoff.Tx); this
+// file stores them, converting rows to records at its edge. Lock order,
+// kept by every transaction that takes more than one lock (see handoff.Tx):
 // conversation rows → skill-group rows (by name) → session rows → agent rows.
 
-// Session states as stored.
-const (
-	SessionQueued = "queued"
-	SessionActive = "active"
-	SessionEnded  = "ended"
-)
-
-// Agent presences as stored.
-const (
-	PresenceOnline  = "online"
-	PresenceBusy    = "busy"
-	PresenceOffline = "offline"
-)
-
-// HandoffConversationRow is one user's conversation with the service (a
-// private chat, or one user in a group): key conversationID|senderID. Its
-// row lock serialises everything that changes the user's state, across
-// replicas. The user is with the bot while SessionID is 0; otherwise the
-// session row says whether they queue or talk to a person.
-type HandoffConversationRow struct {
+// handoffConversationRow is one user's conversation (handoff.Conversation),
+// key conversationID|senderID. Its row lock serialises everything that
+// changes the user's state, across replicas.
+type handoffConversationRow struct {
 	UserKey           string `gorm:"primaryKey;size:191"`
 	ConversationID    string `gorm:"size:191;not null"`
 	ConversationType  string `gorm:"size:4;not null"`
 	ConversationTitle string `gorm:"size:255;not null;default:''"`
-	UserID            string `gorm:"size:128;not null"` // SenderID: staffId, or DingTalk's id for outsiders
+	UserID            string `gorm:"size:128;not null"`
 	StaffID           string `gorm:"size:128;not null;default:''"`
 	Nick              string `gorm:"size:128;not null;default:''"`
 	SessionID         int64  `gorm:"not null;default:0"`
-	GroupName         string `gorm:"size:128;not null;default:''"`  // group of SessionID
-	Misses            int    `gorm:"not null;default:0"`            // unanswered questions in a row
+	GroupName         string `gorm:"size:128;not null;default:''"`
+	Misses            int    `gorm:"not null;default:0"`
 	Picks             string `gorm:"size:2048;not null;default:''"` // JSON entry ids of the last numbered list
 	LastQuestion      string `gorm:"type:text"`
+	LastQuestionMsg   string `gorm:"size:191;not null;default:''"`
 	LastAgent         string `gorm:"size:128;not null;default:''"`
 	Webhook           string `gorm:"size:1024;not null;default:''"`
 	WebhookExpiry     *time.Time
@@ -58,15 +48,11 @@ type HandoffConversationRow struct {
 	ChangedAt         time.Time `gorm:"not null"` // set by the engine's clock
 }
 
-func (HandoffConversationRow) TableName() string { return "handoff_conversations" }
+func (handoffConversationRow) TableName() string { return "handoff_conversations" }
 
-// HandoffSessionRow is one hand-off: queued, then active with one agent,
-// then ended. A transfer or an agent going offline ends the row and opens a
-// new one, so each row has one agent and the history keeps who, why, when.
-// DueAt is the row's pending timeout (queue_timeout while queued,
-// customer_idle_timeout while active); ix_hs_due makes the timer scan
-// O(due).
-type HandoffSessionRow struct {
+// handoffSessionRow is one hand-off (handoff.Session). DueAt is the row's
+// pending timeout; ix_hs_due makes the timer scan O(due).
+type handoffSessionRow struct {
 	ID                int64  `gorm:"primaryKey;autoIncrement"`
 	UserKey           string `gorm:"size:191;not null;index:ix_hs_user"`
 	ConversationID    string `gorm:"size:191;not null"`
@@ -81,25 +67,26 @@ type HandoffSessionRow struct {
 	AgentID           string `gorm:"size:128;not null;default:'';index:ix_hs_agent_no,priority:1;index:ix_hs_agent_state,priority:1"`
 	AgentNo           int    `gorm:"not null;default:0;index:ix_hs_agent_no,priority:2"`
 	AgentName         string `gorm:"size:128;not null;default:''"`
-	Greeted           bool   `gorm:"not null;default:false"` // the user was told the agent's name
-	FromSessionID     int64  `gorm:"not null;default:0"`     // the session this one continues (transfer)
+	Greeted           bool   `gorm:"not null;default:false"`
+	FromSessionID     int64  `gorm:"not null;default:0"`
 	FromAgent         string `gorm:"size:128;not null;default:''"`
 	QueuedAt          *time.Time
 	AssignedAt        *time.Time
 	EndedAt           *time.Time
 	EndReason         string     `gorm:"size:32;not null;default:''"`
 	DueAt             *time.Time `gorm:"index:ix_hs_due"`
-	ToldAt            *time.Time // last queue position reminder
-	CreatedAt         time.Time  `gorm:"not null"`
+	ToldAt            *time.Time
+	SuggestFor        string    `gorm:"size:191;not null;default:''"`  // msgId the shown suggestions answer
+	SuggestIDs        string    `gorm:"size:2048;not null;default:''"` // JSON entry ids shown to the agent
+	CreatedAt         time.Time `gorm:"not null"`
 }
 
-func (HandoffSessionRow) TableName() string { return "handoff_sessions" }
+func (handoffSessionRow) TableName() string { return "handoff_sessions" }
 
-// HandoffAgentRow is an agent's presence and load. OpenChats counts the
-// agent's active sessions and only changes together with a session row;
-// the conditional update in Assign keeps it at or under max_chats whatever
-// runs concurrently. NextNo numbers the agent's sessions (#12).
-type HandoffAgentRow struct {
+// handoffAgentRow is an agent's presence and load (handoff.Agent).
+// OpenChats only changes together with a session row; the conditional
+// update in Assign keeps it at or under max_chats.
+type handoffAgentRow struct {
 	StaffID        string `gorm:"primaryKey;size:128"`
 	Presence       string `gorm:"size:16;not null"`
 	OpenChats      int    `gorm:"not null;default:0"`
@@ -107,38 +94,26 @@ type HandoffAgentRow struct {
 	CurrentNo      int    `gorm:"not null;default:0"`
 	LastAssignedAt *time.Time
 	PresenceAt     time.Time `gorm:"not null"`
-	ChatID         string    `gorm:"size:191;not null;default:''"` // the agent's 1:1 conversationId with the bot
+	ChatID         string    `gorm:"size:191;not null;default:''"`
 	Webhook        string    `gorm:"size:1024;not null;default:''"`
 	WebhookExpiry  *time.Time
 }
 
-func (HandoffAgentRow) TableName() string { return "handoff_agents" }
+func (handoffAgentRow) TableName() string { return "handoff_agents" }
 
-// HandoffGroupRow exists to be locked: every change to a skill group's
-// queue holds it, which serialises the group's hand-offs across replicas
-// and makes queue positions exact. HeadSeq/TailSeq hand out queue_seq
-// values for the front (an agent went offline) and the back.
-type HandoffGroupRow struct {
+// handoffGroupRow exists to be locked: every change to a skill group's
+// queue holds it. HeadSeq/TailSeq hand out queue_seq values for the front
+// and the back.
+type handoffGroupRow struct {
 	Name    string `gorm:"primaryKey;size:128"`
 	HeadSeq int64  `gorm:"not null;default:0"`
 	TailSeq int64  `gorm:"not null;default:0"`
 }
 
-func (HandoffGroupRow) TableName() string { return "handoff_groups" }
+func (handoffGroupRow) TableName() string { return "handoff_groups" }
 
-// Transcript directions and sender kinds.
-const (
-	DirIn  = "in"
-	DirOut = "out"
-
-	SenderUser   = "user"
-	SenderBot    = "bot"
-	SenderAgent  = "agent"
-	SenderSystem = "system"
-)
-
-// HandoffMessageRow is one transcript line: a message from or to the user.
-type HandoffMessageRow struct {
+// handoffMessageRow is one transcript line (handoff.Line).
+type handoffMessageRow struct {
 	ID         int64     `gorm:"primaryKey;autoIncrement"`
 	UserKey    string    `gorm:"size:191;not null;index:ix_hm_user"`
 	SessionID  int64     `gorm:"not null;default:0;index:ix_hm_session"`
@@ -148,16 +123,16 @@ type HandoffMessageRow struct {
 	SenderName string    `gorm:"size:128;not null;default:''"`
 	Kind       string    `gorm:"size:16;not null;default:'text'"`
 	Text       string    `gorm:"type:text"`
-	MsgID      string    `gorm:"size:191;not null;default:''"` // inbound msgId
+	MsgID      string    `gorm:"size:191;not null;default:''"`
 	OutboxID   int64     `gorm:"not null;default:0"`
 	CreatedAt  time.Time `gorm:"not null"`
 }
 
-func (HandoffMessageRow) TableName() string { return "handoff_messages" }
+func (handoffMessageRow) TableName() string { return "handoff_messages" }
 
-// HandoffUnansweredRow is a question the bot could not answer, with its best
-// candidates (JSON), for admins to grow the knowledge base.
-type HandoffUnansweredRow struct {
+// handoffUnansweredRow is a question the bot could not answer
+// (handoff.Unanswered), candidates as JSON.
+type handoffUnansweredRow struct {
 	ID             int64     `gorm:"primaryKey;autoIncrement"`
 	UserKey        string    `gorm:"size:191;not null"`
 	ConversationID string    `gorm:"size:191;not null"`
@@ -166,15 +141,133 @@ type HandoffUnansweredRow struct {
 	CreatedAt      time.Time `gorm:"not null;index:ix_hu_created"`
 }
 
-func (HandoffUnansweredRow) TableName() string { return "handoff_unanswered" }
+func (handoffUnansweredRow) TableName() string { return "handoff_unanswered" }
 
-// HandoffTx is one hand-off engine transaction.
-type HandoffTx struct {
-	DB *DB
-	G  *gorm.DB
+// Conversions between rows and records. Nullable times are nil rows and
+// zero records.
+
+func ptr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
 }
 
-// Handoff runs fn in a transaction and repeats it when the database rolled
+func val(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
+}
+
+func encodeIDs(ids []string) string {
+	if len(ids) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(ids)
+	return string(b)
+}
+
+func decodeIDs(s string) []string {
+	if s == "" {
+		return nil
+	}
+	var ids []string
+	if json.Unmarshal([]byte(s), &ids) != nil {
+		return nil
+	}
+	return ids
+}
+
+func convRow(c *handoff.Conversation) *handoffConversationRow {
+	return &handoffConversationRow{
+		UserKey: c.UserKey, ConversationID: c.ConversationID, ConversationType: string(c.ConversationType),
+		ConversationTitle: c.ConversationTitle, UserID: c.UserID, StaffID: c.StaffID, Nick: c.Nick,
+		SessionID: c.SessionID, GroupName: c.Group, Misses: c.Misses, Picks: encodeIDs(c.Picks),
+		LastQuestion: c.LastQuestion, LastQuestionMsg: c.LastQuestionMsg, LastAgent: c.LastAgent,
+		Webhook: c.Webhook, WebhookExpiry: ptr(c.WebhookExpiry), CreatedAt: c.CreatedAt.UTC(), ChangedAt: c.ChangedAt.UTC(),
+	}
+}
+
+func (r *handoffConversationRow) record() *handoff.Conversation {
+	return &handoff.Conversation{
+		UserKey: r.UserKey, ConversationID: r.ConversationID, ConversationType: adapter.ConversationType(r.ConversationType),
+		ConversationTitle: r.ConversationTitle, UserID: r.UserID, StaffID: r.StaffID, Nick: r.Nick,
+		SessionID: r.SessionID, Group: r.GroupName, Misses: r.Misses, Picks: decodeIDs(r.Picks),
+		LastQuestion: r.LastQuestion, LastQuestionMsg: r.LastQuestionMsg, LastAgent: r.LastAgent,
+		Webhook: r.Webhook, WebhookExpiry: val(r.WebhookExpiry), CreatedAt: r.CreatedAt, ChangedAt: r.ChangedAt,
+	}
+}
+
+func sessionRow(s *handoff.Session) *handoffSessionRow {
+	return &handoffSessionRow{
+		ID: s.ID, UserKey: s.UserKey, ConversationID: s.ConversationID, ConversationType: string(s.ConversationType),
+		ConversationTitle: s.ConversationTitle, UserID: s.UserID, Nick: s.UserNick, GroupName: s.Group,
+		State: string(s.Status), QueueSeq: s.QueueSeq, Reason: string(s.Reason), AgentID: s.Agent, AgentNo: s.No,
+		AgentName: s.AgentName, Greeted: s.Greeted, FromSessionID: s.FromSessionID, FromAgent: s.FromAgent,
+		QueuedAt: ptr(s.QueuedAt), AssignedAt: ptr(s.AssignedAt), EndedAt: ptr(s.EndedAt), EndReason: string(s.EndReason),
+		DueAt: ptr(s.Due), ToldAt: ptr(s.ToldAt), SuggestFor: s.Suggested.ForMsg, SuggestIDs: encodeIDs(s.Suggested.Entries),
+		CreatedAt: s.CreatedAt.UTC(),
+	}
+}
+
+func (r *handoffSessionRow) record() handoff.Session {
+	return handoff.Session{
+		ID: r.ID, No: r.AgentNo, Status: handoff.Status(r.State), UserKey: r.UserKey, ConversationID: r.ConversationID,
+		ConversationType: adapter.ConversationType(r.ConversationType), ConversationTitle: r.ConversationTitle,
+		UserID: r.UserID, UserNick: r.Nick, Group: r.GroupName, Reason: handoff.Reason(r.Reason),
+		Agent: r.AgentID, AgentName: r.AgentName, FromSessionID: r.FromSessionID, FromAgent: r.FromAgent,
+		QueueSeq: r.QueueSeq, QueuedAt: val(r.QueuedAt), AssignedAt: val(r.AssignedAt), EndedAt: val(r.EndedAt),
+		EndReason: handoff.EndReason(r.EndReason), Due: val(r.DueAt), ToldAt: val(r.ToldAt), Greeted: r.Greeted,
+		Suggested: handoff.SuggestionList{ForMsg: r.SuggestFor, Entries: decodeIDs(r.SuggestIDs)},
+		CreatedAt: r.CreatedAt,
+	}
+}
+
+func sessionRecords(rows []handoffSessionRow) []handoff.Session {
+	out := make([]handoff.Session, len(rows))
+	for i := range rows {
+		out[i] = rows[i].record()
+	}
+	return out
+}
+
+func (r *handoffAgentRow) record() handoff.Agent {
+	return handoff.Agent{
+		StaffID: r.StaffID, Presence: handoff.Presence(r.Presence), OpenChats: r.OpenChats, NextNo: r.NextNo,
+		CurrentNo: r.CurrentNo, LastAssignedAt: val(r.LastAssignedAt), PresenceAt: r.PresenceAt,
+		Chat: handoff.AgentChat{ConversationID: r.ChatID, Webhook: r.Webhook, WebhookExpiry: val(r.WebhookExpiry)},
+	}
+}
+
+func lineRow(l *handoff.Line) handoffMessageRow {
+	return handoffMessageRow{
+		UserKey: l.UserKey, SessionID: l.SessionID, Direction: string(l.Direction), SenderKind: string(l.Sender),
+		SenderID: l.SenderID, SenderName: l.SenderName, Kind: string(l.Kind), Text: l.Text, MsgID: l.MsgID,
+		OutboxID: l.OutboxID, CreatedAt: l.CreatedAt.UTC(),
+	}
+}
+
+func (r *handoffMessageRow) record() handoff.Line {
+	return handoff.Line{
+		ID: r.ID, UserKey: r.UserKey, SessionID: r.SessionID, Direction: handoff.Direction(r.Direction),
+		Sender: handoff.SenderKind(r.SenderKind), SenderID: r.SenderID, SenderName: r.SenderName,
+		Kind: adapter.Kind(r.Kind), Text: r.Text, MsgID: r.MsgID, OutboxID: r.OutboxID, CreatedAt: r.CreatedAt,
+	}
+}
+
+// handoffTx is one hand-off engine transaction (handoff.Tx).
+type handoffTx struct {
+	db     *DB
+	g      *gorm.DB
+	groups map[string]*handoffGroupRow // locked in this transaction
+	items  []OutboxItem                // enqueued, for the sender after commit
+}
+
+var _ handoff.Tx = (*handoffTx)(nil)
+
+// handoff runs fn in a transaction and repeats it when the database rolled
 // it back for contention (see IsRetryable) or a concurrent first insert of
 // the same key lost the race; fn must have no effects outside the
 // transaction. On MySQL the transaction runs at READ COMMITTED: every read
@@ -183,7 +276,7 @@ type HandoffTx struct {
 // messages of many new users do not deadlock on their inserts). On SQLite
 // it shares its commit with the other hand-off transactions waiting at the
 // same moment (txGroup); it still returns only once its work is committed.
-func (db *DB) Handoff(ctx context.Context, fn func(tx *HandoffTx) error) error {
+func (db *DB) handoff(ctx context.Context, fn func(tx *handoffTx) error) error {
 	var opts []*sql.TxOptions
 	if db.Driver == "mysql" {
 		opts = append(opts, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
@@ -193,8 +286,8 @@ func (db *DB) Handoff(ctx context.Context, fn func(tx *HandoffTx) error) error {
 		if db.group != nil {
 			err = db.group.do(ctx, fn)
 		} else {
-			err = db.Gorm.WithContext(ctx).Transaction(func(g *gorm.DB) error {
-				return fn(&HandoffTx{DB: db, G: g})
+			err = db.gorm.WithContext(ctx).Transaction(func(g *gorm.DB) error {
+				return fn(&handoffTx{db: db, g: g})
 			}, opts...)
 		}
 		if err == nil || !(IsRetryable(err) || IsDuplicate(err) || errors.Is(err, errGroupAborted)) {
@@ -218,7 +311,7 @@ func IsDuplicate(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
 }
 
-func (t *HandoffTx) forUpdate() *gorm.DB { return t.DB.ForUpdate(t.G) }
+func (t *handoffTx) forUpdate() *gorm.DB { return t.db.forUpdate(t.g) }
 
 func found(err error) (bool, error) {
 	if errors.Is(err, gorm.ErrRecordNotFound) {
@@ -227,229 +320,297 @@ func found(err error) (bool, error) {
 	return err == nil, err
 }
 
-// LockConversation reads and locks a conversation; nil when it has none.
-func (t *HandoffTx) LockConversation(userKey string) (*HandoffConversationRow, error) {
-	var row HandoffConversationRow
-	ok, err := found(t.forUpdate().Where("user_key = ?", userKey).Take(&row).Error)
+func (t *handoffTx) conversation(q *gorm.DB, userKey string) (*handoff.Conversation, error) {
+	var row handoffConversationRow
+	ok, err := found(q.Where("user_key = ?", userKey).Take(&row).Error)
 	if !ok {
 		return nil, err
 	}
-	return &row, nil
+	return row.record(), nil
 }
 
-// Conversation reads a conversation without locking it.
-func (t *HandoffTx) Conversation(userKey string) (*HandoffConversationRow, error) {
-	var row HandoffConversationRow
-	ok, err := found(t.G.Where("user_key = ?", userKey).Take(&row).Error)
-	if !ok {
-		return nil, err
-	}
-	return &row, nil
+func (t *handoffTx) LockConversation(userKey string) (*handoff.Conversation, error) {
+	return t.conversation(t.forUpdate(), userKey)
 }
 
-// Conversations reads conversations by key without locking them.
-func (t *HandoffTx) Conversations(keys []string) (map[string]*HandoffConversationRow, error) {
-	out := make(map[string]*HandoffConversationRow, len(keys))
+func (t *handoffTx) Conversation(userKey string) (*handoff.Conversation, error) {
+	return t.conversation(t.g, userKey)
+}
+
+func (t *handoffTx) Conversations(keys []string) (map[string]*handoff.Conversation, error) {
+	out := make(map[string]*handoff.Conversation, len(keys))
 	if len(keys) == 0 {
 		return out, nil
 	}
-	var rows []HandoffConversationRow
-	if err := t.G.Where("user_key IN ?", keys).Find(&rows).Error; err != nil {
+	var rows []handoffConversationRow
+	if err := t.g.Where("user_key IN ?", keys).Find(&rows).Error; err != nil {
 		return nil, err
 	}
 	for i := range rows {
-		out[rows[i].UserKey] = &rows[i]
+		out[rows[i].UserKey] = rows[i].record()
 	}
 	return out, nil
 }
 
-// CreateConversation inserts a new conversation.
-func (t *HandoffTx) CreateConversation(row *HandoffConversationRow) error {
-	return t.G.Create(row).Error
+func (t *handoffTx) CreateConversation(c *handoff.Conversation) error {
+	return t.g.Create(convRow(c)).Error
 }
 
 // SaveConversation writes every column of an existing conversation.
-func (t *HandoffTx) SaveConversation(row *HandoffConversationRow) error {
-	return t.G.Model(row).Select("*").Omit("user_key", "created_at").Updates(row).Error
+func (t *handoffTx) SaveConversation(c *handoff.Conversation) error {
+	row := convRow(c)
+	return t.g.Model(row).Select("*").Omit("user_key", "created_at").Updates(row).Error
 }
 
-// LockSession reads and locks a session; nil when missing.
-func (t *HandoffTx) LockSession(id int64) (*HandoffSessionRow, error) {
-	var row HandoffSessionRow
+func (t *handoffTx) LockSession(id int64) (*handoff.Session, error) {
+	var row handoffSessionRow
 	ok, err := found(t.forUpdate().Where("id = ?", id).Take(&row).Error)
 	if !ok {
 		return nil, err
 	}
-	return &row, nil
+	s := row.record()
+	return &s, nil
 }
 
-// CreateSession inserts a session and sets its ID.
-func (t *HandoffTx) CreateSession(row *HandoffSessionRow) error { return t.G.Create(row).Error }
+func (t *handoffTx) CreateSession(s *handoff.Session) error {
+	row := sessionRow(s)
+	if err := t.g.Create(row).Error; err != nil {
+		return err
+	}
+	s.ID = row.ID
+	return nil
+}
 
 // SaveSession writes every column of an existing session.
-func (t *HandoffTx) SaveSession(row *HandoffSessionRow) error {
-	return t.G.Model(row).Select("*").Omit("id", "created_at").Updates(row).Error
+func (t *handoffTx) SaveSession(s *handoff.Session) error {
+	row := sessionRow(s)
+	return t.g.Model(row).Select("*").Omit("id", "created_at").Updates(row).Error
 }
 
-// SetSessionDue moves a session's timer.
-func (t *HandoffTx) SetSessionDue(id int64, due *time.Time) error {
-	return t.G.Model(&HandoffSessionRow{}).Where("id = ?", id).Update("due_at", due).Error
+func (t *handoffTx) SetSessionDue(id int64, due time.Time) error {
+	return t.g.Model(&handoffSessionRow{}).Where("id = ?", id).Update("due_at", ptr(due)).Error
 }
 
-// LockGroups locks the skill-group rows, in name order (the caller passes
-// them sorted and distinct). EnsureGroups must have created them.
-func (t *HandoffTx) LockGroups(names ...string) (map[string]*HandoffGroupRow, error) {
-	out := make(map[string]*HandoffGroupRow, len(names))
-	for _, n := range names {
-		var row HandoffGroupRow
-		if err := t.forUpdate().Where("name = ?", n).Take(&row).Error; err != nil {
-			return nil, err
-		}
-		out[n] = &row
+// LockGroups locks the skill-group rows, in the order given (sorted and
+// distinct by the caller's contract).
+func (t *handoffTx) LockGroups(names ...string) error {
+	if t.groups == nil {
+		t.groups = make(map[string]*handoffGroupRow, len(names))
 	}
-	return out, nil
+	for _, n := range names {
+		if _, ok := t.groups[n]; ok {
+			continue
+		}
+		var row handoffGroupRow
+		if err := t.forUpdate().Where("name = ?", n).Take(&row).Error; err != nil {
+			return fmt.Errorf("lock skill group %q: %w", n, err)
+		}
+		t.groups[n] = &row
+	}
+	return nil
 }
 
-// NextQueueSeq hands out the queue position key at the back of a group,
-// under the group lock (ReserveFront hands out keys at the front).
-func (t *HandoffTx) NextQueueSeq(g *HandoffGroupRow) (int64, error) {
+func (t *handoffTx) locked(group string) (*handoffGroupRow, error) {
+	g, ok := t.groups[group]
+	if !ok {
+		return nil, fmt.Errorf("skill group %q is not locked in this transaction", group)
+	}
+	return g, nil
+}
+
+func (t *handoffTx) QueueBack(group string) (int64, error) {
+	g, err := t.locked(group)
+	if err != nil {
+		return 0, err
+	}
 	g.TailSeq++
-	return g.TailSeq, t.G.Model(g).Update("tail_seq", g.TailSeq).Error
+	return g.TailSeq, t.g.Model(g).Update("tail_seq", g.TailSeq).Error
 }
 
-// ReserveFront reserves n queue_seq values before everyone queued in the
-// group and returns the first; they run upwards from it.
-func (t *HandoffTx) ReserveFront(g *HandoffGroupRow, n int) (int64, error) {
+func (t *handoffTx) QueueFront(group string, n int) (int64, error) {
+	g, err := t.locked(group)
+	if err != nil {
+		return 0, err
+	}
 	g.HeadSeq -= int64(n)
-	return g.HeadSeq, t.G.Model(g).Update("head_seq", g.HeadSeq).Error
+	return g.HeadSeq, t.g.Model(g).Update("head_seq", g.HeadSeq).Error
 }
 
-// Queue lists a group's queued sessions in order. Exact while the group
-// row is locked.
-func (t *HandoffTx) Queue(group string) ([]HandoffSessionRow, error) {
-	var rows []HandoffSessionRow
-	err := t.G.Where("group_name = ? AND state = ?", group, SessionQueued).Order("queue_seq").Find(&rows).Error
-	return rows, err
+func (t *handoffTx) Queue(group string) ([]handoff.Session, error) {
+	var rows []handoffSessionRow
+	err := t.g.Where("group_name = ? AND state = ?", group, string(handoff.StatusQueued)).Order("queue_seq").Find(&rows).Error
+	return sessionRecords(rows), err
 }
 
-// QueueHead locks the first queued session of a group; nil when empty.
-func (t *HandoffTx) QueueHead(group string) (*HandoffSessionRow, error) {
-	var row HandoffSessionRow
-	ok, err := found(t.forUpdate().Where("group_name = ? AND state = ?", group, SessionQueued).
+func (t *handoffTx) QueueHead(group string) (*handoff.Session, error) {
+	var row handoffSessionRow
+	ok, err := found(t.forUpdate().Where("group_name = ? AND state = ?", group, string(handoff.StatusQueued)).
 		Order("queue_seq").Limit(1).Take(&row).Error)
 	if !ok {
 		return nil, err
 	}
-	return &row, nil
+	s := row.record()
+	return &s, nil
 }
 
-// QueuePosition is 1 + the number of sessions queued before seq.
-func (t *HandoffTx) QueuePosition(group string, seq int64) (int, error) {
+func (t *handoffTx) QueuePosition(group string, seq int64) (int, error) {
+	return queuePosition(t.g, group, seq)
+}
+
+func queuePosition(q *gorm.DB, group string, seq int64) (int, error) {
 	var n int64
-	err := t.G.Model(&HandoffSessionRow{}).Where("group_name = ? AND state = ? AND queue_seq < ?", group, SessionQueued, seq).Count(&n).Error
+	err := q.Model(&handoffSessionRow{}).Where("group_name = ? AND state = ? AND queue_seq < ?",
+		group, string(handoff.StatusQueued), seq).Count(&n).Error
 	return int(n) + 1, err
 }
 
-// Agents reads the agent rows of staffIDs that exist.
-func (t *HandoffTx) Agents(staffIDs []string) ([]HandoffAgentRow, error) {
-	var rows []HandoffAgentRow
+func (t *handoffTx) Agents(staffIDs []string) ([]handoff.Agent, error) {
 	if len(staffIDs) == 0 {
 		return nil, nil
 	}
-	err := t.G.Where("staff_id IN ?", staffIDs).Find(&rows).Error
-	return rows, err
+	var rows []handoffAgentRow
+	if err := t.g.Where("staff_id IN ?", staffIDs).Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]handoff.Agent, len(rows))
+	for i := range rows {
+		out[i] = rows[i].record()
+	}
+	return out, nil
 }
 
-// Agent reads one agent row; nil when the agent never set a presence.
-func (t *HandoffTx) Agent(staffID string) (*HandoffAgentRow, error) {
-	var row HandoffAgentRow
-	ok, err := found(t.G.Where("staff_id = ?", staffID).Take(&row).Error)
+func (t *handoffTx) Agent(staffID string) (*handoff.Agent, error) { return agent(t.g, staffID) }
+
+func agent(q *gorm.DB, staffID string) (*handoff.Agent, error) {
+	var row handoffAgentRow
+	ok, err := found(q.Where("staff_id = ?", staffID).Take(&row).Error)
 	if !ok {
 		return nil, err
 	}
-	return &row, nil
+	a := row.record()
+	return &a, nil
 }
 
-// Assign takes one chat of the agent's capacity and the agent's next
-// session number, which also becomes the agent's current session, in one
-// conditional update: it succeeds only while the agent is online with fewer
-// than maxChats open chats, whatever other transactions (other groups,
-// other replicas) do at the same time, because the database evaluates the
-// condition on the latest row version under its row lock. ok is false when
-// the agent is full, not online or unknown.
-func (t *HandoffTx) Assign(staffID string, maxChats int, now time.Time) (*HandoffAgentRow, bool, error) {
+// Assign is one conditional update (see handoff.Tx.Assign).
+func (t *handoffTx) Assign(staffID string, maxChats int, now time.Time) (*handoff.Agent, bool, error) {
 	// current_no comes first: MySQL evaluates SET left to right with the
 	// values already assigned, SQLite with the old ones; in this order both
 	// compute the old next_no + 1.
-	res := t.G.Exec("UPDATE handoff_agents SET current_no = next_no + 1, next_no = next_no + 1, "+
+	res := t.g.Exec("UPDATE handoff_agents SET current_no = next_no + 1, next_no = next_no + 1, "+
 		"open_chats = open_chats + 1, last_assigned_at = ? WHERE staff_id = ? AND presence = ? AND open_chats < ?",
-		now, staffID, PresenceOnline, maxChats)
+		now.UTC(), staffID, string(handoff.Online), maxChats)
 	if res.Error != nil || res.RowsAffected == 0 {
 		return nil, false, res.Error
 	}
-	var row HandoffAgentRow
-	if err := t.G.Where("staff_id = ?", staffID).Take(&row).Error; err != nil {
+	a, err := agent(t.g, staffID)
+	if err != nil || a == nil {
 		return nil, false, err
 	}
-	return &row, true, nil
+	return a, true, nil
 }
 
-// Release gives back one chat of the agent's capacity, when session no
-// ends; the agent's current session is cleared when it was that one.
-func (t *HandoffTx) Release(staffID string, no int) error {
-	return t.G.Exec("UPDATE handoff_agents SET open_chats = CASE WHEN open_chats > 0 THEN open_chats - 1 ELSE 0 END, "+
+func (t *handoffTx) Release(staffID string, no int) error {
+	return t.g.Exec("UPDATE handoff_agents SET open_chats = CASE WHEN open_chats > 0 THEN open_chats - 1 ELSE 0 END, "+
 		"current_no = CASE WHEN current_no = ? THEN 0 ELSE current_no END WHERE staff_id = ?", no, staffID).Error
 }
 
-// SetCurrent makes no the agent's current session.
-func (t *HandoffTx) SetCurrent(staffID string, no int) error {
-	return t.G.Model(&HandoffAgentRow{}).Where("staff_id = ?", staffID).Update("current_no", no).Error
+func (t *handoffTx) SetCurrent(staffID string, no int) error {
+	return t.g.Model(&handoffAgentRow{}).Where("staff_id = ?", staffID).Update("current_no", no).Error
 }
 
-// AddMessages appends transcript lines.
-func (t *HandoffTx) AddMessages(rows []HandoffMessageRow) error {
-	if len(rows) == 0 {
+func (t *handoffTx) AddLines(lines []handoff.Line) error {
+	if len(lines) == 0 {
 		return nil
 	}
-	return t.G.Create(&rows).Error
+	rows := make([]handoffMessageRow, len(lines))
+	for i := range lines {
+		rows[i] = lineRow(&lines[i])
+	}
+	return t.g.Create(&rows).Error
 }
 
-// LastMessages is the user's last n transcript lines, oldest first.
-func (t *HandoffTx) LastMessages(userKey string, n int) ([]HandoffMessageRow, error) {
+func (t *handoffTx) LastLines(userKey string, n int) ([]handoff.Line, error) {
 	if n <= 0 {
 		return nil, nil
 	}
-	var rows []HandoffMessageRow
-	err := t.G.Where("user_key = ?", userKey).Order("id desc").Limit(n).Find(&rows).Error
-	for i, j := 0, len(rows)-1; i < j; i, j = i+1, j-1 {
-		rows[i], rows[j] = rows[j], rows[i]
+	var rows []handoffMessageRow
+	err := t.g.Where("user_key = ?", userKey).Order("id desc").Limit(n).Find(&rows).Error
+	out := make([]handoff.Line, len(rows))
+	for i := range rows {
+		out[len(rows)-1-i] = rows[i].record()
 	}
-	return rows, err
+	return out, err
 }
 
-// AddUnanswered records unanswered questions.
-func (t *HandoffTx) AddUnanswered(rows []HandoffUnansweredRow) error {
-	if len(rows) == 0 {
+func (t *handoffTx) AddUnanswered(qs []handoff.Unanswered) error {
+	if len(qs) == 0 {
 		return nil
 	}
-	return t.G.Create(&rows).Error
+	rows := make([]handoffUnansweredRow, len(qs))
+	for i, q := range qs {
+		cands, _ := json.Marshal(q.Candidates)
+		rows[i] = handoffUnansweredRow{UserKey: q.UserKey, ConversationID: q.ConversationID, Question: q.Question,
+			Candidates: string(cands), CreatedAt: q.CreatedAt.UTC()}
+	}
+	return t.g.Create(&rows).Error
 }
 
-// Enqueue writes replies to the outbox (see EnqueueReplies).
-func (t *HandoffTx) Enqueue(now time.Time, replies ...adapter.Reply) ([]OutboxItem, error) {
-	return EnqueueReplies(t.G, now, replies...)
+// Enqueue writes replies to the outbox; HandoffStore.Transact hands them
+// to the sender after the commit.
+func (t *handoffTx) Enqueue(now time.Time, replies ...adapter.Reply) ([]int64, error) {
+	items, err := enqueueReplies(t.g, now, replies...)
+	if err != nil {
+		return nil, err
+	}
+	t.items = append(t.items, items...)
+	ids := make([]int64, len(items))
+	for i, it := range items {
+		ids[i] = it.ID
+	}
+	return ids, nil
 }
 
-// MarkHandled marks the inbound message handled (see MarkHandled).
-func (t *HandoffTx) MarkHandled(msgID string, now time.Time) error {
-	return MarkHandled(t.G, msgID, now)
+func (t *handoffTx) MarkHandled(msgID string, now time.Time) error {
+	err := markHandled(t.g, msgID, now)
+	if errors.Is(err, ErrAlreadyHandled) {
+		return handoff.ErrAlreadyHandled
+	}
+	return err
 }
 
-// HandoffStore holds the hand-off queries that run outside a transaction.
-type HandoffStore struct{ db *DB }
+// HandoffStore is the hand-off engine's storage (handoff.Store) on gorm.
+type HandoffStore struct {
+	db   *DB
+	kick func([]OutboxItem)
+}
 
-// NewHandoffStore wraps db.
-func NewHandoffStore(db *DB) *HandoffStore { return &HandoffStore{db: db} }
+var _ handoff.Store = (*HandoffStore)(nil)
+
+// NewHandoffStore stores the engine's records in db. kick (optional)
+// receives the outbox items of every committed transaction that enqueued
+// some, so they go out at once without being read back.
+func NewHandoffStore(db *DB, kick func([]OutboxItem)) *HandoffStore {
+	return &HandoffStore{db: db, kick: kick}
+}
+
+// Transact runs fn in one hand-off transaction (see DB.handoff), then
+// kicks the replies it enqueued.
+func (s *HandoffStore) Transact(ctx context.Context, fn func(tx handoff.Tx) error) error {
+	var items []OutboxItem
+	err := s.db.handoff(ctx, func(t *handoffTx) error {
+		if err := fn(t); err != nil {
+			return err
+		}
+		items = t.items // of the attempt that committed (fn may run again)
+		return nil
+	})
+	if err == nil && len(items) > 0 && s.kick != nil {
+		s.kick(items)
+	}
+	return err
+}
+
+func (s *HandoffStore) q(ctx context.Context) *gorm.DB { return s.db.gorm.WithContext(ctx) }
 
 // EnsureGroups creates the lock rows of skill groups that have none. It
 // runs outside the engine's transactions, so taking a group's lock never
@@ -459,71 +620,67 @@ func (s *HandoffStore) EnsureGroups(ctx context.Context, names ...string) error 
 	if len(names) == 0 {
 		return nil
 	}
-	rows := make([]HandoffGroupRow, len(names))
+	rows := make([]handoffGroupRow, len(names))
 	for i, n := range names {
-		rows[i] = HandoffGroupRow{Name: n}
+		rows[i] = handoffGroupRow{Name: n}
 	}
-	return s.db.Gorm.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&rows).Error
+	return s.q(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&rows).Error
 }
 
-// SetPresence creates or updates an agent's presence.
-func (s *HandoffStore) SetPresence(ctx context.Context, staffID, presence string, now time.Time) error {
-	row := HandoffAgentRow{StaffID: staffID, Presence: presence, PresenceAt: now}
-	return s.db.Gorm.WithContext(ctx).Clauses(clause.OnConflict{
+func (s *HandoffStore) SetPresence(ctx context.Context, staffID string, p handoff.Presence, now time.Time) error {
+	row := handoffAgentRow{StaffID: staffID, Presence: string(p), PresenceAt: now.UTC()}
+	return s.q(ctx).Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "staff_id"}},
-		DoUpdates: clause.Assignments(map[string]any{"presence": presence, "presence_at": now}),
+		DoUpdates: clause.Assignments(map[string]any{"presence": string(p), "presence_at": now.UTC()}),
 	}).Create(&row).Error
 }
 
-// NoteAgentChat remembers the agent's 1:1 conversation and its webhook.
-func (s *HandoffStore) NoteAgentChat(ctx context.Context, staffID, chatID, webhook string, expiry *time.Time, now time.Time) error {
-	row := HandoffAgentRow{StaffID: staffID, Presence: PresenceOffline, PresenceAt: now, ChatID: chatID, Webhook: webhook, WebhookExpiry: expiry}
-	return s.db.Gorm.WithContext(ctx).Clauses(clause.OnConflict{
+func (s *HandoffStore) NoteAgentChat(ctx context.Context, staffID string, chat handoff.AgentChat, now time.Time) error {
+	exp := ptr(chat.WebhookExpiry)
+	row := handoffAgentRow{StaffID: staffID, Presence: string(handoff.Offline), PresenceAt: now.UTC(),
+		ChatID: chat.ConversationID, Webhook: chat.Webhook, WebhookExpiry: exp}
+	return s.q(ctx).Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "staff_id"}},
-		DoUpdates: clause.Assignments(map[string]any{"chat_id": chatID, "webhook": webhook, "webhook_expiry": expiry}),
+		DoUpdates: clause.Assignments(map[string]any{"chat_id": chat.ConversationID, "webhook": chat.Webhook, "webhook_expiry": exp}),
 	}).Create(&row).Error
 }
 
-// Agent reads one agent row; nil when the agent never appeared.
-func (s *HandoffStore) Agent(ctx context.Context, staffID string) (*HandoffAgentRow, error) {
-	return (&HandoffTx{DB: s.db, G: s.db.Gorm.WithContext(ctx)}).Agent(staffID)
+func (s *HandoffStore) Agent(ctx context.Context, staffID string) (*handoff.Agent, error) {
+	return agent(s.q(ctx), staffID)
 }
 
-// Conversation reads one conversation; nil when missing.
-func (s *HandoffStore) Conversation(ctx context.Context, userKey string) (*HandoffConversationRow, error) {
-	return (&HandoffTx{DB: s.db, G: s.db.Gorm.WithContext(ctx)}).Conversation(userKey)
+func (s *HandoffStore) Conversation(ctx context.Context, userKey string) (*handoff.Conversation, error) {
+	return (&handoffTx{db: s.db}).conversation(s.q(ctx), userKey)
 }
 
-// Session reads one session; nil when missing.
-func (s *HandoffStore) Session(ctx context.Context, id int64) (*HandoffSessionRow, error) {
-	var row HandoffSessionRow
-	ok, err := found(s.db.Gorm.WithContext(ctx).Where("id = ?", id).Take(&row).Error)
+func (s *HandoffStore) Session(ctx context.Context, id int64) (*handoff.Session, error) {
+	var row handoffSessionRow
+	ok, err := found(s.q(ctx).Where("id = ?", id).Take(&row).Error)
 	if !ok {
 		return nil, err
 	}
-	return &row, nil
+	r := row.record()
+	return &r, nil
 }
 
-// AgentSession finds the agent's session numbered no; nil when none.
-func (s *HandoffStore) AgentSession(ctx context.Context, staffID string, no int) (*HandoffSessionRow, error) {
-	var row HandoffSessionRow
-	ok, err := found(s.db.Gorm.WithContext(ctx).Where("agent_id = ? AND agent_no = ?", staffID, no).
+func (s *HandoffStore) AgentSession(ctx context.Context, staffID string, no int) (*handoff.Session, error) {
+	var row handoffSessionRow
+	ok, err := found(s.q(ctx).Where("agent_id = ? AND agent_no = ?", staffID, no).
 		Order("id desc").Limit(1).Take(&row).Error)
 	if !ok {
 		return nil, err
 	}
-	return &row, nil
+	r := row.record()
+	return &r, nil
 }
 
-// ActiveSessions lists the agent's active sessions by number.
-func (s *HandoffStore) ActiveSessions(ctx context.Context, staffID string) ([]HandoffSessionRow, error) {
-	var rows []HandoffSessionRow
-	err := s.db.Gorm.WithContext(ctx).Where("agent_id = ? AND state = ?", staffID, SessionActive).
+func (s *HandoffStore) ActiveSessions(ctx context.Context, staffID string) ([]handoff.Session, error) {
+	var rows []handoffSessionRow
+	err := s.q(ctx).Where("agent_id = ? AND state = ?", staffID, string(handoff.StatusActive)).
 		Order("agent_no").Find(&rows).Error
-	return rows, err
+	return sessionRecords(rows), err
 }
 
-// QueueLengths counts queued sessions per group.
 func (s *HandoffStore) QueueLengths(ctx context.Context, groups []string) (map[string]int, error) {
 	out := map[string]int{}
 	if len(groups) == 0 {
@@ -533,38 +690,80 @@ func (s *HandoffStore) QueueLengths(ctx context.Context, groups []string) (map[s
 		GroupName string
 		N         int
 	}
-	err := s.db.Gorm.WithContext(ctx).Model(&HandoffSessionRow{}).Select("group_name, count(*) as n").
-		Where("group_name IN ? AND state = ?", groups, SessionQueued).Group("group_name").Scan(&rows).Error
+	err := s.q(ctx).Model(&handoffSessionRow{}).Select("group_name, count(*) as n").
+		Where("group_name IN ? AND state = ?", groups, string(handoff.StatusQueued)).Group("group_name").Scan(&rows).Error
 	for _, r := range rows {
 		out[r.GroupName] = r.N
 	}
 	return out, err
 }
 
-// QueuePosition is 1 + the number of sessions queued before seq in group.
 func (s *HandoffStore) QueuePosition(ctx context.Context, group string, seq int64) (int, error) {
-	return (&HandoffTx{DB: s.db, G: s.db.Gorm.WithContext(ctx)}).QueuePosition(group, seq)
+	return queuePosition(s.q(ctx), group, seq)
 }
 
-// DueSessions lists sessions whose timer is due, earliest first, through
-// ix_hs_due: O(due), not O(sessions).
-func (s *HandoffStore) DueSessions(ctx context.Context, now time.Time, limit int) ([]HandoffSessionRow, error) {
-	var rows []HandoffSessionRow
-	err := s.db.Gorm.WithContext(ctx).Select("id, user_key, group_name, agent_id, due_at").
-		Where("due_at IS NOT NULL AND due_at <= ?", now).Order("due_at").Limit(limit).Find(&rows).Error
-	return rows, err
+func (s *HandoffStore) DueSessions(ctx context.Context, now time.Time, limit int) ([]handoff.Session, error) {
+	var rows []handoffSessionRow
+	err := s.q(ctx).Select("id, user_key, group_name, agent_id, due_at").
+		Where("due_at IS NOT NULL AND due_at <= ?", now.UTC()).Order("due_at").Limit(limit).Find(&rows).Error
+	return sessionRecords(rows), err
 }
+
+// Reads for admins and tests, beyond what the engine needs.
 
 // Messages lists a user's transcript, oldest first.
-func (s *HandoffStore) Messages(ctx context.Context, userKey string) ([]HandoffMessageRow, error) {
-	var rows []HandoffMessageRow
-	err := s.db.Gorm.WithContext(ctx).Where("user_key = ?", userKey).Order("id").Find(&rows).Error
-	return rows, err
+func (s *HandoffStore) Messages(ctx context.Context, userKey string) ([]handoff.Line, error) {
+	var rows []handoffMessageRow
+	err := s.q(ctx).Where("user_key = ?", userKey).Order("id").Find(&rows).Error
+	out := make([]handoff.Line, len(rows))
+	for i := range rows {
+		out[i] = rows[i].record()
+	}
+	return out, err
 }
 
 // Unanswered lists unanswered questions, newest first.
-func (s *HandoffStore) Unanswered(ctx context.Context, limit int) ([]HandoffUnansweredRow, error) {
-	var rows []HandoffUnansweredRow
-	err := s.db.Gorm.WithContext(ctx).Order("id desc").Limit(limit).Find(&rows).Error
-	return rows, err
+func (s *HandoffStore) Unanswered(ctx context.Context, limit int) ([]handoff.Unanswered, error) {
+	var rows []handoffUnansweredRow
+	if err := s.q(ctx).Order("id desc").Limit(limit).Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]handoff.Unanswered, len(rows))
+	for i, r := range rows {
+		out[i] = handoff.Unanswered{UserKey: r.UserKey, ConversationID: r.ConversationID, Question: r.Question, CreatedAt: r.CreatedAt}
+		_ = json.Unmarshal([]byte(r.Candidates), &out[i].Candidates)
+	}
+	return out, nil
+}
+
+// Queue lists a group's queued sessions in queue order.
+func (s *HandoffStore) Queue(ctx context.Context, group string) ([]handoff.Session, error) {
+	var rows []handoffSessionRow
+	q := s.q(ctx).Where("state = ?", string(handoff.StatusQueued))
+	if group != "" {
+		q = q.Where("group_name = ?", group)
+	}
+	err := q.Order("queue_seq").Find(&rows).Error
+	return sessionRecords(rows), err
+}
+
+// SessionsOf lists every session of a user, oldest first.
+func (s *HandoffStore) SessionsOf(ctx context.Context, userKey string) ([]handoff.Session, error) {
+	var rows []handoffSessionRow
+	err := s.q(ctx).Where("user_key = ?", userKey).Order("id").Find(&rows).Error
+	return sessionRecords(rows), err
+}
+
+// SessionCounts counts sessions per user key.
+func (s *HandoffStore) SessionCounts(ctx context.Context) (map[string]int, error) {
+	var rows []struct {
+		UserKey string
+		N       int
+	}
+	err := s.q(ctx).Model(&handoffSessionRow{}).Select("user_key, count(*) as n").Group("user_key").Scan(&rows).Error
+	out := make(map[string]int, len(rows))
+	for _, r := range rows {
+		out[r.UserKey] = r.N
+	}
+	return out, err
 }

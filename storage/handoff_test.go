@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dingdesk/dingdesk/handoff"
 	"github.com/dingdesk/dingdesk/storage"
 	"github.com/dingdesk/dingdesk/storage/storagetest"
 )
@@ -19,11 +20,12 @@ func TestHandoffAssignCapacity(t *testing.T) {
 		db1, db2 := storagetest.OpenStorage(t, cfg), storagetest.OpenStorage(t, cfg)
 		ctx := context.Background()
 		now := time.Date(2026, 6, 3, 2, 0, 0, 0, time.UTC)
-		st := storage.NewHandoffStore(db1)
+		st := storage.NewHandoffStore(db1, nil)
 
-		assign := func(db *storage.DB, max int) (no int, ok bool) {
+		st2 := storage.NewHandoffStore(db2, nil)
+		assign := func(st *storage.HandoffStore, max int) (no int, ok bool) {
 			t.Helper()
-			err := db.Handoff(ctx, func(tx *storage.HandoffTx) error {
+			err := st.Transact(ctx, func(tx handoff.Tx) error {
 				row, got, err := tx.Assign("a1", max, now)
 				if got {
 					no, ok = row.NextNo, true
@@ -35,23 +37,23 @@ func TestHandoffAssignCapacity(t *testing.T) {
 			}
 			return no, ok
 		}
-		if _, ok := assign(db1, 3); ok {
+		if _, ok := assign(st, 3); ok {
 			t.Fatal("assigned to an agent without a row")
 		}
-		if err := st.SetPresence(ctx, "a1", storage.PresenceBusy, now); err != nil {
+		if err := st.SetPresence(ctx, "a1", handoff.Busy, now); err != nil {
 			t.Fatal(err)
 		}
-		if _, ok := assign(db1, 3); ok {
+		if _, ok := assign(st, 3); ok {
 			t.Fatal("assigned to a busy agent")
 		}
-		if err := st.SetPresence(ctx, "a1", storage.PresenceOnline, now); err != nil {
+		if err := st.SetPresence(ctx, "a1", handoff.Online, now); err != nil {
 			t.Fatal(err)
 		}
-		if no, ok := assign(db1, 3); !ok || no != 1 {
+		if no, ok := assign(st, 3); !ok || no != 1 {
 			t.Fatalf("first assign = %d, %v", no, ok)
 		}
 		a, _ := st.Agent(ctx, "a1")
-		if a.OpenChats != 1 || a.CurrentNo != 1 || a.NextNo != 1 || a.LastAssignedAt == nil || !a.LastAssignedAt.Equal(now) {
+		if a.OpenChats != 1 || a.CurrentNo != 1 || a.NextNo != 1 || !a.LastAssignedAt.Equal(now) {
 			t.Fatalf("agent after assign = %+v", a)
 		}
 
@@ -63,8 +65,8 @@ func TestHandoffAssignCapacity(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				db := []*storage.DB{db1, db2}[i%2]
-				err := db.Handoff(ctx, func(tx *storage.HandoffTx) error {
+				st := []*storage.HandoffStore{st, st2}[i%2]
+				err := st.Transact(ctx, func(tx handoff.Tx) error {
 					row, ok, err := tx.Assign("a1", 10, now)
 					if ok {
 						if _, dup := seen.LoadOrStore(row.NextNo, true); dup {
@@ -85,7 +87,7 @@ func TestHandoffAssignCapacity(t *testing.T) {
 			t.Fatalf("won %d, agent %+v; want 9 more, 10 open", won.Load(), a)
 		}
 
-		err := db1.Handoff(ctx, func(tx *storage.HandoffTx) error { return tx.Release("a1", a.CurrentNo) })
+		err := st.Transact(ctx, func(tx handoff.Tx) error { return tx.Release("a1", a.CurrentNo) })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -100,7 +102,7 @@ func TestHandoffQueueSeqAndTimers(t *testing.T) {
 	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
 		db := storagetest.Open(t, driver)
 		ctx := context.Background()
-		st := storage.NewHandoffStore(db)
+		st := storage.NewHandoffStore(db, nil)
 		if err := st.EnsureGroups(ctx, "g", "h"); err != nil {
 			t.Fatal(err)
 		}
@@ -109,30 +111,28 @@ func TestHandoffQueueSeqAndTimers(t *testing.T) {
 		}
 		now := time.Date(2026, 6, 3, 2, 0, 0, 0, time.UTC)
 		var seqs []int64
-		err := db.Handoff(ctx, func(tx *storage.HandoffTx) error {
-			gs, err := tx.LockGroups("g")
-			if err != nil {
+		err := st.Transact(ctx, func(tx handoff.Tx) error {
+			if err := tx.LockGroups("g"); err != nil {
 				return err
 			}
-			g := gs["g"]
 			for range 2 {
-				s, err := tx.NextQueueSeq(g)
+				s, err := tx.QueueBack("g")
 				if err != nil {
 					return err
 				}
 				seqs = append(seqs, s)
 			}
-			front, err := tx.ReserveFront(g, 1)
+			front, err := tx.QueueFront("g", 1)
 			if err != nil {
 				return err
 			}
 			seqs = append(seqs, front)
-			base, err := tx.ReserveFront(g, 2)
+			base, err := tx.QueueFront("g", 2)
 			seqs = append(seqs, base, base+1)
 			for i, s := range seqs {
 				due := now.Add(time.Duration(i) * time.Minute)
-				row := &storage.HandoffSessionRow{UserKey: "u", ConversationID: "c", ConversationType: "1", UserID: "u",
-					GroupName: "g", State: storage.SessionQueued, QueueSeq: s, Reason: "keyword", DueAt: &due, CreatedAt: now}
+				row := &handoff.Session{UserKey: "u", ConversationID: "c", ConversationType: "1", UserID: "u",
+					Group: "g", Status: handoff.StatusQueued, QueueSeq: s, Reason: handoff.ReasonKeyword, Due: due, CreatedAt: now}
 				if err := tx.CreateSession(row); err != nil {
 					return err
 				}
@@ -150,7 +150,7 @@ func TestHandoffQueueSeqAndTimers(t *testing.T) {
 			}
 		}
 		var order []int64
-		err = db.Handoff(ctx, func(tx *storage.HandoffTx) error {
+		err = st.Transact(ctx, func(tx handoff.Tx) error {
 			q, err := tx.Queue("g")
 			for _, s := range q {
 				order = append(order, s.QueueSeq)
@@ -161,7 +161,7 @@ func TestHandoffQueueSeqAndTimers(t *testing.T) {
 			t.Fatalf("queue order = %v, %v", order, err)
 		}
 		due, err := st.DueSessions(ctx, now.Add(2*time.Minute), 10)
-		if err != nil || len(due) != 3 || !due[0].DueAt.Equal(now) {
+		if err != nil || len(due) != 3 || !due[0].Due.Equal(now) {
 			t.Fatalf("due = %+v, %v", due, err)
 		}
 		due, _ = st.DueSessions(ctx, now.Add(time.Hour), 2)

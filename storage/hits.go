@@ -15,8 +15,8 @@ func NewHitStore(db *DB) *HitStore { return &HitStore{db: db} }
 
 // Load returns every stored count.
 func (s *HitStore) Load(ctx context.Context) (map[string]int64, error) {
-	var rows []KBHitRow
-	if err := s.db.Gorm.WithContext(ctx).Find(&rows).Error; err != nil {
+	var rows []kbHitRow
+	if err := s.db.gorm.WithContext(ctx).Find(&rows).Error; err != nil {
 		return nil, err
 	}
 	out := make(map[string]int64, len(rows))
@@ -43,7 +43,7 @@ func (s *HitStore) Flush(ctx context.Context, deltas map[string]int64) error {
 	if s.db.Driver == "mysql" {
 		upsert = "INSERT INTO kb_hits (entry_id, hits) VALUES (?, ?) ON DUPLICATE KEY UPDATE hits = hits + VALUES(hits)"
 	}
-	return s.db.Retry(ctx, func(tx *gorm.DB) error {
+	return s.db.retryTx(ctx, func(tx *gorm.DB) error {
 		for _, id := range ids {
 			if err := tx.Exec(upsert, id, deltas[id]).Error; err != nil {
 				return err

@@ -14,11 +14,11 @@ import (
 	"github.com/dingdesk/dingdesk/adapter"
 )
 
-// InboxRow is one accepted inbound message. Its unique msg_id makes a
+// inboxRow is one accepted inbound message. Its unique msg_id makes a
 // redelivery a no-op across restarts and replicas; status tells whether the
 // engine has handled it, so a crash between accepting and handling loses
 // nothing.
-type InboxRow struct {
+type inboxRow struct {
 	ID         int64     `gorm:"primaryKey;autoIncrement"`
 	MsgID      string    `gorm:"size:191;not null;uniqueIndex:ux_inbox_msg"`
 	UserKey    string    `gorm:"size:255;not null"`
@@ -28,7 +28,7 @@ type InboxRow struct {
 	HandledAt  *time.Time
 }
 
-func (InboxRow) TableName() string { return "inbox" }
+func (inboxRow) TableName() string { return "inbox" }
 
 // Inbox stores inbound messages with group commit: concurrent Accept calls
 // are written in one transaction, so many messages share one commit (and
@@ -43,7 +43,7 @@ type Inbox struct {
 }
 
 type acceptReq struct {
-	row   InboxRow
+	row   inboxRow
 	isNew bool
 	err   error
 	ready chan struct{}
@@ -79,7 +79,7 @@ func (in *Inbox) Accept(ctx context.Context, msg adapter.Message) (isNew bool, e
 		return false, err
 	}
 	r := &acceptReq{
-		row:   InboxRow{MsgID: msg.ID, UserKey: msg.UserKey(), Message: string(body), ReceivedAt: in.now().UTC()},
+		row:   inboxRow{MsgID: msg.ID, UserKey: msg.UserKey(), Message: string(body), ReceivedAt: in.now().UTC()},
 		ready: make(chan struct{}),
 	}
 	select {
@@ -152,7 +152,7 @@ func (in *Inbox) write(batch []*acceptReq) {
 		// INSERT IGNORE reports 0 affected rows for a duplicate key.
 		insert = "INSERT IGNORE INTO inbox (msg_id, user_key, message, handled, received_at) VALUES (?, ?, ?, ?, ?)"
 	}
-	err := in.db.DurableRetry(ctx, func(tx *gorm.DB) error {
+	err := in.db.durableTx(ctx, func(tx *gorm.DB) error {
 		for _, r := range sorted {
 			res := tx.Exec(insert, r.row.MsgID, r.row.UserKey, r.row.Message, false, r.row.ReceivedAt)
 			if res.Error != nil {
@@ -170,17 +170,17 @@ func (in *Inbox) write(batch []*acceptReq) {
 	}
 }
 
-// ErrAlreadyHandled is returned by MarkHandled for a message some earlier
+// ErrAlreadyHandled is returned by markHandled for a message some earlier
 // transaction handled: the caller rolls back, so a message handled twice
 // (a re-run after a crash, two replicas) replies only once.
 var ErrAlreadyHandled = errors.New("inbound message already handled")
 
-// MarkHandled records, inside the engine's transaction, that msgID has
+// markHandled records, inside the engine's transaction, that msgID has
 // been handled. On MySQL the update locks the inbox row, so two handlers of
 // one message serialise here. A msgID that is not in the inbox (a message
 // made up by a test or a timer) is fine.
-func MarkHandled(tx *gorm.DB, msgID string, at time.Time) error {
-	res := tx.Model(&InboxRow{}).Where("msg_id = ? AND handled = ?", msgID, false).
+func markHandled(tx *gorm.DB, msgID string, at time.Time) error {
+	res := tx.Model(&inboxRow{}).Where("msg_id = ? AND handled = ?", msgID, false).
 		Updates(map[string]any{"handled": true, "handled_at": at.UTC()})
 	if res.Error != nil {
 		return res.Error
@@ -189,7 +189,7 @@ func MarkHandled(tx *gorm.DB, msgID string, at time.Time) error {
 		return nil
 	}
 	var n int64
-	if err := tx.Model(&InboxRow{}).Where("msg_id = ?", msgID).Count(&n).Error; err != nil {
+	if err := tx.Model(&inboxRow{}).Where("msg_id = ?", msgID).Count(&n).Error; err != nil {
 		return err
 	}
 	if n > 0 {
@@ -202,8 +202,8 @@ func MarkHandled(tx *gorm.DB, msgID string, at time.Time) error {
 // received before `before` (so messages in flight in this process are not
 // picked twice).
 func (in *Inbox) Pending(ctx context.Context, before time.Time, limit int) ([]adapter.Message, error) {
-	var rows []InboxRow
-	err := in.db.Gorm.WithContext(ctx).Where("handled = ? AND received_at < ?", false, before.UTC()).
+	var rows []inboxRow
+	err := in.db.gorm.WithContext(ctx).Where("handled = ? AND received_at < ?", false, before.UTC()).
 		Order("received_at, id").Limit(limit).Find(&rows).Error
 	if err != nil {
 		return nil, err
@@ -222,6 +222,6 @@ func (in *Inbox) Pending(ctx context.Context, before time.Time, limit int) ([]ad
 // Prune forgets handled messages received before cutoff; their msgIds stop
 // deduplicating. Returns how many rows went.
 func (in *Inbox) Prune(ctx context.Context, cutoff time.Time) (int64, error) {
-	res := in.db.Gorm.WithContext(ctx).Where("handled = ? AND received_at < ?", true, cutoff.UTC()).Delete(&InboxRow{})
+	res := in.db.gorm.WithContext(ctx).Where("handled = ? AND received_at < ?", true, cutoff.UTC()).Delete(&inboxRow{})
 	return res.RowsAffected, res.Error
 }

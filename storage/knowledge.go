@@ -14,13 +14,14 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/dingdesk/dingdesk/bot"
+	"github.com/dingdesk/dingdesk/handoff"
 	"github.com/dingdesk/dingdesk/knowledge"
 )
 
-// KBEntryRow is a managed knowledge record (package knowledge explains the
+// kbEntryRow is a managed knowledge record (package knowledge explains the
 // overlay): an entry created in the console, or one that replaces, disables
 // or (Deleted) hides the file entry of the same id.
-type KBEntryRow struct {
+type kbEntryRow struct {
 	EntryID   string `gorm:"primaryKey;size:191"`
 	Question  string `gorm:"type:text"`
 	Similar   string // JSON array (longtext on MySQL: no size cap worth hitting)
@@ -37,21 +38,21 @@ type KBEntryRow struct {
 	UpdatedAt time.Time
 }
 
-func (KBEntryRow) TableName() string { return "kb_entries" }
+func (kbEntryRow) TableName() string { return "kb_entries" }
 
-// KBMetaRow holds the knowledge revision (one row, id 1). Every change
+// kbMetaRow holds the knowledge revision (one row, id 1). Every change
 // bumps it under its row lock, which also serialises writers; replicas
 // poll it to know when to rebuild their matcher.
-type KBMetaRow struct {
+type kbMetaRow struct {
 	ID       int   `gorm:"primaryKey;autoIncrement:false"`
 	Revision int64 `gorm:"not null;default:0"`
 }
 
-func (KBMetaRow) TableName() string { return "kb_meta" }
+func (kbMetaRow) TableName() string { return "kb_meta" }
 
-// KBChangeRow is one line of the knowledge history: who changed which
+// kbChangeRow is one line of the knowledge history: who changed which
 // entry how, and when.
-type KBChangeRow struct {
+type kbChangeRow struct {
 	ID        int64     `gorm:"primaryKey;autoIncrement"`
 	Revision  int64     `gorm:"not null;index:ix_kbc_rev"`
 	EntryID   string    `gorm:"size:191;not null;index:ix_kbc_entry"`
@@ -61,11 +62,11 @@ type KBChangeRow struct {
 	CreatedAt time.Time `gorm:"not null"`
 }
 
-func (KBChangeRow) TableName() string { return "kb_changes" }
+func (kbChangeRow) TableName() string { return "kb_changes" }
 
-// KBReviewRow is an admin's decision on an unanswered question, keyed by
+// kbReviewRow is an admin's decision on an unanswered question, keyed by
 // the question's normalised text (KeyHash indexes it; the text can be long).
-type KBReviewRow struct {
+type kbReviewRow struct {
 	ID        int64     `gorm:"primaryKey;autoIncrement"`
 	KeyHash   string    `gorm:"size:64;not null;index:ix_kbr_key"`
 	KeyText   string    `gorm:"type:text"`
@@ -76,7 +77,7 @@ type KBReviewRow struct {
 	CreatedAt time.Time `gorm:"not null;index:ix_kbr_created"`
 }
 
-func (KBReviewRow) TableName() string { return "kb_reviews" }
+func (kbReviewRow) TableName() string { return "kb_reviews" }
 
 // KnowledgeStore implements knowledge.Store and knowledge.ReviewStore.
 type KnowledgeStore struct {
@@ -100,8 +101,8 @@ var errKBConflict = knowledge.ErrConflict
 
 // Revision reads the counter (0 before the first change).
 func (s *KnowledgeStore) Revision(ctx context.Context) (int64, error) {
-	var rows []KBMetaRow
-	if err := s.db.Gorm.WithContext(ctx).Where("id = 1").Limit(1).Find(&rows).Error; err != nil {
+	var rows []kbMetaRow
+	if err := s.db.gorm.WithContext(ctx).Where("id = 1").Limit(1).Find(&rows).Error; err != nil {
 		return 0, err
 	}
 	if len(rows) == 0 {
@@ -114,10 +115,10 @@ func (s *KnowledgeStore) Revision(ctx context.Context) (int64, error) {
 // agree.
 func (s *KnowledgeStore) Records(ctx context.Context) ([]knowledge.Record, int64, error) {
 	var (
-		rows []KBEntryRow
-		meta []KBMetaRow
+		rows []kbEntryRow
+		meta []kbMetaRow
 	)
-	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
+	err := s.db.transaction(ctx, func(tx *gorm.DB) error {
 		if err := tx.Where("id = 1").Limit(1).Find(&meta).Error; err != nil {
 			return err
 		}
@@ -137,7 +138,7 @@ func (s *KnowledgeStore) Records(ctx context.Context) ([]knowledge.Record, int64
 	return out, rev, nil
 }
 
-func recordOf(r *KBEntryRow) knowledge.Record {
+func recordOf(r *kbEntryRow) knowledge.Record {
 	var sim []string
 	if r.Similar != "" {
 		_ = json.Unmarshal([]byte(r.Similar), &sim)
@@ -147,13 +148,13 @@ func recordOf(r *KBEntryRow) knowledge.Record {
 		CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt.UTC(), UpdatedBy: r.UpdatedBy, UpdatedAt: r.UpdatedAt.UTC()}
 }
 
-func rowOf(r *knowledge.Record) KBEntryRow {
+func rowOf(r *knowledge.Record) kbEntryRow {
 	sim := r.Similar
 	if sim == nil {
 		sim = []string{}
 	}
 	b, _ := json.Marshal(sim)
-	return KBEntryRow{EntryID: r.ID, Question: r.Question, Similar: string(b), Answer: r.Answer, Category: r.Category,
+	return kbEntryRow{EntryID: r.ID, Question: r.Question, Similar: string(b), Answer: r.Answer, Category: r.Category,
 		Handoff: r.Handoff, Disabled: r.Disabled, Deleted: r.Deleted, BaseHash: r.BaseHash, Version: r.Version,
 		CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt, UpdatedBy: r.UpdatedBy, UpdatedAt: r.UpdatedAt}
 }
@@ -164,9 +165,9 @@ func (s *KnowledgeStore) Apply(ctx context.Context, ifRevision int64, at time.Ti
 		return 0, err
 	}
 	var rev int64
-	err := s.db.Retry(ctx, func(tx *gorm.DB) error {
-		var meta KBMetaRow
-		if err := s.db.ForUpdate(tx).Where("id = 1").Take(&meta).Error; err != nil {
+	err := s.db.retryTx(ctx, func(tx *gorm.DB) error {
+		var meta kbMetaRow
+		if err := s.db.forUpdate(tx).Where("id = 1").Take(&meta).Error; err != nil {
 			return err
 		}
 		if ifRevision >= 0 && meta.Revision != ifRevision {
@@ -178,7 +179,7 @@ func (s *KnowledgeStore) Apply(ctx context.Context, ifRevision int64, at time.Ti
 				return err
 			}
 		}
-		return tx.Model(&KBMetaRow{}).Where("id = 1").Update("revision", rev).Error
+		return tx.Model(&kbMetaRow{}).Where("id = 1").Update("revision", rev).Error
 	})
 	if err != nil {
 		return 0, err
@@ -187,8 +188,8 @@ func (s *KnowledgeStore) Apply(ctx context.Context, ifRevision int64, at time.Ti
 }
 
 func (s *KnowledgeStore) applyOne(tx *gorm.DB, m *knowledge.Mutation, rev int64, at time.Time) error {
-	var cur []KBEntryRow
-	if err := s.db.ForUpdate(tx).Where("entry_id = ?", m.Record.ID).Limit(1).Find(&cur).Error; err != nil {
+	var cur []kbEntryRow
+	if err := s.db.forUpdate(tx).Where("entry_id = ?", m.Record.ID).Limit(1).Find(&cur).Error; err != nil {
 		return err
 	}
 	switch {
@@ -196,9 +197,9 @@ func (s *KnowledgeStore) applyOne(tx *gorm.DB, m *knowledge.Mutation, rev int64,
 		m.IfVersion > 0 && (len(cur) == 0 || cur[0].Version != m.IfVersion):
 		return errKBConflict
 	}
-	change := KBChangeRow{Revision: rev, EntryID: m.Record.ID, Action: string(m.Action), Actor: m.Actor, CreatedAt: at}
+	change := kbChangeRow{Revision: rev, EntryID: m.Record.ID, Action: string(m.Action), Actor: m.Actor, CreatedAt: at}
 	if m.Remove {
-		if err := tx.Where("entry_id = ?", m.Record.ID).Delete(&KBEntryRow{}).Error; err != nil {
+		if err := tx.Where("entry_id = ?", m.Record.ID).Delete(&kbEntryRow{}).Error; err != nil {
 			return err
 		}
 	} else {
@@ -209,7 +210,7 @@ func (s *KnowledgeStore) applyOne(tx *gorm.DB, m *knowledge.Mutation, rev int64,
 		if len(cur) == 0 {
 			err = tx.Create(&row).Error
 		} else {
-			err = tx.Model(&KBEntryRow{}).Where("entry_id = ?", row.EntryID).Select("*").Omit("entry_id").Updates(&row).Error
+			err = tx.Model(&kbEntryRow{}).Where("entry_id = ?", row.EntryID).Select("*").Omit("entry_id").Updates(&row).Error
 		}
 		if err != nil {
 			return err
@@ -233,7 +234,7 @@ func (s *KnowledgeStore) ensureMeta(ctx context.Context) error {
 	}
 	// Outside the transaction: an insert-or-ignore followed by a locking
 	// read in one transaction can deadlock two writers on MySQL.
-	err := s.db.Gorm.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&KBMetaRow{ID: 1}).Error
+	err := s.db.gorm.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&kbMetaRow{ID: 1}).Error
 	if err == nil {
 		s.metaOK.Store(true)
 	}
@@ -245,8 +246,8 @@ func (s *KnowledgeStore) History(ctx context.Context, entryID string, limit int)
 	if limit <= 0 {
 		limit = 50
 	}
-	var rows []KBChangeRow
-	if err := s.db.Gorm.WithContext(ctx).Where("entry_id = ?", entryID).Order("id desc").Limit(limit).Find(&rows).Error; err != nil {
+	var rows []kbChangeRow
+	if err := s.db.gorm.WithContext(ctx).Where("entry_id = ?", entryID).Order("id desc").Limit(limit).Find(&rows).Error; err != nil {
 		return nil, err
 	}
 	out := make([]knowledge.Change, len(rows))
@@ -272,21 +273,21 @@ func keyHash(k string) string {
 	return hex.EncodeToString(h[:])
 }
 
-func reviewRow(r knowledge.Review) KBReviewRow {
-	return KBReviewRow{KeyHash: keyHash(r.Key), KeyText: r.Key, Question: r.Question, Action: string(r.Action),
+func reviewRow(r knowledge.Review) kbReviewRow {
+	return kbReviewRow{KeyHash: keyHash(r.Key), KeyText: r.Key, Question: r.Question, Action: string(r.Action),
 		EntryID: r.EntryID, Actor: r.Actor, CreatedAt: r.At}
 }
 
 // AddReview records a decision.
 func (s *KnowledgeStore) AddReview(ctx context.Context, r knowledge.Review) error {
 	row := reviewRow(r)
-	return s.db.Gorm.WithContext(ctx).Create(&row).Error
+	return s.db.gorm.WithContext(ctx).Create(&row).Error
 }
 
 // Reviews lists the decisions made at or after since.
 func (s *KnowledgeStore) Reviews(ctx context.Context, since time.Time) ([]knowledge.Review, error) {
-	var rows []KBReviewRow
-	if err := s.db.Gorm.WithContext(ctx).Where("created_at >= ?", since).Order("id").Find(&rows).Error; err != nil {
+	var rows []kbReviewRow
+	if err := s.db.gorm.WithContext(ctx).Where("created_at >= ?", since).Order("id").Find(&rows).Error; err != nil {
 		return nil, err
 	}
 	out := make([]knowledge.Review, len(rows))
@@ -307,7 +308,7 @@ const unansweredKindColumn = "kind"
 // first.
 func (s *KnowledgeStore) Unanswered(ctx context.Context, since time.Time, limit int) ([]knowledge.Asked, error) {
 	s.kindOnce.Do(func() {
-		s.hasKind = s.db.Gorm.WithContext(ctx).Migrator().HasColumn(&HandoffUnansweredRow{}, unansweredKindColumn)
+		s.hasKind = s.db.gorm.WithContext(ctx).Migrator().HasColumn(&handoffUnansweredRow{}, unansweredKindColumn)
 	})
 	var rows []struct {
 		ID             int64
@@ -322,7 +323,7 @@ func (s *KnowledgeStore) Unanswered(ctx context.Context, since time.Time, limit 
 	if s.hasKind {
 		cols += ", " + unansweredKindColumn
 	}
-	err := s.db.Gorm.WithContext(ctx).Table(HandoffUnansweredRow{}.TableName()).Select(cols).
+	err := s.db.gorm.WithContext(ctx).Table(handoffUnansweredRow{}.TableName()).Select(cols).
 		Where("created_at >= ?", since).Order("id desc").Limit(limit).Scan(&rows).Error
 	if err != nil {
 		return nil, err
@@ -352,13 +353,13 @@ const maxAgentAnswers = 300
 // lines before the first (within an hour).
 func (s *KnowledgeStore) AgentAnswers(ctx context.Context, since time.Time, limit int) ([]knowledge.SessionAnswer, error) {
 	limit = min(max(limit, 1), maxAgentAnswers)
-	g := s.db.Gorm.WithContext(ctx)
+	g := s.db.gorm.WithContext(ctx)
 	var firsts []struct {
 		SessionID int64
 		FirstID   int64
 	}
-	err := g.Model(&HandoffMessageRow{}).Select("session_id, MIN(id) AS first_id").
-		Where("sender_kind = ? AND session_id > 0 AND created_at >= ?", SenderAgent, since).
+	err := g.Model(&handoffMessageRow{}).Select("session_id, MIN(id) AS first_id").
+		Where("sender_kind = ? AND session_id > 0 AND created_at >= ?", string(handoff.SenderAgent), since).
 		Group("session_id").Order("first_id desc").Limit(limit).Scan(&firsts).Error
 	if err != nil || len(firsts) == 0 {
 		return nil, err
@@ -368,25 +369,25 @@ func (s *KnowledgeStore) AgentAnswers(ctx context.Context, since time.Time, limi
 	for i, f := range firsts {
 		ids[i], sids[i] = f.FirstID, f.SessionID
 	}
-	var replies []HandoffMessageRow
+	var replies []handoffMessageRow
 	if err := g.Where("id IN ?", ids).Find(&replies).Error; err != nil {
 		return nil, err
 	}
-	byID := make(map[int64]*HandoffMessageRow, len(replies))
+	byID := make(map[int64]*handoffMessageRow, len(replies))
 	for i := range replies {
 		byID[replies[i].ID] = &replies[i]
 	}
-	var sessions []HandoffSessionRow
+	var sessions []handoffSessionRow
 	if err := g.Select("id, group_name, agent_id, agent_name").Where("id IN ?", sids).Find(&sessions).Error; err != nil {
 		return nil, err
 	}
-	bySession := make(map[int64]*HandoffSessionRow, len(sessions))
+	bySession := make(map[int64]*handoffSessionRow, len(sessions))
 	for i := range sessions {
 		bySession[sessions[i].ID] = &sessions[i]
 	}
 	// The first replies of each session (the first is often a greeting).
-	var replyRows []HandoffMessageRow
-	if err := g.Select("id, session_id, text").Where("session_id IN ? AND sender_kind = ?", sids, SenderAgent).
+	var replyRows []handoffMessageRow
+	if err := g.Select("id, session_id, text").Where("session_id IN ? AND sender_kind = ?", sids, string(handoff.SenderAgent)).
 		Order("id").Find(&replyRows).Error; err != nil {
 		return nil, err
 	}
@@ -406,12 +407,12 @@ func (s *KnowledgeStore) AgentAnswers(ctx context.Context, since time.Time, limi
 			oldest = t
 		}
 	}
-	var userRows []HandoffMessageRow
+	var userRows []handoffMessageRow
 	if err := g.Select("id, user_key, text, created_at").Where("user_key IN ? AND direction = ? AND kind = ? AND created_at >= ?",
-		keys, DirIn, "text", oldest).Order("id").Find(&userRows).Error; err != nil {
+		keys, string(handoff.DirIn), "text", oldest).Order("id").Find(&userRows).Error; err != nil {
 		return nil, err
 	}
-	byUser := map[string][]HandoffMessageRow{}
+	byUser := map[string][]handoffMessageRow{}
 	for _, r := range userRows {
 		byUser[r.UserKey] = append(byUser[r.UserKey], r)
 	}
@@ -422,7 +423,7 @@ func (s *KnowledgeStore) AgentAnswers(ctx context.Context, since time.Time, limi
 			continue
 		}
 		// The last five before the reply, within the hour; newest first.
-		var lines []HandoffMessageRow
+		var lines []handoffMessageRow
 		all := byUser[rep.UserKey]
 		for i := len(all) - 1; i >= 0 && len(lines) < 5; i-- {
 			if l := all[i]; l.ID < rep.ID && !l.CreatedAt.Before(rep.CreatedAt.Add(-time.Hour)) {
@@ -453,9 +454,9 @@ func (s *KnowledgeStore) AgentAnswers(ctx context.Context, since time.Time, limi
 	return out, nil
 }
 
-// KBImportRow is a previewed Excel import waiting for its confirmation
+// kbImportRow is a previewed Excel import waiting for its confirmation
 // (knowledge.Staged), so any replica can apply it.
-type KBImportRow struct {
+type kbImportRow struct {
 	Token     string    `gorm:"primaryKey;size:64"`
 	Actor     string    `gorm:"size:128;not null;default:''"`
 	Rows      string    // JSON []knowledge.ImportRow
@@ -464,7 +465,7 @@ type KBImportRow struct {
 	CreatedAt time.Time `gorm:"not null;index:ix_kbi_created"`
 }
 
-func (KBImportRow) TableName() string { return "kb_imports" }
+func (kbImportRow) TableName() string { return "kb_imports" }
 
 var _ knowledge.StagedStore = (*KnowledgeStore)(nil)
 
@@ -478,14 +479,14 @@ func (s *KnowledgeStore) Stage(ctx context.Context, st knowledge.Staged) error {
 	if err != nil {
 		return err
 	}
-	return s.db.Gorm.WithContext(ctx).Create(&KBImportRow{Token: st.Token, Actor: st.Actor, Rows: string(rows),
+	return s.db.gorm.WithContext(ctx).Create(&kbImportRow{Token: st.Token, Actor: st.Actor, Rows: string(rows),
 		Problems: string(problems), Revision: st.Revision, CreatedAt: st.At}).Error
 }
 
 // Staged reads a staged import made at or after since; nil when none.
 func (s *KnowledgeStore) Staged(ctx context.Context, token string, since time.Time) (*knowledge.Staged, error) {
-	var rows []KBImportRow
-	if err := s.db.Gorm.WithContext(ctx).Where("token = ? AND created_at >= ?", token, since).Limit(1).Find(&rows).Error; err != nil || len(rows) == 0 {
+	var rows []kbImportRow
+	if err := s.db.gorm.WithContext(ctx).Where("token = ? AND created_at >= ?", token, since).Limit(1).Find(&rows).Error; err != nil || len(rows) == 0 {
 		return nil, err
 	}
 	r := rows[0]
@@ -503,5 +504,5 @@ func (s *KnowledgeStore) Staged(ctx context.Context, token string, since time.Ti
 
 // Unstage drops a staged import and those older than before.
 func (s *KnowledgeStore) Unstage(ctx context.Context, token string, before time.Time) error {
-	return s.db.Gorm.WithContext(ctx).Where("token = ? OR created_at < ?", token, before).Delete(&KBImportRow{}).Error
+	return s.db.gorm.WithContext(ctx).Where("token = ? OR created_at < ?", token, before).Delete(&kbImportRow{}).Error
 }

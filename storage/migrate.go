@@ -12,23 +12,23 @@ import (
 // (new tables, columns, indexes), never destructive.
 func models() []any {
 	return []any{
-		&InboxRow{},
-		&OutboxRow{},
-		&KBHitRow{},
-		&HandoffConversationRow{},
-		&HandoffSessionRow{},
-		&HandoffAgentRow{},
-		&HandoffGroupRow{},
-		&HandoffMessageRow{},
-		&HandoffUnansweredRow{},
+		&inboxRow{},
+		&outboxRow{},
+		&kbHitRow{},
+		&handoffConversationRow{},
+		&handoffSessionRow{},
+		&handoffAgentRow{},
+		&handoffGroupRow{},
+		&handoffMessageRow{},
+		&handoffUnansweredRow{},
 		// managed knowledge (storage/knowledge.go) and reports (storage/report.go)
-		&KBEntryRow{},
-		&KBMetaRow{},
-		&KBChangeRow{},
-		&KBReviewRow{},
-		&KBImportRow{},
-		&BotTurnRow{},
-		&SessionRatingRow{},
+		&kbEntryRow{},
+		&kbMetaRow{},
+		&kbChangeRow{},
+		&kbReviewRow{},
+		&kbImportRow{},
+		&botTurnRow{},
+		&sessionRatingRow{},
 	}
 }
 
@@ -41,7 +41,7 @@ func (db *DB) Migrate(ctx context.Context) error {
 	defer cancel()
 	switch db.Driver {
 	case "mysql":
-		return db.Gorm.WithContext(ctx).Connection(func(conn *gorm.DB) error {
+		return db.gorm.WithContext(ctx).Connection(func(conn *gorm.DB) error {
 			var got int
 			if err := conn.Raw("SELECT GET_LOCK('dingdesk_migrate', 60)").Scan(&got).Error; err != nil {
 				return fmt.Errorf("migrate: take lock: %w", err)
@@ -56,7 +56,7 @@ func (db *DB) Migrate(ctx context.Context) error {
 			return nil
 		})
 	default:
-		return db.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		return db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 			if err := tx.AutoMigrate(models()...); err != nil {
 				return fmt.Errorf("migrate: %w", err)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/dingdesk/dingdesk/handoff"
 	"github.com/dingdesk/dingdesk/monitor"
 )
 
@@ -20,8 +21,8 @@ func (s *MonitorStore) Agents(ctx context.Context, staffIDs []string) ([]monitor
 	if len(staffIDs) == 0 {
 		return nil, nil
 	}
-	var rows []HandoffAgentRow
-	if err := s.db.Gorm.WithContext(ctx).Select("staff_id, presence, open_chats").Where("staff_id IN ?", staffIDs).Find(&rows).Error; err != nil {
+	var rows []handoffAgentRow
+	if err := s.db.gorm.WithContext(ctx).Select("staff_id, presence, open_chats").Where("staff_id IN ?", staffIDs).Find(&rows).Error; err != nil {
 		return nil, err
 	}
 	out := make([]monitor.AgentRow, len(rows))
@@ -43,14 +44,14 @@ func (s *MonitorStore) GroupLoads(ctx context.Context, groups []string) (map[str
 		State     string
 		N         int
 	}
-	err := s.db.Gorm.WithContext(ctx).Model(&HandoffSessionRow{}).Select("group_name, state, COUNT(*) AS n").
-		Where("group_name IN ? AND state IN ?", groups, []string{SessionQueued, SessionActive}).Group("group_name, state").Scan(&rows).Error
+	err := s.db.gorm.WithContext(ctx).Model(&handoffSessionRow{}).Select("group_name, state, COUNT(*) AS n").
+		Where("group_name IN ? AND state IN ?", groups, []string{string(handoff.StatusQueued), string(handoff.StatusActive)}).Group("group_name, state").Scan(&rows).Error
 	if err != nil {
 		return nil, err
 	}
 	for _, r := range rows {
 		l := out[r.GroupName]
-		if r.State == SessionQueued {
+		if r.State == string(handoff.StatusQueued) {
 			l.Queued = r.N
 		} else {
 			l.Active = r.N
@@ -59,9 +60,9 @@ func (s *MonitorStore) GroupLoads(ctx context.Context, groups []string) (map[str
 	}
 	// The longest wait is the earliest join among the queued: read their
 	// times (queues are short; the queue index bounds the read).
-	var queued []HandoffSessionRow
-	if err := s.db.Gorm.WithContext(ctx).Select("group_name, queued_at, created_at").
-		Where("group_name IN ? AND state = ?", groups, SessionQueued).Find(&queued).Error; err != nil {
+	var queued []handoffSessionRow
+	if err := s.db.gorm.WithContext(ctx).Select("group_name, queued_at, created_at").
+		Where("group_name IN ? AND state = ?", groups, string(handoff.StatusQueued)).Find(&queued).Error; err != nil {
 		return nil, err
 	}
 	for _, q := range queued {
@@ -84,7 +85,7 @@ func (s *MonitorStore) SessionsTaken(ctx context.Context, since time.Time) (map[
 		AgentID string
 		N       int
 	}
-	err := s.db.Gorm.WithContext(ctx).Model(&HandoffSessionRow{}).Select("agent_id, COUNT(*) AS n").
+	err := s.db.gorm.WithContext(ctx).Model(&handoffSessionRow{}).Select("agent_id, COUNT(*) AS n").
 		Where("assigned_at >= ? AND agent_id <> ''", since.UTC()).Group("agent_id").Scan(&rows).Error
 	out := make(map[string]int, len(rows))
 	for _, r := range rows {
@@ -99,7 +100,7 @@ func (s *MonitorStore) BotTurns(ctx context.Context, since time.Time) (monitor.B
 		Outcome string
 		N       int
 	}
-	err := s.db.Gorm.WithContext(ctx).Model(&BotTurnRow{}).Select("outcome, COUNT(*) AS n").
+	err := s.db.gorm.WithContext(ctx).Model(&botTurnRow{}).Select("outcome, COUNT(*) AS n").
 		Where("created_at >= ?", since.UTC()).Group("outcome").Scan(&rows).Error
 	var c monitor.BotCounts
 	for _, r := range rows {
@@ -119,6 +120,6 @@ func (s *MonitorStore) BotTurns(ctx context.Context, since time.Time) (monitor.B
 // Handoffs counts sessions opened from the bot at or after since.
 func (s *MonitorStore) Handoffs(ctx context.Context, since time.Time) (int, error) {
 	var n int64
-	err := s.db.Gorm.WithContext(ctx).Model(&HandoffSessionRow{}).Where("created_at >= ? AND reason <> ?", since.UTC(), "transfer").Count(&n).Error
+	err := s.db.gorm.WithContext(ctx).Model(&handoffSessionRow{}).Where("created_at >= ? AND reason <> ?", since.UTC(), "transfer").Count(&n).Error
 	return int(n), err
 }

@@ -19,11 +19,11 @@ const (
 	OutboxFailed  = "failed" // given up; last_error says why
 )
 
-// OutboxRow is one outbound message. Replies are written in the same
+// outboxRow is one outbound message. Replies are written in the same
 // transaction as the state change that caused them and sent afterwards, so
 // a crash can neither lose a reply nor send one for a change that did not
 // commit.
-type OutboxRow struct {
+type outboxRow struct {
 	ID         int64     `gorm:"primaryKey;autoIncrement"`
 	UserKey    string    `gorm:"size:255;not null;index:ix_outbox_user"`
 	Reply      string    `gorm:"type:text;not null"` // adapter.Reply as JSON
@@ -36,7 +36,7 @@ type OutboxRow struct {
 	LeaseUntil *time.Time
 }
 
-func (OutboxRow) TableName() string { return "outbox" }
+func (outboxRow) TableName() string { return "outbox" }
 
 // OutboxItem is a claimed row ready to send.
 type OutboxItem struct {
@@ -52,22 +52,22 @@ type OutboxItem struct {
 // retry loop takes the row over.
 const BirthLease = 2 * time.Minute
 
-// EnqueueReplies adds replies to the outbox inside tx and returns them as
+// enqueueReplies adds replies to the outbox inside tx and returns them as
 // items (ids assigned), for the caller to hand to the sender after the
 // commit without reading them back
 // in order. Callers pass the ids to Outbox.Kick after the commit.
-func EnqueueReplies(tx *gorm.DB, now time.Time, replies ...adapter.Reply) ([]OutboxItem, error) {
+func enqueueReplies(tx *gorm.DB, now time.Time, replies ...adapter.Reply) ([]OutboxItem, error) {
 	if len(replies) == 0 {
 		return nil, nil
 	}
-	rows := make([]OutboxRow, len(replies))
+	rows := make([]outboxRow, len(replies))
 	for i, r := range replies {
 		body, err := json.Marshal(r)
 		if err != nil {
 			return nil, err
 		}
 		lease := now.Add(BirthLease).UTC()
-		rows[i] = OutboxRow{
+		rows[i] = outboxRow{
 			UserKey: r.ConversationID + "|" + r.UserID, Reply: string(body),
 			Status: OutboxSending, NextAt: now.UTC(), CreatedAt: now.UTC(), LeaseUntil: &lease,
 		}
@@ -92,7 +92,7 @@ func NewOutboxStore(db *DB) *OutboxStore { return &OutboxStore{db: db} }
 // out), so exactly one sender in any replica gets it.
 func (s *OutboxStore) Claim(ctx context.Context, id int64, now time.Time, lease time.Duration) (*OutboxItem, error) {
 	until := now.Add(lease).UTC()
-	res := s.db.Gorm.WithContext(ctx).Model(&OutboxRow{}).
+	res := s.db.gorm.WithContext(ctx).Model(&outboxRow{}).
 		Where("id = ? AND ((status = ? AND next_at <= ?) OR (status = ? AND lease_until < ?))",
 			id, OutboxPending, now.UTC(), OutboxSending, now.UTC()).
 		Updates(map[string]any{"status": OutboxSending, "lease_until": until})
@@ -102,8 +102,8 @@ func (s *OutboxStore) Claim(ctx context.Context, id int64, now time.Time, lease 
 	if res.RowsAffected == 0 {
 		return nil, nil
 	}
-	var row OutboxRow
-	if err := s.db.Gorm.WithContext(ctx).First(&row, id).Error; err != nil {
+	var row outboxRow
+	if err := s.db.gorm.WithContext(ctx).First(&row, id).Error; err != nil {
 		return nil, err
 	}
 	var r adapter.Reply
@@ -117,7 +117,7 @@ func (s *OutboxStore) Claim(ctx context.Context, id int64, now time.Time, lease 
 // crashed replica), oldest first. Cost is O(due) through ix_outbox_due.
 func (s *OutboxStore) Due(ctx context.Context, now time.Time, limit int) ([]int64, error) {
 	var ids []int64
-	err := s.db.Gorm.WithContext(ctx).Model(&OutboxRow{}).
+	err := s.db.gorm.WithContext(ctx).Model(&outboxRow{}).
 		Where("(status = ? AND next_at <= ?) OR (status = ? AND lease_until < ?)",
 			OutboxPending, now.UTC(), OutboxSending, now.UTC()).
 		Order("id").Limit(limit).Pluck("id", &ids).Error
@@ -129,20 +129,20 @@ func (s *OutboxStore) MarkSent(ctx context.Context, now time.Time, ids ...int64)
 	if len(ids) == 0 {
 		return nil
 	}
-	return s.db.Gorm.WithContext(ctx).Model(&OutboxRow{}).Where("id IN ?", ids).
+	return s.db.gorm.WithContext(ctx).Model(&outboxRow{}).Where("id IN ?", ids).
 		Updates(map[string]any{"status": OutboxSent, "sent_at": now.UTC(), "lease_until": nil}).Error
 }
 
 // MarkRetry schedules another attempt.
 func (s *OutboxStore) MarkRetry(ctx context.Context, id int64, attempts int, next time.Time, reason string) error {
-	return s.db.Gorm.WithContext(ctx).Model(&OutboxRow{}).Where("id = ?", id).
+	return s.db.gorm.WithContext(ctx).Model(&outboxRow{}).Where("id = ?", id).
 		Updates(map[string]any{"status": OutboxPending, "attempts": attempts, "next_at": next.UTC(),
 			"last_error": truncate(reason, 1000), "lease_until": nil}).Error
 }
 
 // MarkFailed gives up on a send and keeps the reason.
 func (s *OutboxStore) MarkFailed(ctx context.Context, id int64, attempts int, reason string) error {
-	return s.db.Gorm.WithContext(ctx).Model(&OutboxRow{}).Where("id = ?", id).
+	return s.db.gorm.WithContext(ctx).Model(&outboxRow{}).Where("id = ?", id).
 		Updates(map[string]any{"status": OutboxFailed, "attempts": attempts,
 			"last_error": truncate(reason, 1000), "lease_until": nil}).Error
 }
@@ -153,7 +153,7 @@ func (s *OutboxStore) Counts(ctx context.Context) (map[string]int64, error) {
 		Status string
 		N      int64
 	}
-	err := s.db.Gorm.WithContext(ctx).Model(&OutboxRow{}).Select("status, count(*) as n").Group("status").Scan(&rows).Error
+	err := s.db.gorm.WithContext(ctx).Model(&outboxRow{}).Select("status, count(*) as n").Group("status").Scan(&rows).Error
 	out := map[string]int64{}
 	for _, r := range rows {
 		out[r.Status] = r.N
@@ -162,10 +162,10 @@ func (s *OutboxStore) Counts(ctx context.Context) (map[string]int64, error) {
 }
 
 // Failed lists failed sends, newest first.
-func (s *OutboxStore) Failed(ctx context.Context, limit int) ([]OutboxRow, error) {
-	var rows []OutboxRow
-	err := s.db.Gorm.WithContext(ctx).Where("status = ?", OutboxFailed).Order("id desc").Limit(limit).Find(&rows).Error
-	return rows, err
+func (s *OutboxStore) Failed(ctx context.Context, limit int) ([]FailedSend, error) {
+	var rows []outboxRow
+	err := s.db.gorm.WithContext(ctx).Where("status = ?", OutboxFailed).Order("id desc").Limit(limit).Find(&rows).Error
+	return failedSends(rows), err
 }
 
 func truncate(s string, n int) string {
@@ -176,11 +176,11 @@ func truncate(s string, n int) string {
 	return string(r[:n])
 }
 
-// KBHitRow counts how often a knowledge entry answered, for 高频问题 across
+// kbHitRow counts how often a knowledge entry answered, for 高频问题 across
 // restarts.
-type KBHitRow struct {
+type kbHitRow struct {
 	EntryID string `gorm:"primaryKey;size:191"`
 	Hits    int64  `gorm:"not null;default:0"`
 }
 
-func (KBHitRow) TableName() string { return "kb_hits" }
+func (kbHitRow) TableName() string { return "kb_hits" }

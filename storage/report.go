@@ -7,14 +7,15 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
+	"github.com/dingdesk/dingdesk/handoff"
 	"github.com/dingdesk/dingdesk/report"
 )
 
-// BotTurnRow is one question the bot handled and what it did: "answer"
+// botTurnRow is one question the bot handled and what it did: "answer"
 // (EntryID answered), "clarify" (a 您是不是想问 list) or "none" (无答案).
 // The engine writes one per bot-state question in the transaction that
-// answers it (HandoffTx.AddBotTurns); the reports read them.
-type BotTurnRow struct {
+// answers it (handoffTx.AddBotTurn); the reports read them.
+type botTurnRow struct {
 	ID        int64     `gorm:"primaryKey;autoIncrement"`
 	UserKey   string    `gorm:"size:191;not null"`
 	Outcome   string    `gorm:"size:16;not null"`
@@ -23,12 +24,12 @@ type BotTurnRow struct {
 	CreatedAt time.Time `gorm:"not null;index:ix_bt_created"`
 }
 
-func (BotTurnRow) TableName() string { return "bot_turns" }
+func (botTurnRow) TableName() string { return "bot_turns" }
 
-// SessionRatingRow is the satisfaction survey of one human session: the
+// sessionRatingRow is the satisfaction survey of one human session: the
 // prompt sent when it ended, then the user's rating (Score 1–5) or the
 // prompt's quiet end (ClosedAt: another message, or the rating timeout).
-type SessionRatingRow struct {
+type sessionRatingRow struct {
 	SessionID  int64     `gorm:"primaryKey;autoIncrement:false"`
 	UserKey    string    `gorm:"size:191;not null;index:ix_sr_user"`
 	GroupName  string    `gorm:"size:128;not null;default:''"`
@@ -39,46 +40,55 @@ type SessionRatingRow struct {
 	ClosedAt   *time.Time
 }
 
-func (SessionRatingRow) TableName() string { return "session_ratings" }
+func (sessionRatingRow) TableName() string { return "session_ratings" }
 
-// AddBotTurns records bot turns (the engine, in its transaction).
-func (t *HandoffTx) AddBotTurns(rows []BotTurnRow) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	return t.G.Create(&rows).Error
+// The engine's calls for the reports, on its transaction. They take plain
+// values so handoff.Tx can list them as they are (the engine does not
+// know these rows):
+//
+//	AddBotTurn(userKey, outcome, entryID string, score float64, at time.Time) error
+//	PromptRating(sessionID int64, userKey, group, agent string, at time.Time) error
+//	PendingRating(userKey string, since time.Time) (sessionID int64, ok bool, err error)
+//	RateSession(sessionID int64, score int, at time.Time) (bool, error)
+//	ClosePrompt(sessionID int64, at time.Time) error
+
+// AddBotTurn records one bot-state question and its outcome ("answer",
+// "clarify", "none"), with the answered entry and the best score.
+func (t *handoffTx) AddBotTurn(userKey, outcome, entryID string, score float64, at time.Time) error {
+	return t.g.Create(&botTurnRow{UserKey: userKey, Outcome: outcome, EntryID: entryID, Score: score, CreatedAt: at.UTC()}).Error
 }
 
 // PromptRating records that the user of a session that just ended was
 // asked for a rating; a second prompt for the same session is a no-op.
-func (t *HandoffTx) PromptRating(row SessionRatingRow) error {
-	return t.G.Clauses(clause.OnConflict{DoNothing: true}).Create(&row).Error
+func (t *handoffTx) PromptRating(sessionID int64, userKey, group, agent string, at time.Time) error {
+	return t.g.Clauses(clause.OnConflict{DoNothing: true}).Create(&sessionRatingRow{SessionID: sessionID, UserKey: userKey,
+		GroupName: group, AgentID: agent, PromptedAt: at.UTC()}).Error
 }
 
-// PendingRating is the user's open rating prompt sent at or after since
-// (the rating timeout ago); nil when none.
-func (t *HandoffTx) PendingRating(userKey string, since time.Time) (*SessionRatingRow, error) {
-	var rows []SessionRatingRow
-	err := t.G.Where("user_key = ? AND score = 0 AND closed_at IS NULL AND prompted_at >= ?", userKey, since).
+// PendingRating is the session of the user's open rating prompt sent at or
+// after since (the rating timeout ago: an older prompt has ended quietly).
+func (t *handoffTx) PendingRating(userKey string, since time.Time) (int64, bool, error) {
+	var rows []sessionRatingRow
+	err := t.g.Where("user_key = ? AND score = 0 AND closed_at IS NULL AND prompted_at >= ?", userKey, since.UTC()).
 		Order("prompted_at desc").Limit(1).Find(&rows).Error
 	if err != nil || len(rows) == 0 {
-		return nil, err
+		return 0, false, err
 	}
-	return &rows[0], nil
+	return rows[0].SessionID, true, nil
 }
 
 // RateSession stores score (1–5) on the session's open prompt; false when
 // there is none (already rated or closed).
-func (t *HandoffTx) RateSession(sessionID int64, score int, now time.Time) (bool, error) {
-	res := t.G.Model(&SessionRatingRow{}).Where("session_id = ? AND score = 0 AND closed_at IS NULL", sessionID).
-		Updates(map[string]any{"score": score, "rated_at": now})
+func (t *handoffTx) RateSession(sessionID int64, score int, at time.Time) (bool, error) {
+	res := t.g.Model(&sessionRatingRow{}).Where("session_id = ? AND score = 0 AND closed_at IS NULL", sessionID).
+		Updates(map[string]any{"score": score, "rated_at": at.UTC()})
 	return res.RowsAffected == 1, res.Error
 }
 
 // ClosePrompt ends a session's open prompt without a rating.
-func (t *HandoffTx) ClosePrompt(sessionID int64, now time.Time) error {
-	return t.G.Model(&SessionRatingRow{}).Where("session_id = ? AND score = 0 AND closed_at IS NULL", sessionID).
-		Update("closed_at", now).Error
+func (t *handoffTx) ClosePrompt(sessionID int64, at time.Time) error {
+	return t.g.Model(&sessionRatingRow{}).Where("session_id = ? AND score = 0 AND closed_at IS NULL", sessionID).
+		Update("closed_at", at.UTC()).Error
 }
 
 // ReportStore implements report.Store.
@@ -98,10 +108,10 @@ const reportBatch = 500
 // (handoff_sessions has no created_at index yet: this scans the table; see
 // the README's report section.)
 func (s *ReportStore) Sessions(ctx context.Context, from, to time.Time, fn func(report.Session) error) error {
-	g := s.db.Gorm.WithContext(ctx)
+	g := s.db.gorm.WithContext(ctx)
 	var lastID int64
 	for {
-		var rows []HandoffSessionRow
+		var rows []handoffSessionRow
 		err := g.Where("created_at >= ? AND created_at < ? AND id > ?", from.UTC(), to.UTC(), lastID).
 			Order("id").Limit(reportBatch).Find(&rows).Error
 		if err != nil {
@@ -126,7 +136,7 @@ func (s *ReportStore) Sessions(ctx context.Context, from, to time.Time, fn func(
 	}
 }
 
-func (s *ReportStore) complete(g *gorm.DB, rows []HandoffSessionRow) ([]report.Session, error) {
+func (s *ReportStore) complete(g *gorm.DB, rows []handoffSessionRow) ([]report.Session, error) {
 	ids := make([]int64, len(rows))
 	for i, r := range rows {
 		ids[i] = r.ID
@@ -137,8 +147,8 @@ func (s *ReportStore) complete(g *gorm.DB, rows []HandoffSessionRow) ([]report.S
 		N          int
 		FirstID    int64
 	}
-	err := g.Model(&HandoffMessageRow{}).Select("session_id, sender_kind, COUNT(*) AS n, MIN(id) AS first_id").
-		Where("session_id IN ? AND sender_kind IN ?", ids, []string{SenderAgent, SenderUser}).
+	err := g.Model(&handoffMessageRow{}).Select("session_id, sender_kind, COUNT(*) AS n, MIN(id) AS first_id").
+		Where("session_id IN ? AND sender_kind IN ?", ids, []string{string(handoff.SenderAgent), string(handoff.SenderUser)}).
 		Group("session_id, sender_kind").Scan(&counts).Error
 	if err != nil {
 		return nil, err
@@ -156,7 +166,7 @@ func (s *ReportStore) complete(g *gorm.DB, rows []HandoffSessionRow) ([]report.S
 			m = &msgs{}
 			byID[c.SessionID] = m
 		}
-		if c.SenderKind == SenderAgent {
+		if c.SenderKind == string(handoff.SenderAgent) {
 			m.agent = c.N
 			firstIDs = append(firstIDs, c.FirstID)
 			firstOf[c.FirstID] = c.SessionID
@@ -165,7 +175,7 @@ func (s *ReportStore) complete(g *gorm.DB, rows []HandoffSessionRow) ([]report.S
 		}
 	}
 	if len(firstIDs) > 0 {
-		var firsts []HandoffMessageRow
+		var firsts []handoffMessageRow
 		if err := g.Select("id, created_at").Where("id IN ?", firstIDs).Find(&firsts).Error; err != nil {
 			return nil, err
 		}
@@ -173,11 +183,11 @@ func (s *ReportStore) complete(g *gorm.DB, rows []HandoffSessionRow) ([]report.S
 			byID[firstOf[f.ID]].first = f.CreatedAt.UTC()
 		}
 	}
-	var ratings []SessionRatingRow
+	var ratings []sessionRatingRow
 	if err := g.Where("session_id IN ?", ids).Find(&ratings).Error; err != nil {
 		return nil, err
 	}
-	rated := make(map[int64]*SessionRatingRow, len(ratings))
+	rated := make(map[int64]*sessionRatingRow, len(ratings))
 	for i := range ratings {
 		rated[ratings[i].SessionID] = &ratings[i]
 	}
@@ -185,7 +195,7 @@ func (s *ReportStore) complete(g *gorm.DB, rows []HandoffSessionRow) ([]report.S
 	for i, r := range rows {
 		rs := report.Session{ID: r.ID, UserKey: r.UserKey, UserID: r.UserID, Nick: r.Nick, Group: r.GroupName,
 			Agent: r.AgentID, AgentName: r.AgentName, Reason: r.Reason, EndReason: r.EndReason, CreatedAt: r.CreatedAt.UTC(),
-			AssignedAt: deref(r.AssignedAt), EndedAt: deref(r.EndedAt)}
+			AssignedAt: val(r.AssignedAt).UTC(), EndedAt: val(r.EndedAt).UTC()}
 		if m := byID[r.ID]; m != nil {
 			rs.UserMessages, rs.AgentReplies, rs.FirstReplyAt = m.user, m.agent, m.first
 		}
@@ -197,16 +207,9 @@ func (s *ReportStore) complete(g *gorm.DB, rows []HandoffSessionRow) ([]report.S
 	return out, nil
 }
 
-func deref(t *time.Time) time.Time {
-	if t == nil {
-		return time.Time{}
-	}
-	return t.UTC()
-}
-
 // Turns streams the bot turns of [from, to).
 func (s *ReportStore) Turns(ctx context.Context, from, to time.Time, fn func(report.Turn) error) error {
-	rows, err := s.db.Gorm.WithContext(ctx).Model(&BotTurnRow{}).Select("user_key, outcome, created_at").
+	rows, err := s.db.gorm.WithContext(ctx).Model(&botTurnRow{}).Select("user_key, outcome, created_at").
 		Where("created_at >= ? AND created_at < ?", from.UTC(), to.UTC()).Rows()
 	if err != nil {
 		return err

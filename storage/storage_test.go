@@ -327,7 +327,7 @@ func TestFailedCommitLeavesNoTransactionOpen(t *testing.T) {
 		"CREATE TABLE fk_parent (id INTEGER PRIMARY KEY)",
 		"CREATE TABLE fk_child (pid INTEGER REFERENCES fk_parent(id) DEFERRABLE INITIALLY DEFERRED)",
 	} {
-		if err := db.Gorm.Exec(q).Error; err != nil {
+		if err := db.Gorm().Exec(q).Error; err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -341,8 +341,8 @@ func TestFailedCommitLeavesNoTransactionOpen(t *testing.T) {
 		}
 	}
 	var parents, children int64
-	db.Gorm.Raw("SELECT count(*) FROM fk_parent").Scan(&parents)
-	db.Gorm.Raw("SELECT count(*) FROM fk_child").Scan(&children)
+	db.Gorm().Raw("SELECT count(*) FROM fk_parent").Scan(&parents)
+	db.Gorm().Raw("SELECT count(*) FROM fk_child").Scan(&children)
 	if parents != 2 || children != 0 {
 		t.Errorf("parents %d, children %d; want 2 and 0", parents, children)
 	}

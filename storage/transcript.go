@@ -27,7 +27,7 @@ func likeEscape(s string) string {
 // Search runs q against handoff_sessions, the text through an EXISTS on
 // handoff_messages by session.
 func (s *TranscriptStore) Search(ctx context.Context, q transcript.Query) ([]transcript.Session, error) {
-	g := s.db.Gorm.WithContext(ctx).Model(&HandoffSessionRow{})
+	g := s.db.gorm.WithContext(ctx).Model(&handoffSessionRow{})
 	if q.User != "" {
 		g = g.Where("(user_id = ? OR user_key = ? OR nick LIKE ? ESCAPE '!')", q.User, q.User, likeEscape(q.User))
 	}
@@ -49,7 +49,7 @@ func (s *TranscriptStore) Search(ctx context.Context, q transcript.Query) ([]tra
 	if q.Text != "" {
 		g = g.Where("EXISTS (SELECT 1 FROM handoff_messages m WHERE m.session_id = handoff_sessions.id AND m.text LIKE ? ESCAPE '!')", likeEscape(q.Text))
 	}
-	var rows []HandoffSessionRow
+	var rows []handoffSessionRow
 	if err := g.Order("id desc").Limit(q.Limit).Find(&rows).Error; err != nil {
 		return nil, err
 	}
@@ -64,7 +64,7 @@ func (s *TranscriptStore) Search(ctx context.Context, q transcript.Query) ([]tra
 			SessionID int64
 			FirstID   int64
 		}
-		err := s.db.Gorm.WithContext(ctx).Model(&HandoffMessageRow{}).Select("session_id, MIN(id) AS first_id").
+		err := s.db.gorm.WithContext(ctx).Model(&handoffMessageRow{}).Select("session_id, MIN(id) AS first_id").
 			Where("session_id IN ? AND text LIKE ? ESCAPE '!'", ids, likeEscape(q.Text)).Group("session_id").Scan(&firsts).Error
 		if err != nil {
 			return nil, err
@@ -73,9 +73,9 @@ func (s *TranscriptStore) Search(ctx context.Context, q transcript.Query) ([]tra
 		for i, f := range firsts {
 			lineIDs[i] = f.FirstID
 		}
-		var lines []HandoffMessageRow
+		var lines []handoffMessageRow
 		if len(lineIDs) > 0 {
-			if err := s.db.Gorm.WithContext(ctx).Select("id, session_id, text").Where("id IN ?", lineIDs).Find(&lines).Error; err != nil {
+			if err := s.db.gorm.WithContext(ctx).Select("id, session_id, text").Where("id IN ?", lineIDs).Find(&lines).Error; err != nil {
 				return nil, err
 			}
 		}
@@ -90,38 +90,38 @@ func (s *TranscriptStore) Search(ctx context.Context, q transcript.Query) ([]tra
 	return out, nil
 }
 
-func sessionOf(r *HandoffSessionRow) transcript.Session {
+func sessionOf(r *handoffSessionRow) transcript.Session {
 	return transcript.Session{ID: r.ID, UserKey: r.UserKey, UserID: r.UserID, Nick: r.Nick, ConversationID: r.ConversationID,
 		ConversationTitle: r.ConversationTitle, Group: r.GroupName, Agent: r.AgentID, AgentName: r.AgentName, State: r.State,
-		Reason: r.Reason, EndReason: r.EndReason, CreatedAt: r.CreatedAt.UTC(), AssignedAt: deref(r.AssignedAt), EndedAt: deref(r.EndedAt)}
+		Reason: r.Reason, EndReason: r.EndReason, CreatedAt: r.CreatedAt.UTC(), AssignedAt: val(r.AssignedAt).UTC(), EndedAt: val(r.EndedAt).UTC()}
 }
 
 // Session reads one session; nil when missing.
 func (s *TranscriptStore) Session(ctx context.Context, id int64) (*transcript.Session, error) {
-	row, err := NewHandoffStore(s.db).Session(ctx, id)
-	if err != nil || row == nil {
+	var rows []handoffSessionRow
+	if err := s.db.gorm.WithContext(ctx).Where("id = ?", id).Limit(1).Find(&rows).Error; err != nil || len(rows) == 0 {
 		return nil, err
 	}
-	out := sessionOf(row)
+	out := sessionOf(&rows[0])
 	return &out, nil
 }
 
 // PreviousEnd is when the user's last session before id ended.
 func (s *TranscriptStore) PreviousEnd(ctx context.Context, userKey string, id int64) (time.Time, error) {
-	var rows []HandoffSessionRow
-	err := s.db.Gorm.WithContext(ctx).Select("id, ended_at").Where("user_key = ? AND id < ?", userKey, id).
+	var rows []handoffSessionRow
+	err := s.db.gorm.WithContext(ctx).Select("id, ended_at").Where("user_key = ? AND id < ?", userKey, id).
 		Order("id desc").Limit(1).Find(&rows).Error
 	if err != nil || len(rows) == 0 {
 		return time.Time{}, err
 	}
-	return deref(rows[0].EndedAt), nil
+	return val(rows[0].EndedAt).UTC(), nil
 }
 
 // Lines reads session id's lines and the user's bot lines in [since, until]
 // through ix_hm_user.
 func (s *TranscriptStore) Lines(ctx context.Context, userKey string, id int64, since, until time.Time) ([]transcript.Line, error) {
-	var rows []HandoffMessageRow
-	err := s.db.Gorm.WithContext(ctx).Where("user_key = ? AND (session_id = ? OR (session_id = 0 AND created_at >= ? AND created_at <= ?))",
+	var rows []handoffMessageRow
+	err := s.db.gorm.WithContext(ctx).Where("user_key = ? AND (session_id = ? OR (session_id = 0 AND created_at >= ? AND created_at <= ?))",
 		userKey, id, since.UTC(), until.UTC()).Order("id").Find(&rows).Error
 	if err != nil {
 		return nil, err

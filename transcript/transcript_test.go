@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dingdesk/dingdesk/handoff"
 	"github.com/dingdesk/dingdesk/storage"
 	"github.com/dingdesk/dingdesk/storage/storagetest"
 	"github.com/dingdesk/dingdesk/transcript"
@@ -20,27 +21,26 @@ func TestSearchAndOpen(t *testing.T) {
 		st := storage.NewTranscriptStore(db)
 		base := time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
 		var ids []int64
-		err := db.Handoff(ctx, func(tx *storage.HandoffTx) error {
+		err := storage.NewHandoffStore(db, nil).Transact(ctx, func(tx handoff.Tx) error {
 			mk := func(user, nick, group, agent string, at time.Time, ended bool, lines ...string) error {
-				s := &storage.HandoffSessionRow{UserKey: "k-" + user, ConversationID: "c-" + user, ConversationType: "1", UserID: user, Nick: nick,
-					GroupName: group, State: storage.SessionActive, Reason: "keyword", AgentID: agent, AgentName: "名" + agent, CreatedAt: at, AssignedAt: &at}
+				s := &handoff.Session{UserKey: "k-" + user, ConversationID: "c-" + user, ConversationType: "1", UserID: user, UserNick: nick,
+					Group: group, Status: handoff.StatusActive, Reason: "keyword", Agent: agent, AgentName: "名" + agent, CreatedAt: at, AssignedAt: at}
 				if ended {
-					e := at.Add(10 * time.Minute)
-					s.State, s.EndedAt = storage.SessionEnded, &e
+					s.Status, s.EndedAt = handoff.StatusEnded, at.Add(10*time.Minute)
 				}
 				if err := tx.CreateSession(s); err != nil {
 					return err
 				}
 				ids = append(ids, s.ID)
-				rows := []storage.HandoffMessageRow{
-					{UserKey: s.UserKey, Direction: storage.DirIn, SenderKind: storage.SenderUser, Text: "bot part of " + user, CreatedAt: at.Add(-time.Minute)},
-					{UserKey: s.UserKey, Direction: storage.DirIn, SenderKind: storage.SenderUser, Text: "old bot talk", CreatedAt: at.Add(-2 * time.Hour)},
+				rows := []handoff.Line{
+					{UserKey: s.UserKey, Direction: handoff.DirIn, Sender: handoff.SenderUser, Text: "bot part of " + user, CreatedAt: at.Add(-time.Minute)},
+					{UserKey: s.UserKey, Direction: handoff.DirIn, Sender: handoff.SenderUser, Text: "old bot talk", CreatedAt: at.Add(-2 * time.Hour)},
 				}
 				for i, l := range lines {
-					rows = append(rows, storage.HandoffMessageRow{UserKey: s.UserKey, SessionID: s.ID, Direction: storage.DirOut, SenderKind: storage.SenderAgent,
+					rows = append(rows, handoff.Line{UserKey: s.UserKey, SessionID: s.ID, Direction: handoff.DirOut, Sender: handoff.SenderAgent,
 						SenderID: agent, Text: l, CreatedAt: at.Add(time.Duration(i+1) * time.Second)})
 				}
-				return tx.AddMessages(rows)
+				return tx.AddLines(rows)
 			}
 			if err := mk("u1", "张三", "it", "a1", base, true, "VPN 请重启客户端", "100% 可以"); err != nil {
 				return err

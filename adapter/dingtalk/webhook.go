@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
@@ -22,8 +23,9 @@ const maxClockSkew = time.Hour
 //   - timestamp and sign headers are checked before the body is read:
 //     sign = base64(HMAC-SHA256(key=app secret, timestamp+"\n"+app secret)),
 //     timestamp (ms) within 1 hour of now; else 401 and nothing happens;
-//   - a body over webhook_max_body is 413, malformed JSON or a payload
-//     without msgId 400;
+//   - a body over webhook_max_body is 413, one not received within
+//     server.read_timeout 408, malformed JSON or a payload without msgId
+//     400;
 //   - the message (any msgtype; unknown ones become KindUnknown) goes to
 //     the Handler: nil → 200 {} at once (the answer is sent asynchronously
 //     through the outbox), error → 500 so DingTalk retries; 503 before Start
@@ -49,6 +51,12 @@ func (a *Adapter) WebhookHandler() gin.HandlerFunc {
 			var tooLarge *http.MaxBytesError
 			if errors.As(err, &tooLarge) {
 				abort(c, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("body exceeds %d bytes", limit))
+				return
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				// server.read_timeout cut a slow body: nothing was stored,
+				// and a sender that means well may try again.
+				abort(c, http.StatusRequestTimeout, "body_timeout", "request body not received in time, retry")
 				return
 			}
 			abort(c, http.StatusBadRequest, "unreadable_body", "request body could not be read")

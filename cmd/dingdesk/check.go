@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/dingdesk/dingdesk/bot"
 	"github.com/dingdesk/dingdesk/config"
@@ -18,7 +19,8 @@ func configFlag(fs *flag.FlagSet) *string {
 
 // loadConfigArgs parses a subcommand's flags (-c and those addFlags adds)
 // and loads the config. A non-zero code means: exit with it (the problem is
-// printed).
+// printed). An invalid config is printed with every problem of its
+// knowledge files too, so one run shows all there is to fix.
 func loadConfigArgs(name string, args []string, stderr io.Writer, addFlags func(*flag.FlagSet)) (*config.Config, string, int) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -29,9 +31,15 @@ func loadConfigArgs(name string, args []string, stderr io.Writer, addFlags func(
 	if err := fs.Parse(args); err != nil {
 		return nil, "", 2
 	}
-	cfg, err := config.Load(*path)
+	cfg, err := config.Read(*path)
 	if err != nil {
 		printConfigError(stderr, err)
+		if cfg != nil {
+			// The config is invalid: its knowledge is read, not indexed.
+			if _, kerr := readKnowledge(cfg, false); kerr != nil {
+				fmt.Fprintf(stderr, "knowledge files:\n%v\n", kerr)
+			}
+		}
 		return nil, *path, 1
 	}
 	return cfg, *path, 0
@@ -42,30 +50,64 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	if code != 0 {
 		return code
 	}
-	entries, err := bot.LoadKnowledge(knowledgePaths(cfg))
+	kb, err := readKnowledge(cfg, true)
 	if err != nil {
 		fmt.Fprintf(stderr, "knowledge files:\n%v\n", err)
 		return 1
 	}
-	if _, err := buildKB(cfg, entries); err != nil {
-		fmt.Fprintf(stderr, "knowledge base: %v\n", err)
-		return 1
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(stdout, "warning: %s\n", w)
 	}
 	fmt.Fprintf(stdout, "%s: OK (%d knowledge entries, %d skill groups, %d service rules)\n",
-		path, len(entries), len(cfg.SkillGroups), len(cfg.ServiceRules))
+		path, kb.Len(), len(cfg.SkillGroups), len(cfg.ServiceRules))
 	return 0
+}
+
+// readKnowledge reads cfg's knowledge and synonyms files and, with build,
+// indexes them as serve does. The error lists every problem of every file
+// (and of the matching options), one a line.
+func readKnowledge(cfg *config.Config, build bool) (*bot.KnowledgeBase, error) {
+	entries, loadErr := bot.LoadKnowledge(knowledgePaths(cfg))
+	opts, optErr := bot.OptionsFrom(cfg.Bot, cfg.Resolve)
+	if err := errors.Join(loadErr, optErr); err != nil || !build {
+		return nil, err
+	}
+	kb, err := bot.NewKnowledgeBase(entries, opts)
+	if err != nil {
+		return nil, fmt.Errorf("knowledge base: %w", err)
+	}
+	return kb, nil
 }
 
 // printConfigError prints every problem of an invalid config on its own line.
 func printConfigError(w io.Writer, err error) {
-	var ve *config.ValidationError
-	if errors.As(err, &ve) {
-		for _, p := range ve.Problems {
-			fmt.Fprintln(w, p)
-		}
-		return
+	for _, line := range problemLines(err) {
+		fmt.Fprintln(w, line)
 	}
-	fmt.Fprintln(w, err)
+}
+
+// problemLines is every problem in errs, one string each: a config's by
+// key path, knowledge files' by file:line.
+func problemLines(errs ...error) []string {
+	var out []string
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		var ve *config.ValidationError
+		if errors.As(err, &ve) {
+			for _, p := range ve.Problems {
+				out = append(out, p.String())
+			}
+			continue
+		}
+		for _, l := range strings.Split(err.Error(), "\n") {
+			if l = strings.TrimSpace(l); l != "" {
+				out = append(out, l)
+			}
+		}
+	}
+	return out
 }
 
 func knowledgePaths(cfg *config.Config) []string {

@@ -170,3 +170,33 @@ func TestDeskSuggestionsFollowTheQuestionNotTheTransferWords(t *testing.T) {
 	}
 	s.toUser(s.say("agent1", "推荐 1"), "u1", "VPN答案")
 }
+
+// Text that looks like a command is not relayed: the agent gets a hint;
+// "#N …" sends anything as written. 推荐 lists the latest question's
+// suggestions; 推荐 N sends only from a list the agent saw.
+func TestDeskHintsAndSuggestionLists(t *testing.T) {
+	s := deskService(t, serviceOpts{})
+	s.toUser(s.say("u1", "转人工"), "agent1", "新会话 #1")
+	m := s.say("agent1", "结束会话")
+	s.toUser(m, "agent1", "看起来像命令")
+	s.quietFor(m, "u1")
+	m = s.say("agent1", "#1 常见问题")
+	s.toUser(m, "u1", "常见问题")
+
+	// No question yet: nothing to send.
+	s.toUser(s.say("agent1", "推荐 1"), "agent1", "没有可发送的推荐知识")
+	// A question the bot cannot answer: its relay has no list, 推荐 none.
+	m = s.say("u1", "你们食堂今天吃什么")
+	relay := s.toUser(m, "agent1", "你们食堂今天吃什么")
+	if strings.Contains(relay.Text, "推荐知识") {
+		t.Fatalf("relay of an unanswerable question suggests: %q", relay.Text)
+	}
+	s.toUser(s.say("agent1", "推荐"), "agent1", "没有可发送的推荐知识")
+	// A question it can: the relay shows the list, 推荐 shows it in full.
+	relay = s.toUser(s.say("u1", "VPN 一直连接失败"), "agent1", "VPN 一直连接失败")
+	if !strings.Contains(relay.Text, "推荐知识") {
+		t.Fatalf("relay lacks its suggestions: %q", relay.Text)
+	}
+	s.toUser(s.say("agent1", "推荐"), "agent1", "VPN答案")
+	s.toUser(s.say("agent1", "推荐 1"), "u1", "VPN答案")
+}

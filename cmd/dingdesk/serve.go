@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dingdesk/dingdesk/adapter"
 	"github.com/dingdesk/dingdesk/adapter/dingtalk"
@@ -25,12 +26,13 @@ import (
 	"github.com/dingdesk/dingdesk/desk"
 	"github.com/dingdesk/dingdesk/handoff"
 	"github.com/dingdesk/dingdesk/knowledge"
+	"github.com/dingdesk/dingdesk/metrics"
 	"github.com/dingdesk/dingdesk/pipeline"
 	"github.com/dingdesk/dingdesk/storage"
 )
 
 func runServe(args []string, stderr io.Writer) int {
-	cfg, _, code := loadConfigArgs("serve", args, stderr, nil)
+	cfg, path, code := loadConfigArgs("serve", args, stderr, nil)
 	if code != 0 {
 		return code
 	}
@@ -45,6 +47,7 @@ func runServe(args []string, stderr io.Writer) int {
 		m.Close(closeCtx)
 		return 1
 	}
+	logTryIt(log, m.Addr, cfg, path)
 	<-ctx.Done()
 	stop() // a second signal kills the process at once
 	log.Info("shutting down", "timeout", cfg.Server.ShutdownTimeout)
@@ -75,6 +78,10 @@ type Main struct {
 	Log     *slog.Logger
 	Clock   handoff.Clock
 	Metrics *pipeline.Metrics
+	// Registry holds every metric /metrics serves (its own, never
+	// Prometheus' global default registry).
+	Registry *prometheus.Registry
+	prom     *metrics.Metrics
 
 	DB    *storage.DB
 	Inbox *storage.Inbox
@@ -109,7 +116,8 @@ type Main struct {
 
 // NewMain prepares a service for cfg; nothing starts before Run.
 func NewMain(cfg *config.Config, log *slog.Logger) *Main {
-	return &Main{Config: config.NewStore(cfg), Log: log, Clock: handoff.SystemClock{}, Metrics: &pipeline.Metrics{}}
+	return &Main{Config: config.NewStore(cfg), Log: log, Clock: handoff.SystemClock{},
+		Metrics: &pipeline.Metrics{}, Registry: prometheus.NewRegistry()}
 }
 
 // Run opens storage, loads the knowledge base, starts the engine, the HTTP
@@ -135,6 +143,19 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.Log.Info("knowledge base loaded", "entries", kb.Len())
 
+	mo := metrics.Options{
+		Version: version, Counters: m.Metrics, Store: storage.NewStatsStore(m.DB),
+		Groups: func() []config.SkillGroup { return m.Config.Current().SkillGroups },
+		Now:    m.Clock.Now, Log: m.Log.With("component", "metrics"),
+	}
+	if m.DB.Driver == "sqlite" {
+		mo.GroupCommits = m.DB.GroupStats
+	}
+	if m.prom, err = metrics.New(m.Registry, mo); err != nil {
+		return err
+	}
+	m.Metrics.Delivered = m.prom.Delivered
+
 	if m.Platform == nil {
 		dt, err := dingtalk.New(cfg.DingTalk, dingtalk.Options{Logger: m.Log.With("component", "dingtalk")})
 		if err != nil {
@@ -145,11 +166,11 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Outbox = pipeline.NewOutbox(storage.NewOutboxStore(m.DB), m.Platform,
 		func() config.Outbox { return m.Config.Current().Outbox }, m.Clock.Now, m.Log.With("component", "outbox"), m.Metrics)
 	m.Engine = handoff.New(handoff.Deps{
-		Config: m.Config, Bot: m.Bot, DB: m.DB, Clock: m.Clock,
-		Log: m.Log.With("component", "handoff"), Kick: m.Outbox.Kick,
+		Config: m.Config, Bot: m.Bot, Store: storage.NewHandoffStore(m.DB, m.Outbox.Kick), Clock: m.Clock,
+		Log: m.Log.With("component", "handoff"), Observer: m.prom,
 	})
-	m.Desk = desk.New(m.Engine, m.Config, m.Bot, m.DB, m.Clock.Now)
-	m.Intake = pipeline.NewIntake(m.Inbox, m.route, 64, m.Log.With("component", "intake"), m.Metrics)
+	m.Desk = desk.New(m.Engine, m.Config, m.Bot)
+	m.Intake = pipeline.NewIntake(m.Inbox, m.prom.TimeHandle(m.route), 64, m.Log.With("component", "intake"), m.Metrics)
 
 	bg, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
@@ -166,15 +187,18 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("server.listen: %w", err)
 	}
 	m.Addr = ln.Addr().String()
-	m.http = &http.Server{Handler: m.routes(cfg), ReadHeaderTimeout: 10 * time.Second}
+	m.http = newHTTPServer(m.routes(cfg), cfg.Server)
 	go func() {
 		if err := m.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			m.Log.Error("http server stopped", "err", err)
 		}
 	}()
 	m.Log.Info("listening", "addr", m.Addr, "dingtalk_mode", cfg.DingTalk.Mode)
+	for _, w := range cfg.Warnings() {
+		m.Log.Warn("config warning", "key", w.Key, "warning", w.Message)
+	}
 
-	if err := m.Platform.Start(ctx, m.Intake.Accept); err != nil {
+	if err := m.Platform.Start(ctx, m.prom.TimeAccept(m.Intake.Accept)); err != nil {
 		return fmt.Errorf("dingtalk: %w", err)
 	}
 	return nil
@@ -220,15 +244,7 @@ func (m *Main) routes(cfg *config.Config) http.Handler {
 		}
 		c.JSON(status, gin.H{"ready": ready, "checks": checks})
 	})
-	r.GET("/metrics", func(c *gin.Context) {
-		c.Header("Content-Type", "text/plain; version=0.0.4")
-		m.Metrics.WriteTo(c.Writer)
-		if m.DB != nil {
-			commits, txs := m.DB.GroupStats()
-			pipeline.WriteCounter(c.Writer, "dingdesk_storage_group_commits_total", "Commits of grouped hand-off transactions (SQLite).", commits)
-			pipeline.WriteCounter(c.Writer, "dingdesk_storage_grouped_transactions_total", "Hand-off transactions committed in those groups (SQLite).", txs)
-		}
-	})
+	r.GET("/metrics", gin.WrapH(m.prom.Handler()))
 	if m.webhook != nil && (cfg.DingTalk.Mode == "webhook" || cfg.DingTalk.Mode == "both") {
 		r.POST(cfg.DingTalk.WebhookPath, m.webhook)
 	}
@@ -371,38 +387,44 @@ func (m *Main) watchConfig(ctx context.Context) {
 	}
 }
 
-// Reload reads the config and knowledge files again. An invalid config or
-// knowledge file is logged with its problems and the running one stays.
+// Reload reads the config and knowledge files again and applies them whole
+// or not at all: an invalid config or knowledge file is logged with every
+// problem of both, and the running config and knowledge base stay.
 func (m *Main) Reload() {
 	old := m.Config.Current()
-	cfg, err := config.Load(old.Path)
-	if err != nil {
-		var ve *config.ValidationError
-		if errors.As(err, &ve) {
-			problems := make([]string, len(ve.Problems))
-			for i, p := range ve.Problems {
-				problems[i] = p.String()
-			}
-			m.Log.Error("config change rejected; the running config stays", "problems", problems)
-		} else {
-			m.Log.Error("config change rejected; the running config stays", "err", err)
-		}
+	cfg, cfgErr := config.Read(old.Path)
+	if cfg == nil {
+		m.Log.Error("config change rejected; the running config and knowledge base stay", "err", cfgErr)
 		return
 	}
 	// Rebuilding a large knowledge base takes seconds (and retrains its
 	// classifier): only when its inputs changed, not for every config edit.
-	if inputs := knowledgeInputs(cfg); inputs != m.kbInputs {
-		err := m.rebuildKnowledge(context.Background(), cfg)
-		if err == nil {
-			m.kbInputs = inputs
-			m.Log.Info("knowledge base reloaded", "entries", m.Bot.KB().Len())
+	// An invalid config's knowledge is read for its problems, not built;
+	// a valid one's is built with the managed records (rebuildKnowledge).
+	var kbErr error
+	inputs := knowledgeInputs(cfg)
+	kbChanged := inputs != m.kbInputs
+	if kbChanged {
+		_, kbErr = readKnowledge(cfg, false)
+	}
+	if cfgErr != nil || kbErr != nil {
+		m.Log.Error("config change rejected; the running config and knowledge base stay",
+			"problems", problemLines(cfgErr, kbErr))
+		return
+	}
+	if kbChanged {
+		if err := m.rebuildKnowledge(context.Background(), cfg); err != nil {
+			m.Log.Error("config change rejected; the running config and knowledge base stay", "err", err)
+			return
 		}
-		if err != nil {
-			m.Log.Error("knowledge change rejected; the running knowledge base stays", "err", err)
-		}
+		m.kbInputs = inputs
+		m.Log.Info("knowledge base reloaded", "entries", m.Bot.KB().Len())
 	}
 	for _, key := range restartKeys(old, cfg) {
 		m.Log.Warn("config key changed but takes effect only after a restart", "key", key)
+	}
+	for _, w := range cfg.Warnings() {
+		m.Log.Warn("config warning", "key", w.Key, "warning", w.Message)
 	}
 	m.Config.Replace(cfg)
 	m.Log.Info("config reloaded", "path", cfg.Path)
@@ -431,8 +453,8 @@ func knowledgeInputs(cfg *config.Config) string {
 // restartKeys lists changed keys that a running service cannot apply.
 func restartKeys(a, b *config.Config) []string {
 	var keys []string
-	if a.Server.Listen != b.Server.Listen {
-		keys = append(keys, "server.listen")
+	if a.Server != b.Server {
+		keys = append(keys, "server")
 	}
 	if a.Storage.Driver != b.Storage.Driver || a.Storage.DSN != b.Storage.DSN {
 		keys = append(keys, "storage")

@@ -5,11 +5,13 @@
 package storagetest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -118,4 +120,30 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// Logs collects what a logger writes, safe for the storage's goroutines.
+type Logs struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *Logs) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
+
+// String is everything logged so far.
+func (l *Logs) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+// Logger logs to l as text.
+func (l *Logs) Logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
+
+// OpenLogged is Open with the storage's log collected.
+func OpenLogged(tb testing.TB, driver string) (*storage.DB, *Logs) {
+	tb.Helper()
+	logs := &Logs{}
+	db, err := storage.Open(context.Background(), NewStorage(tb, driver), logs.Logger())
+	if err != nil {
+		tb.Fatalf("open %s: %v", driver, err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db, logs
 }

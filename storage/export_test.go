@@ -1,0 +1,48 @@
+package storage
+
+import (
+	"context"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/dingdesk/dingdesk/adapter"
+)
+
+// Hooks for the external tests of this package (storage_test): the gorm
+// handles stay unexported in the package's API.
+
+// HandoffTx is the hand-off transaction.
+type HandoffTx = handoffTx
+
+// G is the transaction's gorm handle.
+func (t *handoffTx) G() *gorm.DB { return t.g }
+
+// Gorm is the database's gorm handle.
+func (db *DB) Gorm() *gorm.DB { return db.gorm }
+
+func (db *DB) Handoff(ctx context.Context, fn func(tx *HandoffTx) error) error {
+	return db.handoff(ctx, fn)
+}
+
+func (db *DB) Tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	return db.transaction(ctx, fn)
+}
+
+func (db *DB) DurableRetry(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	return db.durableTx(ctx, fn)
+}
+
+func MarkHandled(tx *gorm.DB, msgID string, at time.Time) error { return markHandled(tx, msgID, at) }
+
+func EnqueueReplies(tx *gorm.DB, now time.Time, replies ...adapter.Reply) ([]OutboxItem, error) {
+	return enqueueReplies(tx, now, replies...)
+}
+
+// Rows the stats test writes directly.
+type (
+	InboxRow          = inboxRow
+	OutboxRow         = outboxRow
+	HandoffSessionRow = handoffSessionRow
+	HandoffAgentRow   = handoffAgentRow
+)

@@ -1,0 +1,147 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/dingdesk/dingdesk/handoff"
+)
+
+// Stats is a snapshot of the service's state for the gauges of /metrics.
+// Times are UTC; a zero time means there is no such row.
+type Stats struct {
+	// InboxUnhandled counts accepted messages not handled yet;
+	// InboxOldest is when the oldest of them was received.
+	InboxUnhandled int64
+	InboxOldest    time.Time
+	// OutboxUnsent counts replies neither sent nor given up (waiting for
+	// a retry or being sent); OutboxOldest is when the oldest was written.
+	OutboxUnsent int64
+	OutboxOldest time.Time
+	// Groups are the skill groups that have a lock row (every group a
+	// config ever named), by name.
+	Groups []GroupStats
+	// Presence is every known agent's presence by staffId; agents who
+	// never went online have no entry.
+	Presence map[string]string
+}
+
+// GroupStats are one skill group's open sessions.
+type GroupStats struct {
+	Name           string
+	Queued, Active int64
+	// OldestQueued is when the longest-waiting queued session was queued.
+	OldestQueued time.Time
+}
+
+// StatsStore runs the read queries behind Stats. Each one is bounded by an
+// index to the rows it counts (the backlog, the open sessions), never by
+// the history kept in the tables, so a scrape stays cheap however long the
+// service has run.
+type StatsStore struct{ db *DB }
+
+// NewStatsStore wraps db.
+func NewStatsStore(db *DB) *StatsStore { return &StatsStore{db: db} }
+
+// Stats reads a snapshot. The queries run one by one outside any
+// transaction (on SQLite a transaction would take the write lock), so the
+// figures may be a few milliseconds apart.
+func (s *StatsStore) Stats(ctx context.Context) (Stats, error) {
+	g := s.db.gorm.WithContext(ctx)
+	var st Stats
+	var err error
+	// ix_inbox_pending (handled, received_at) serves both.
+	if err = g.Model(&inboxRow{}).Where("handled = ?", false).Count(&st.InboxUnhandled).Error; err != nil {
+		return st, err
+	}
+	if st.InboxOldest, err = first(g.Model(&inboxRow{}).Where("handled = ?", false).Order("received_at"), "received_at"); err != nil {
+		return st, err
+	}
+	// ix_outbox_due (status, next_at) limits both to the backlog.
+	unsent := []string{OutboxPending, OutboxSending}
+	if err = g.Model(&outboxRow{}).Where("status IN ?", unsent).Count(&st.OutboxUnsent).Error; err != nil {
+		return st, err
+	}
+	if st.OutboxOldest, err = first(g.Model(&outboxRow{}).Where("status IN ?", unsent).Order("created_at"), "created_at"); err != nil {
+		return st, err
+	}
+
+	var names []string
+	if err = g.Model(&handoffGroupRow{}).Order("name").Pluck("name", &names).Error; err != nil {
+		return st, err
+	}
+	if len(names) > 0 {
+		// ix_hs_queue (group_name, state, queue_seq): index ranges over
+		// the open sessions only, however many ended ones are kept.
+		var counts []struct {
+			GroupName, State string
+			N                int64
+		}
+		err = g.Model(&handoffSessionRow{}).Select("group_name, state, COUNT(*) AS n").
+			Where("group_name IN ? AND state IN ?", names, []string{string(handoff.StatusQueued), string(handoff.StatusActive)}).
+			Group("group_name, state").Scan(&counts).Error
+		if err != nil {
+			return st, err
+		}
+		byName := make(map[string]*GroupStats, len(names))
+		st.Groups = make([]GroupStats, len(names))
+		for i, n := range names {
+			st.Groups[i].Name = n
+			byName[n] = &st.Groups[i]
+		}
+		for _, c := range counts {
+			gs := byName[c.GroupName]
+			switch c.State {
+			case string(handoff.StatusQueued):
+				gs.Queued = c.N
+			case string(handoff.StatusActive):
+				gs.Active = c.N
+			}
+		}
+		for i := range st.Groups {
+			gs := &st.Groups[i]
+			if gs.Queued == 0 {
+				continue
+			}
+			// MIN() of a time column comes back as text on SQLite; the
+			// first row in order keeps the column's type on both drivers.
+			q := g.Model(&handoffSessionRow{}).Where("group_name = ? AND state = ?", gs.Name, string(handoff.StatusQueued)).Order("queued_at")
+			if gs.OldestQueued, err = first(q, "queued_at"); err != nil {
+				return st, err
+			}
+		}
+	}
+
+	var agents []struct{ StaffID, Presence string }
+	if err = g.Model(&handoffAgentRow{}).Select("staff_id, presence").Scan(&agents).Error; err != nil {
+		return st, err
+	}
+	st.Presence = make(map[string]string, len(agents))
+	for _, a := range agents {
+		st.Presence[a.StaffID] = a.Presence
+	}
+	return st, nil
+}
+
+// ReceivedAt is when the inbox accepted msgID; ok is false when the inbox
+// does not have it (pruned, or never accepted).
+func (s *StatsStore) ReceivedAt(ctx context.Context, msgID string) (at time.Time, ok bool, err error) {
+	at, err = first(s.db.gorm.WithContext(ctx).Model(&inboxRow{}).Where("msg_id = ?", msgID), "received_at")
+	return at, !at.IsZero(), err
+}
+
+// first reads column of q's first row; zero without rows (or a NULL).
+func first(q *gorm.DB, column string) (time.Time, error) {
+	var row struct{ T *time.Time }
+	err := q.Select(column + " AS t").Limit(1).Take(&row).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) || err == nil && row.T == nil {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	return row.T.UTC(), nil
+}
