@@ -49,6 +49,14 @@ func (m *Main) startKnowledge(ctx context.Context, cfg *config.Config) error {
 // matcher with the managed records; on error the running matcher and its
 // inputs stay.
 func (m *Main) rebuildKnowledge(ctx context.Context, cfg *config.Config) error {
+	if m.KnowledgeSync == nil { // a Main that was not Run (tests): the files alone
+		kb, err := readKnowledge(cfg, true)
+		if err != nil {
+			return err
+		}
+		m.Bot.Replace(kb)
+		return nil
+	}
 	files, err := bot.LoadKnowledge(knowledgePaths(cfg))
 	if err != nil {
 		return err
