@@ -2,6 +2,7 @@ package bot_test
 
 import (
 	"errors"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +14,8 @@ import (
 // Fuzz targets for the knowledge loaders, through their exported entry
 // points (files on disk, as admins give them): whatever a file holds, the
 // loader reports problems as *bot.LoadError with the file named, and what
-// it loads is valid and builds a knowledge base that can be asked.
+// it loads is valid (and, in the seed run, builds a knowledge base that
+// can be asked).
 
 func seedFiles(f *testing.F, pattern string, extra ...string) {
 	files, _ := filepath.Glob(filepath.Join("testdata", pattern))
@@ -29,16 +31,7 @@ func seedFiles(f *testing.F, pattern string, extra ...string) {
 	}
 }
 
-// warmUp builds a first knowledge base before fuzzing: the first one
-// loads the segmenter's dictionary (seconds), which is no finding.
-func warmUp(f *testing.F) {
-	if _, err := bot.NewKnowledgeBase([]bot.Entry{{ID: "w", Question: "预热", Answer: "a", Source: "w:1"}}, bot.Options{}); err != nil {
-		f.Fatal(err)
-	}
-}
-
 func fuzzLoader(f *testing.F, ext string) {
-	warmUp(f)
 	path := filepath.Join(f.TempDir(), "kb"+ext)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
@@ -61,23 +54,39 @@ func fuzzLoader(f *testing.F, ext string) {
 			}
 			seen[e.ID] = true
 		}
-		if len(entries) == 0 {
-			return
-		}
-		kb, err := bot.NewKnowledgeBase(entries, bot.Options{})
-		if err != nil {
-			t.Fatalf("loaded entries refused by the knowledge base: %v", err)
-		}
-		if kb.Len() != len(entries) {
-			t.Fatalf("knowledge base has %d of %d entries", kb.Len(), len(entries))
-		}
-		res := kb.Match(entries[0].Question)
-		for _, c := range res.Candidates {
-			if _, ok := kb.Entry(c.ID); !ok {
-				t.Fatalf("candidate %q is not an entry", c.ID)
-			}
+		// Building a knowledge base of what loaded is left to the seed run
+		// (go test): under -fuzz the instrumented segmenter would make each
+		// input cost a hundred times more, and the index is not a parser of
+		// outside input.
+		if !fuzzing() && len(entries) > 0 {
+			askable(t, entries, bot.Options{})
 		}
 	})
+}
+
+// askable builds a knowledge base of entries and asks it their first
+// question.
+func askable(t *testing.T, entries []bot.Entry, opts bot.Options) {
+	t.Helper()
+	kb, err := bot.NewKnowledgeBase(entries, opts)
+	if err != nil {
+		t.Fatalf("loaded entries refused by the knowledge base: %v", err)
+	}
+	if kb.Len() != len(entries) {
+		t.Fatalf("knowledge base has %d of %d entries", kb.Len(), len(entries))
+	}
+	for _, c := range kb.Match(entries[0].Question).Candidates {
+		if _, ok := kb.Entry(c.ID); !ok {
+			t.Fatalf("candidate %q is not an entry", c.ID)
+		}
+	}
+}
+
+// fuzzing reports whether the test binary runs with -fuzz (not just the
+// seed corpus).
+func fuzzing() bool {
+	f := flag.Lookup("test.fuzz")
+	return f != nil && f.Value.String() != ""
 }
 
 func unjoin(err error) []error {
@@ -118,7 +127,6 @@ func FuzzLoadSynonyms(f *testing.F) {
 	f.Add([]byte("密码 口令 passwd\n# comment\n电脑，笔记本、计算机|主机\n\n"))
 	f.Add([]byte("\xef\xbb\xbfwifi,无线网\tWi-Fi\n单独\n"))
 	f.Add([]byte(" , ，\n"))
-	warmUp(f)
 	path := filepath.Join(f.TempDir(), "synonyms.txt")
 	entries := []bot.Entry{{ID: "a", Question: "密码忘了怎么办", Answer: "重置", Source: "x:1"}}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -136,10 +144,8 @@ func FuzzLoadSynonyms(f *testing.F) {
 				}
 			}
 		}
-		kb, err := bot.NewKnowledgeBase(entries, bot.Options{Synonyms: groups})
-		if err != nil {
-			t.Fatalf("synonyms refused by the knowledge base: %v", err)
+		if !fuzzing() {
+			askable(t, entries, bot.Options{Synonyms: groups})
 		}
-		kb.Match("口令忘了")
 	})
 }

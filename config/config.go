@@ -1,12 +1,18 @@
 // Package config is the typed configuration of dingdesk: one YAML file plus
 // DINGDESK_<PATH> environment overrides. It is the only package that imports
 // viper. Every default lives in Default() and is stated in the field's doc
-// comment; Validate reports every problem with its key path.
+// comment. Reading checks every key against these types first (an unknown
+// key or a value of the wrong kind is a problem, with a "did you mean"),
+// then Validate checks the settings; Read and Load report all problems of
+// both, each with its key path.
 package config
 
 import (
 	"log/slog"
+	"net"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -23,7 +29,9 @@ type Config struct {
 	SkillGroups   []SkillGroup  `mapstructure:"skill_groups"`
 	Agents        []Agent       `mapstructure:"agents"`
 	CannedReplies []CannedReply `mapstructure:"canned_replies"`
+	Admins        []Admin       `mapstructure:"admins"`
 	Desk          Desk          `mapstructure:"desk"`
+	Web           Web           `mapstructure:"web"`
 	Outbox        Outbox        `mapstructure:"outbox"`
 
 	// Path is the file the config was read from ("" when built in code).
@@ -48,6 +56,11 @@ type Server struct {
 	// IdleTimeout closes a keep-alive connection that carried no request
 	// for this long. Default 60s.
 	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
+	// PublicURL is the base URL agents open the workbench at
+	// ("https://desk.example.com"); login links and the DingTalk OAuth
+	// redirect are built from it, and cookies are Secure when it is https.
+	// Default "": http://localhost:PORT from Listen.
+	PublicURL string `mapstructure:"public_url"`
 }
 
 // DingTalk is the platform connection.
@@ -72,6 +85,15 @@ type DingTalk struct {
 	// payload may point at (SSRF guard). Default ["oapi.dingtalk.com",
 	// "api.dingtalk.com"] plus the host of APIBase.
 	SessionWebhookHosts []string `mapstructure:"session_webhook_hosts"`
+	// CorpID is the organisation's CorpId: 免登 asks DingTalk for a code of
+	// this org, and an OAuth login from another org is refused. Default "".
+	CorpID string `mapstructure:"corp_id"`
+	// OAPIBase is the old-style OpenAPI host (user lookups at login).
+	// Default "https://oapi.dingtalk.com".
+	OAPIBase string `mapstructure:"oapi_base"`
+	// LoginBase is the OAuth login page host. Default
+	// "https://login.dingtalk.com".
+	LoginBase string `mapstructure:"login_base"`
 	// QPS caps OpenAPI requests per second per API. Default 18 (DingTalk's
 	// limit is 20).
 	QPS float64 `mapstructure:"qps"`
@@ -263,6 +285,27 @@ type CannedReply struct {
 	Text     string `mapstructure:"text"`
 }
 
+// Admin may open the admin console (and, when also a member of a skill
+// group, the workbench).
+type Admin struct {
+	// StaffID is the admin's DingTalk staffId (userid).
+	StaffID string `mapstructure:"staff_id"`
+	// Name is shown in the console. Default: StaffID.
+	Name string `mapstructure:"name"`
+}
+
+// Web is the browser workbench and console.
+type Web struct {
+	// SessionTTL logs a browser out after this much inactivity. Default 12h.
+	SessionTTL time.Duration `mapstructure:"session_ttl"`
+	// LoginLinkTTL is how long a `dingdesk login-link` URL works (once).
+	// Default 5m.
+	LoginLinkTTL time.Duration `mapstructure:"login_link_ttl"`
+	// EventRetention is how long live events are kept for reconnecting
+	// browsers (Last-Event-ID); an older id gets a full refresh. Default 24h.
+	EventRetention time.Duration `mapstructure:"event_retention"`
+}
+
 // Desk holds the agents' command words in their 1:1 chat with the bot.
 type Desk struct {
 	// Online. Default "上线".
@@ -400,6 +443,28 @@ func (c *Config) IsAgent(staffID string) bool {
 		}
 	}
 	return false
+}
+
+// IsAdmin reports whether staffID is listed in admins.
+func (c *Config) IsAdmin(staffID string) bool {
+	return staffID != "" && slices.ContainsFunc(c.Admins, func(a Admin) bool { return a.StaffID == staffID })
+}
+
+// EffectivePublicURL is server.public_url without a trailing slash, or
+// http://localhost:PORT from addr (the bound listen address, which knows
+// the port when server.listen ends in :0).
+func (c *Config) EffectivePublicURL(addr string) string {
+	if c.Server.PublicURL != "" {
+		return strings.TrimRight(c.Server.PublicURL, "/")
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://localhost"
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // Member finds staffID in a group.

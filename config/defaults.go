@@ -18,6 +18,8 @@ func Default() *Config {
 			WebhookMaxBody:      1 << 20,
 			SessionWebhookHosts: []string{"oapi.dingtalk.com", "api.dingtalk.com"},
 			QPS:                 18,
+			OAPIBase:            "https://oapi.dingtalk.com",
+			LoginBase:           "https://login.dingtalk.com",
 		},
 		Storage: Storage{Driver: "sqlite", DSN: "data/dingdesk.db", DedupRetention: 168 * time.Hour},
 		Log:     Log{Level: "info", Format: "json"},
@@ -51,6 +53,7 @@ func Default() *Config {
 			Texts: DefaultDeskTexts(),
 		},
 		Outbox: Outbox{MaxAttempts: 12, MaxAge: time.Hour, Workers: 8},
+		Web:    Web{SessionTTL: 12 * time.Hour, LoginLinkTTL: 5 * time.Minute, EventRetention: 24 * time.Hour},
 	}
 }
 

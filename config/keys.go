@@ -57,7 +57,7 @@ func checkStruct(n *yaml.Node, t reflect.Type, prefix string, ps *[]Problem) {
 	kept := n.Content[:0:0]
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
-		key := join(prefix, k.Value)
+		key := join(prefix, keyLabel(k))
 		ft, known := fields[k.Value]
 		if k.Kind != yaml.ScalarNode || !known {
 			msg := "unknown key"
@@ -201,6 +201,19 @@ func emptyLike(t reflect.Type) *yaml.Node {
 		return &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
 	}
 	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: ""}
+}
+
+// keyLabel names a mapping key in a key path: its text, or what it is
+// when it has none ("" for an empty key, "(a list)" for a list used as a
+// key), so no problem has an empty path.
+func keyLabel(k *yaml.Node) string {
+	switch {
+	case k.Kind == yaml.ScalarNode && k.Value != "":
+		return k.Value
+	case k.Kind == yaml.ScalarNode:
+		return `""`
+	}
+	return "(" + describe(k) + ")"
 }
 
 func isNull(n *yaml.Node) bool {

@@ -223,3 +223,13 @@ func TestClosest(t *testing.T) {
 		}
 	}
 }
+
+// A key that is empty or not text still gets a path.
+func TestOddKeysAreNamed(t *testing.T) {
+	got, _ := problemsOf(t, minimal+"\"\": 1\n? [a, b]\n: 2\nbot: { \"\": x }\n")
+	for _, key := range []string{`""`, "(a list)", `bot.""`} {
+		if _, ok := got[key]; !ok {
+			t.Errorf("no problem for %s: %v", key, got)
+		}
+	}
+}

@@ -268,6 +268,11 @@ func fillListDefaults(c *Config) {
 			}
 		}
 	}
+	for i := range c.Admins {
+		if c.Admins[i].Name == "" {
+			c.Admins[i].Name = c.Admins[i].StaffID
+		}
+	}
 	// agents[] are merged into their groups' members; an unknown group is
 	// reported by Validate.
 	for _, a := range c.Agents {

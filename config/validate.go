@@ -242,6 +242,7 @@ func (c *Config) Validate() error {
 			add(fmt.Sprintf("canned_replies[%d].text", i), "must not be empty")
 		}
 	}
+	c.validateWeb(add)
 	if c.Desk.TranscriptLines < 0 {
 		add("desk.transcript_lines", "must not be negative")
 	}
@@ -301,4 +302,39 @@ func firstGroup(gs []SkillGroup, name string) int {
 		}
 	}
 	return -1
+}
+
+// validateWeb checks the workbench keys: public URL, admins, login hosts
+// and the web durations.
+func (c *Config) validateWeb(add func(key, format string, args ...any)) {
+	if p := c.Server.PublicURL; p != "" {
+		if u, err := url.Parse(p); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
+			add("server.public_url", "must be an http(s) URL without a query, such as https://desk.example.com")
+		}
+	}
+	for key, v := range map[string]string{"dingtalk.oapi_base": c.DingTalk.OAPIBase, "dingtalk.login_base": c.DingTalk.LoginBase} {
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add(key, "must be an http(s) URL")
+		}
+	}
+	seen := map[string]bool{}
+	for i, a := range c.Admins {
+		key := fmt.Sprintf("admins[%d].staff_id", i)
+		switch {
+		case strings.TrimSpace(a.StaffID) == "":
+			add(key, "must not be empty")
+		case seen[a.StaffID]:
+			add(key, "duplicate admin %q", a.StaffID)
+		}
+		seen[a.StaffID] = true
+	}
+	if c.Web.SessionTTL < time.Minute {
+		add("web.session_ttl", "must be at least 1m")
+	}
+	if c.Web.LoginLinkTTL < 10*time.Second || c.Web.LoginLinkTTL > 24*time.Hour {
+		add("web.login_link_ttl", "must be between 10s and 24h")
+	}
+	if c.Web.EventRetention < time.Minute {
+		add("web.event_retention", "must be at least 1m")
+	}
 }

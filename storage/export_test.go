@@ -46,3 +46,6 @@ type (
 	HandoffSessionRow = handoffSessionRow
 	HandoffAgentRow   = handoffAgentRow
 )
+
+// Rows the web store's benchmark writes directly.
+type HandoffMessageRow = handoffMessageRow

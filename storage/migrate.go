@@ -11,7 +11,7 @@ import (
 // models lists every table. Migrations are gorm's AutoMigrate: additive
 // (new tables, columns, indexes), never destructive.
 func models() []any {
-	return []any{
+	return append([]any{
 		&inboxRow{},
 		&outboxRow{},
 		&kbHitRow{},
@@ -29,7 +29,7 @@ func models() []any {
 		&kbImportRow{},
 		&botTurnRow{},
 		&sessionRatingRow{},
-	}
+	}, webModels()...)
 }
 
 // Migrate brings the schema up to date. It is safe to run from several

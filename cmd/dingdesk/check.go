@@ -68,11 +68,12 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 // (and of the matching options), one a line.
 func readKnowledge(cfg *config.Config, build bool) (*bot.KnowledgeBase, error) {
 	entries, loadErr := bot.LoadKnowledge(knowledgePaths(cfg))
-	opts, optErr := bot.OptionsFrom(cfg.Bot, cfg.Resolve)
-	if err := errors.Join(loadErr, optErr); err != nil || !build {
-		return nil, err
+	if loadErr != nil || !build {
+		// The synonyms file's problems belong in the same report.
+		_, optErr := bot.OptionsFrom(cfg.Bot, cfg.Resolve)
+		return nil, errors.Join(loadErr, optErr)
 	}
-	kb, err := bot.NewKnowledgeBase(entries, opts)
+	kb, err := buildKB(cfg, entries)
 	if err != nil {
 		return nil, fmt.Errorf("knowledge base: %w", err)
 	}

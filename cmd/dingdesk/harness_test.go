@@ -79,11 +79,13 @@ dingtalk:
   client_id: %q
   client_secret: %q
   api_base: %q
+  oapi_base: %q
+  login_base: %q
 storage: { driver: %s, dsn: %q }
 log: { level: debug, format: text }
 bot:
   knowledge: ["kb.yaml"]
-%s%s%s%s`, pick(o.mode, "webhook"), fake.ClientID, fake.ClientSecret, fake.URL,
+%s%s%s%s`, pick(o.mode, "webhook"), fake.ClientID, fake.ClientSecret, fake.URL, fake.URL, fake.URL,
 		pick(o.driver, "sqlite"), dsn,
 		pick(o.routing, defaultRouting), pick(o.rules, defaultRules), pick(o.groups, defaultGroups), o.extra)
 }

@@ -21,6 +21,8 @@ Usage:
   dingdesk kb import|export FILE.xlsx   Excel import (preview, then apply) and export
   dingdesk report  [-c dingdesk.yaml]   service report (--from, --to, --by, --format csv|table)
   dingdesk chat    [-c dingdesk.yaml]   try the bot and the agent desk in the terminal
+  dingdesk login-link [-c dingdesk.yaml] --staff STAFFID
+                                        print a one-time workbench login URL
   dingdesk version                      print the version
 `
 
@@ -44,6 +46,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runReport(args[1:], stdout, stderr)
 	case "chat":
 		return runChat(args[1:], stdin, stdout, stderr)
+	case "login-link":
+		return runLoginLink(args[1:], stdout, stderr)
 	case "version", "-v", "--version":
 		fmt.Fprintln(stdout, "dingdesk", version)
 		return 0

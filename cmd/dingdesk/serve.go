@@ -29,6 +29,7 @@ import (
 	"github.com/dingdesk/dingdesk/metrics"
 	"github.com/dingdesk/dingdesk/pipeline"
 	"github.com/dingdesk/dingdesk/storage"
+	"github.com/dingdesk/dingdesk/web"
 )
 
 func runServe(args []string, stderr io.Writer) int {
@@ -101,6 +102,7 @@ type Main struct {
 	Engine   *handoff.Engine
 	Desk     *desk.Desk
 	Intake   *pipeline.Intake
+	Web      *web.Server // the workbench (web.go)
 
 	// Addr is the HTTP address actually bound (after Run).
 	Addr string
@@ -187,7 +189,12 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("server.listen: %w", err)
 	}
 	m.Addr = ln.Addr().String()
+	if err := m.startWeb(cfg); err != nil {
+		ln.Close()
+		return err
+	}
 	m.http = newHTTPServer(m.routes(cfg), cfg.Server)
+	m.http.RegisterOnShutdown(m.Web.CloseStreams) // open SSE streams would hold Shutdown
 	go func() {
 		if err := m.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			m.Log.Error("http server stopped", "err", err)
@@ -248,6 +255,9 @@ func (m *Main) routes(cfg *config.Config) http.Handler {
 	if m.webhook != nil && (cfg.DingTalk.Mode == "webhook" || cfg.DingTalk.Mode == "both") {
 		r.POST(cfg.DingTalk.WebhookPath, m.webhook)
 	}
+	if m.Web != nil {
+		m.Web.Mount(r)
+	}
 	return r
 }
 
@@ -293,6 +303,9 @@ func (m *Main) Close(ctx context.Context) error {
 		case <-ctx.Done():
 			errs = append(errs, errors.New("background loops did not stop in time"))
 		}
+	}
+	if m.Web != nil {
+		m.Web.Close()
 	}
 	if m.Outbox != nil {
 		m.Outbox.Close()

@@ -91,6 +91,8 @@ type Server struct {
 	qpsLimit     int
 	qpsWindow    map[string][]time.Time
 	quotaOut     bool
+
+	login *loginState // login.go
 }
 
 // Call is one HTTP request the Server answered (query strings and bodies are
@@ -144,6 +146,7 @@ func NewServerAt(addr string) *Server {
 	mux.HandleFunc("POST /v1.0/oauth2/accessToken", s.handleAccessToken)
 	mux.HandleFunc("POST /v1.0/robot/oToMessages/batchSend", s.handleBatchSend)
 	mux.HandleFunc("POST /v1.0/robot/groupMessages/send", s.handleGroupSend)
+	s.registerLogin(mux)
 	mux.HandleFunc("/", s.handleNotFound)
 
 	ln, err := net.Listen("tcp", addr)

@@ -1,0 +1,634 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/dingdesk/dingdesk/handoff"
+	"gorm.io/gorm/clause"
+
+	"github.com/dingdesk/dingdesk/web"
+)
+
+// The web workbench's tables (package web decides, this file stores), and
+// its reads of the hand-off tables. The hand-off rows are read through
+// their own row types here (webSessionView, webMessageView) so that this
+// file depends only on the hand-off schema's column names, not on its Go
+// types.
+
+// WebEventRow is one change for browsers (SSE). Its id is the event id a
+// browser resumes from; Source (a transcript line id, or NULL) lets
+// replicas deriving the same event store it once.
+type WebEventRow struct {
+	ID        int64     `gorm:"primaryKey;autoIncrement"`
+	Topic     string    `gorm:"size:191;not null"`
+	Type      string    `gorm:"size:32;not null"`
+	Data      string    `gorm:"size:1024;not null;default:''"`
+	Source    *int64    `gorm:"uniqueIndex:ux_we_source"`
+	CreatedAt time.Time `gorm:"not null;index:ix_we_created"`
+}
+
+func (WebEventRow) TableName() string { return "web_events" }
+
+// WebSessionRow is a logged-in browser; the cookie holds the token, the
+// row only its SHA-256.
+type WebSessionRow struct {
+	TokenHash string    `gorm:"primaryKey;size:64"`
+	StaffID   string    `gorm:"size:128;not null;index:ix_ws_staff"`
+	CSRF      string    `gorm:"size:64;not null"`
+	CreatedAt time.Time `gorm:"not null"`
+	SeenAt    time.Time `gorm:"not null"`
+	ExpiresAt time.Time `gorm:"not null;index:ix_ws_expires"`
+}
+
+func (WebSessionRow) TableName() string { return "web_sessions" }
+
+// WebLoginLinkRow is a one-time login link (dingdesk login-link).
+type WebLoginLinkRow struct {
+	TokenHash string    `gorm:"primaryKey;size:64"`
+	StaffID   string    `gorm:"size:128;not null"`
+	CreatedAt time.Time `gorm:"not null"`
+	ExpiresAt time.Time `gorm:"not null;index:ix_wl_expires"`
+	UsedAt    *time.Time
+}
+
+func (WebLoginLinkRow) TableName() string { return "web_login_links" }
+
+// WebCannedRow is an agent's own 常用语.
+type WebCannedRow struct {
+	ID        int64     `gorm:"primaryKey;autoIncrement"`
+	StaffID   string    `gorm:"size:128;not null;index:ix_wc_staff"`
+	Category  string    `gorm:"size:64;not null;default:''"`
+	Text      string    `gorm:"type:text"`
+	Position  int       `gorm:"not null;default:0"`
+	CreatedAt time.Time `gorm:"not null"`
+}
+
+func (WebCannedRow) TableName() string { return "web_canned" }
+
+// WebReadRow is how far an agent has read a session in the workbench.
+type WebReadRow struct {
+	StaffID       string `gorm:"primaryKey;size:128"`
+	SessionID     int64  `gorm:"primaryKey;autoIncrement:false"`
+	LastMessageID int64  `gorm:"not null;default:0"`
+}
+
+func (WebReadRow) TableName() string { return "web_reads" }
+
+// WebTransferNoteRow is the 转接附言 of a transferred session (keyed by the
+// new session).
+type WebTransferNoteRow struct {
+	SessionID int64     `gorm:"primaryKey;autoIncrement:false"`
+	FromAgent string    `gorm:"size:128;not null"`
+	Note      string    `gorm:"size:1024;not null"`
+	CreatedAt time.Time `gorm:"not null"`
+}
+
+func (WebTransferNoteRow) TableName() string { return "web_transfer_notes" }
+
+func webModels() []any {
+	return []any{&WebEventRow{}, &WebSessionRow{}, &WebLoginLinkRow{}, &WebCannedRow{}, &WebReadRow{}, &WebTransferNoteRow{}}
+}
+
+// webSessionView reads handoff_sessions.
+type webSessionView struct {
+	ID                int64
+	UserKey           string
+	ConversationID    string
+	ConversationType  string
+	ConversationTitle string
+	UserID            string
+	Nick              string
+	GroupName         string
+	State             string
+	Reason            string
+	AgentID           string
+	AgentNo           int
+	AgentName         string
+	FromAgent         string
+	QueuedAt          *time.Time
+	AssignedAt        *time.Time
+	EndedAt           *time.Time
+	EndReason         string
+}
+
+// webMessageView reads handoff_messages.
+type webMessageView struct {
+	ID         int64
+	UserKey    string
+	SessionID  int64
+	Direction  string
+	SenderKind string
+	SenderID   string
+	SenderName string
+	Kind       string
+	Text       string
+	CreatedAt  time.Time
+}
+
+// WebStore implements web.Store.
+type WebStore struct{ db *DB }
+
+var _ web.Store = (*WebStore)(nil)
+
+// NewWebStore is the workbench's storage on db.
+func NewWebStore(db *DB) *WebStore { return &WebStore{db: db} }
+
+func (s *WebStore) g(ctx context.Context) *gorm.DB { return s.db.gorm.WithContext(ctx) }
+
+func (s *WebStore) CreateWebSession(ctx context.Context, ws web.WebSession) error {
+	return s.g(ctx).Create(&WebSessionRow{TokenHash: ws.TokenHash, StaffID: ws.StaffID, CSRF: ws.CSRF,
+		CreatedAt: ws.CreatedAt.UTC(), SeenAt: ws.SeenAt.UTC(), ExpiresAt: ws.ExpiresAt.UTC()}).Error
+}
+
+func (s *WebStore) WebSession(ctx context.Context, tokenHash string) (*web.WebSession, error) {
+	var r WebSessionRow
+	err := s.g(ctx).Where("token_hash = ?", tokenHash).Take(&r).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &web.WebSession{TokenHash: r.TokenHash, StaffID: r.StaffID, CSRF: r.CSRF, CreatedAt: r.CreatedAt,
+		SeenAt: r.SeenAt, ExpiresAt: r.ExpiresAt}, nil
+}
+
+func (s *WebStore) TouchWebSession(ctx context.Context, tokenHash string, seen, expires time.Time) error {
+	return s.g(ctx).Model(&WebSessionRow{}).Where("token_hash = ?", tokenHash).
+		Updates(map[string]any{"seen_at": seen.UTC(), "expires_at": expires.UTC()}).Error
+}
+
+func (s *WebStore) DeleteWebSession(ctx context.Context, tokenHash string) error {
+	return s.g(ctx).Where("token_hash = ?", tokenHash).Delete(&WebSessionRow{}).Error
+}
+
+// PruneWebSessions deletes expired browser sessions and login links that
+// expired a day ago (kept that long so a late click says "expired").
+func (s *WebStore) PruneWebSessions(ctx context.Context, now time.Time) (int64, error) {
+	r := s.g(ctx).Where("expires_at < ?", now.UTC()).Delete(&WebSessionRow{})
+	if r.Error != nil {
+		return 0, r.Error
+	}
+	l := s.g(ctx).Where("expires_at < ?", now.UTC().Add(-24*time.Hour)).Delete(&WebLoginLinkRow{})
+	return r.RowsAffected + l.RowsAffected, l.Error
+}
+
+func (s *WebStore) CreateLoginLink(ctx context.Context, tokenHash, staffID string, now, expires time.Time) error {
+	return s.g(ctx).Create(&WebLoginLinkRow{TokenHash: tokenHash, StaffID: staffID, CreatedAt: now.UTC(), ExpiresAt: expires.UTC()}).Error
+}
+
+func (s *WebStore) CheckLoginLink(ctx context.Context, tokenHash string, now time.Time) (string, error) {
+	var r WebLoginLinkRow
+	err := s.g(ctx).Where("token_hash = ?", tokenHash).Take(&r).Error
+	switch {
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return "", web.ErrLinkUnknown
+	case err != nil:
+		return "", err
+	case r.UsedAt != nil:
+		return r.StaffID, web.ErrLinkUsed
+	case !now.UTC().Before(r.ExpiresAt):
+		return r.StaffID, web.ErrLinkExpired
+	}
+	return r.StaffID, nil
+}
+
+// RedeemLoginLink marks the link used with one conditional UPDATE, so two
+// replicas (or two tabs) racing for it cannot both win.
+func (s *WebStore) RedeemLoginLink(ctx context.Context, tokenHash string, now time.Time) (string, error) {
+	res := s.g(ctx).Model(&WebLoginLinkRow{}).
+		Where("token_hash = ? AND used_at IS NULL AND expires_at > ?", tokenHash, now.UTC()).
+		Update("used_at", now.UTC())
+	if res.Error != nil {
+		return "", res.Error
+	}
+	staff, err := s.CheckLoginLink(ctx, tokenHash, now)
+	if res.RowsAffected == 1 {
+		return staff, nil
+	}
+	if err == nil {
+		err = web.ErrLinkUsed
+	}
+	return "", err
+}
+
+func eventOf(r WebEventRow) web.Event {
+	e := web.Event{ID: r.ID, Topic: r.Topic, Type: r.Type, Data: r.Data, At: r.CreatedAt}
+	if r.Source != nil {
+		e.Source = *r.Source
+	}
+	return e
+}
+
+// AppendEvents stores events; one whose Source is already stored is
+// dropped (another replica derived it first).
+func (s *WebStore) AppendEvents(ctx context.Context, events []web.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	rows := make([]WebEventRow, len(events))
+	for i, e := range events {
+		at := e.At
+		if at.IsZero() {
+			at = time.Now()
+		}
+		rows[i] = WebEventRow{Topic: e.Topic, Type: e.Type, Data: e.Data, CreatedAt: at.UTC().Truncate(time.Millisecond)}
+		if e.Source != 0 {
+			src := e.Source
+			rows[i].Source = &src
+		}
+	}
+	return s.g(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&rows).Error
+}
+
+func (s *WebStore) EventsAfter(ctx context.Context, after int64, limit int) ([]web.Event, error) {
+	var rows []WebEventRow
+	if err := s.g(ctx).Where("id > ?", after).Order("id").Limit(limit).Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]web.Event, len(rows))
+	for i, r := range rows {
+		out[i] = eventOf(r)
+	}
+	return out, nil
+}
+
+func (s *WebStore) EventsByID(ctx context.Context, ids []int64) ([]web.Event, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	var rows []WebEventRow
+	if err := s.g(ctx).Where("id IN ?", ids).Order("id").Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]web.Event, len(rows))
+	for i, r := range rows {
+		out[i] = eventOf(r)
+	}
+	return out, nil
+}
+
+func (s *WebStore) EventBounds(ctx context.Context) (int64, int64, error) {
+	var b struct{ Lo, Hi *int64 }
+	if err := s.g(ctx).Model(&WebEventRow{}).Select("MIN(id) AS lo, MAX(id) AS hi").Scan(&b).Error; err != nil {
+		return 0, 0, err
+	}
+	if b.Lo == nil || b.Hi == nil {
+		return 0, 0, nil
+	}
+	return *b.Lo, *b.Hi, nil
+}
+
+func (s *WebStore) PruneEvents(ctx context.Context, before time.Time) (int64, error) {
+	// Keep the newest row whatever its age: it carries the highest Source,
+	// where the transcript bridge resumes after a restart.
+	var hi int64
+	if _, h, err := s.EventBounds(ctx); err != nil {
+		return 0, err
+	} else {
+		hi = h
+	}
+	r := s.g(ctx).Where("created_at < ? AND id < ?", before.UTC(), hi).Delete(&WebEventRow{})
+	return r.RowsAffected, r.Error
+}
+
+func (s *WebStore) LatestSource(ctx context.Context) (int64, error) {
+	var v *int64
+	err := s.g(ctx).Model(&WebEventRow{}).Select("MAX(source)").Scan(&v).Error
+	if err != nil || v == nil {
+		return 0, err
+	}
+	return *v, nil
+}
+
+const changeColumns = "m.id AS message_id, m.session_id, m.sender_kind, COALESCE(s.state, '') AS status, " +
+	"COALESCE(s.agent_id, '') AS agent, COALESCE(s.from_agent, '') AS from_agent, COALESCE(s.group_name, '') AS group_name"
+
+func (s *WebStore) changes(ctx context.Context, limit int, where string, args ...any) ([]web.TranscriptChange, error) {
+	var rows []struct {
+		MessageID  int64
+		SessionID  int64
+		SenderKind string
+		Status     string
+		Agent      string
+		FromAgent  string
+		GroupName  string
+	}
+	err := s.g(ctx).Table("handoff_messages AS m").
+		Joins("LEFT JOIN handoff_sessions AS s ON s.id = m.session_id").
+		Select(changeColumns).Where(where, args...).Order("m.id").Limit(limit).Scan(&rows).Error
+	if err != nil {
+		return nil, err
+	}
+	out := make([]web.TranscriptChange, len(rows))
+	for i, r := range rows {
+		out[i] = web.TranscriptChange{MessageID: r.MessageID, SessionID: r.SessionID, SenderKind: r.SenderKind,
+			Status: r.Status, Agent: r.Agent, FromAgent: r.FromAgent, Group: r.GroupName}
+	}
+	return out, nil
+}
+
+// TranscriptChangesAfter are the transcript lines after id, oldest first,
+// with their session (lines with the bot alone have SessionID 0).
+func (s *WebStore) TranscriptChangesAfter(ctx context.Context, after int64, limit int) ([]web.TranscriptChange, error) {
+	return s.changes(ctx, limit, "m.id > ?", after)
+}
+
+func (s *WebStore) TranscriptChangesByID(ctx context.Context, ids []int64) ([]web.TranscriptChange, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	return s.changes(ctx, len(ids), "m.id IN ?", ids)
+}
+
+// LatestMessageID is the highest transcript line id, including lines with
+// session 0 (the bridge's cursor moves over them too).
+func (s *WebStore) LatestMessageID(ctx context.Context) (int64, error) {
+	var v *int64
+	err := s.g(ctx).Table("handoff_messages").Select("MAX(id)").Scan(&v).Error
+	if err != nil || v == nil {
+		return 0, err
+	}
+	return *v, nil
+}
+
+func deref0(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
+}
+
+func sessionOfView(v webSessionView) web.Session {
+	return web.Session{ID: v.ID, No: v.AgentNo, Status: v.State, UserKey: v.UserKey, ConversationID: v.ConversationID,
+		ConversationType: v.ConversationType, ConversationTitle: v.ConversationTitle, UserID: v.UserID, Nick: v.Nick,
+		Group: v.GroupName, Reason: v.Reason, Agent: v.AgentID, AgentName: v.AgentName, FromAgent: v.FromAgent,
+		QueuedAt: deref0(v.QueuedAt), AssignedAt: deref0(v.AssignedAt), EndedAt: deref0(v.EndedAt), EndReason: v.EndReason}
+}
+
+func (s *WebStore) sessions(q *gorm.DB) ([]web.Session, error) {
+	var rows []webSessionView
+	if err := q.Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]web.Session, len(rows))
+	for i, r := range rows {
+		out[i] = sessionOfView(r)
+	}
+	return out, nil
+}
+
+func (s *WebStore) sessionTable(ctx context.Context) *gorm.DB {
+	return s.g(ctx).Table("handoff_sessions")
+}
+
+func (s *WebStore) Session(ctx context.Context, id int64) (*web.Session, error) {
+	ss, err := s.sessions(s.sessionTable(ctx).Where("id = ?", id).Limit(1))
+	if err != nil || len(ss) == 0 {
+		return nil, err
+	}
+	return &ss[0], nil
+}
+
+// ActiveSessions adds each session's newest line and unread count in two
+// grouped queries (an agent may hold 100 sessions).
+func (s *WebStore) ActiveSessions(ctx context.Context, staffID string) ([]web.Session, error) {
+	ss, err := s.sessions(s.sessionTable(ctx).Where("agent_id = ? AND state = ?", staffID, string(handoff.StatusActive)))
+	if err != nil || len(ss) == 0 {
+		return ss, err
+	}
+	ids := make([]int64, len(ss))
+	for i := range ss {
+		ids[i] = ss[i].ID
+	}
+	var lasts []struct {
+		SessionID int64
+		LastID    int64
+	}
+	if err := s.g(ctx).Table("handoff_messages").Select("session_id, MAX(id) AS last_id").
+		Where("session_id IN ?", ids).Group("session_id").Scan(&lasts).Error; err != nil {
+		return nil, err
+	}
+	lastIDs := make([]int64, len(lasts))
+	for i, l := range lasts {
+		lastIDs[i] = l.LastID
+	}
+	var msgs []webMessageView
+	if len(lastIDs) > 0 {
+		if err := s.g(ctx).Table("handoff_messages").Where("id IN ?", lastIDs).Find(&msgs).Error; err != nil {
+			return nil, err
+		}
+	}
+	bySession := map[int64]webMessageView{}
+	for _, m := range msgs {
+		bySession[m.SessionID] = m
+	}
+	var unread []struct {
+		SessionID int64
+		N         int
+	}
+	if err := s.g(ctx).Table("handoff_messages AS m").
+		Joins("LEFT JOIN web_reads AS r ON r.session_id = m.session_id AND r.staff_id = ?", staffID).
+		Select("m.session_id, COUNT(*) AS n").
+		Where("m.session_id IN ? AND m.sender_kind = ? AND m.id > COALESCE(r.last_message_id, 0)", ids, string(handoff.SenderUser)).
+		Group("m.session_id").Scan(&unread).Error; err != nil {
+		return nil, err
+	}
+	counts := map[int64]int{}
+	for _, u := range unread {
+		counts[u.SessionID] = u.N
+	}
+	for i := range ss {
+		if m, ok := bySession[ss[i].ID]; ok {
+			ss[i].LastAt, ss[i].LastText = m.CreatedAt, m.Text
+		} else {
+			ss[i].LastAt = ss[i].AssignedAt
+		}
+		ss[i].Unread = counts[ss[i].ID]
+	}
+	sort.SliceStable(ss, func(i, j int) bool {
+		if !ss[i].LastAt.Equal(ss[j].LastAt) {
+			return ss[i].LastAt.After(ss[j].LastAt)
+		}
+		return ss[i].ID > ss[j].ID
+	})
+	return ss, nil
+}
+
+func (s *WebStore) QueuedSessions(ctx context.Context, groups []string) ([]web.Session, error) {
+	if len(groups) == 0 {
+		return nil, nil
+	}
+	return s.sessions(s.sessionTable(ctx).Where("group_name IN ? AND state = ?", groups, string(handoff.StatusQueued)).Order("queued_at, id").Limit(200))
+}
+
+func (s *WebStore) EndedSessions(ctx context.Context, staffID string, since time.Time, query string, limit int) ([]web.Session, error) {
+	q := s.sessionTable(ctx).Where("agent_id = ? AND state = ? AND ended_at >= ?", staffID, string(handoff.StatusEnded), since.UTC())
+	if query = strings.TrimSpace(query); query != "" {
+		// "!" escapes: a backslash means different things in MySQL and
+		// SQLite string literals.
+		like := "%" + strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(query) + "%"
+		q = q.Where("(nick LIKE ? ESCAPE '!' OR user_id LIKE ? ESCAPE '!' OR conversation_title LIKE ? ESCAPE '!')", like, like, like)
+	}
+	return s.sessions(q.Order("ended_at DESC, id DESC").Limit(limit))
+}
+
+func (s *WebStore) UserSessions(ctx context.Context, userKey string) ([]web.Session, error) {
+	return s.sessions(s.sessionTable(ctx).Where("user_key = ?", userKey).Order("id DESC").Limit(100))
+}
+
+func (s *WebStore) Transcript(ctx context.Context, userKey string, beforeID int64, limit int) ([]web.Message, error) {
+	q := s.g(ctx).Table("handoff_messages").Where("user_key = ?", userKey)
+	if beforeID > 0 {
+		q = q.Where("id < ?", beforeID)
+	}
+	var rows []webMessageView
+	if err := q.Order("id DESC").Limit(limit).Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]web.Message, len(rows))
+	for i, r := range rows {
+		out[len(rows)-1-i] = web.Message{ID: r.ID, SessionID: r.SessionID, Direction: r.Direction, SenderKind: r.SenderKind,
+			SenderID: r.SenderID, SenderName: r.SenderName, Kind: r.Kind, Text: r.Text, At: r.CreatedAt}
+	}
+	return out, nil
+}
+
+// MarkRead moves the agent's read mark forward (never back).
+func (s *WebStore) MarkRead(ctx context.Context, staffID string, sessionID, messageID int64) error {
+	return s.g(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Model(&WebReadRow{}).Where("staff_id = ? AND session_id = ? AND last_message_id < ?", staffID, sessionID, messageID).
+			Update("last_message_id", messageID)
+		if res.Error != nil || res.RowsAffected > 0 {
+			return res.Error
+		}
+		return tx.Clauses(clause.OnConflict{DoNothing: true}).
+			Create(&WebReadRow{StaffID: staffID, SessionID: sessionID, LastMessageID: messageID}).Error
+	})
+}
+
+func (s *WebStore) Presences(ctx context.Context, staffIDs []string) (map[string]web.Presence, error) {
+	out := map[string]web.Presence{}
+	if len(staffIDs) == 0 {
+		return out, nil
+	}
+	var rows []struct {
+		StaffID  string
+		Presence string
+	}
+	if err := s.g(ctx).Table("handoff_agents").Select("staff_id, presence").Where("staff_id IN ?", staffIDs).Scan(&rows).Error; err != nil {
+		return nil, err
+	}
+	for _, r := range rows {
+		out[r.StaffID] = web.Presence(r.Presence)
+	}
+	return out, nil
+}
+
+func (s *WebStore) CannedReplies(ctx context.Context, staffID string) ([]web.Canned, error) {
+	var rows []WebCannedRow
+	if err := s.g(ctx).Where("staff_id = ?", staffID).Order("position, id").Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]web.Canned, len(rows))
+	for i, r := range rows {
+		out[i] = web.Canned{ID: r.ID, Category: r.Category, Text: r.Text, Position: r.Position}
+	}
+	return out, nil
+}
+
+func (s *WebStore) AddCanned(ctx context.Context, staffID, category, text string, now time.Time) (web.Canned, error) {
+	var row WebCannedRow
+	err := s.g(ctx).Transaction(func(tx *gorm.DB) error {
+		var maxPos *int
+		if err := tx.Model(&WebCannedRow{}).Select("MAX(position)").Where("staff_id = ?", staffID).Scan(&maxPos).Error; err != nil {
+			return err
+		}
+		pos := 1
+		if maxPos != nil {
+			pos = *maxPos + 1
+		}
+		row = WebCannedRow{StaffID: staffID, Category: category, Text: text, Position: pos, CreatedAt: now.UTC()}
+		return tx.Create(&row).Error
+	})
+	return web.Canned{ID: row.ID, Category: row.Category, Text: row.Text, Position: row.Position}, err
+}
+
+func (s *WebStore) UpdateCanned(ctx context.Context, staffID string, id int64, category, text string) error {
+	res := s.g(ctx).Model(&WebCannedRow{}).Where("id = ? AND staff_id = ?", id, staffID).
+		Updates(map[string]any{"category": category, "text": text})
+	if res.Error == nil && res.RowsAffected == 0 {
+		// Unchanged values also affect 0 rows on MySQL: tell them apart.
+		var n int64
+		if err := s.g(ctx).Model(&WebCannedRow{}).Where("id = ? AND staff_id = ?", id, staffID).Count(&n).Error; err != nil {
+			return err
+		}
+		if n == 0 {
+			return web.ErrNotFound
+		}
+	}
+	return res.Error
+}
+
+func (s *WebStore) DeleteCanned(ctx context.Context, staffID string, id int64) error {
+	res := s.g(ctx).Where("id = ? AND staff_id = ?", id, staffID).Delete(&WebCannedRow{})
+	if res.Error == nil && res.RowsAffected == 0 {
+		return web.ErrNotFound
+	}
+	return res.Error
+}
+
+func (s *WebStore) MoveCanned(ctx context.Context, staffID string, id int64, delta int) error {
+	return s.g(ctx).Transaction(func(tx *gorm.DB) error {
+		var rows []WebCannedRow
+		if err := tx.Where("staff_id = ?", staffID).Order("position, id").Find(&rows).Error; err != nil {
+			return err
+		}
+		i := -1
+		for k, r := range rows {
+			if r.ID == id {
+				i = k
+			}
+		}
+		if i < 0 {
+			return web.ErrNotFound
+		}
+		j := i + delta
+		if j < 0 || j >= len(rows) {
+			return nil
+		}
+		rows[i], rows[j] = rows[j], rows[i]
+		// Renumber all: positions stay dense whatever the history.
+		for k := range rows {
+			if rows[k].Position != k+1 {
+				if err := tx.Model(&WebCannedRow{}).Where("id = ?", rows[k].ID).Update("position", k+1).Error; err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+func (s *WebStore) SaveTransferNote(ctx context.Context, n web.TransferNote) error {
+	return s.g(ctx).Clauses(clause.OnConflict{UpdateAll: true}).Create(&WebTransferNoteRow{
+		SessionID: n.SessionID, FromAgent: n.FromAgent, Note: n.Note, CreatedAt: n.At.UTC()}).Error
+}
+
+func (s *WebStore) TransferNote(ctx context.Context, sessionID int64) (*web.TransferNote, error) {
+	var r WebTransferNoteRow
+	err := s.g(ctx).Where("session_id = ?", sessionID).Take(&r).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &web.TransferNote{SessionID: r.SessionID, FromAgent: r.FromAgent, Note: r.Note, At: r.CreatedAt}, nil
+}

@@ -1,0 +1,239 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Role is what a logged-in person may open.
+type Role string
+
+const (
+	RoleAgent Role = "agent" // a member of a skill group: the workbench (/desk)
+	RoleAdmin Role = "admin" // listed in admins: the admin console (/admin)
+)
+
+// Identity is who a browser session belongs to, as the current config
+// says (a person removed from the config loses their roles at once).
+type Identity struct {
+	StaffID string
+	Name    string
+	Roles   []Role
+}
+
+// Has reports whether the identity holds role r.
+func (id Identity) Has(r Role) bool {
+	for _, x := range id.Roles {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}
+
+// Presence is an agent's availability, as the DingTalk desk commands set it.
+type Presence string
+
+const (
+	Online  Presence = "online"
+	Busy    Presence = "busy"
+	Offline Presence = "offline"
+)
+
+// Session states as the workbench shows them.
+const (
+	StatusQueued = "queued"
+	StatusActive = "active"
+	StatusEnded  = "ended"
+)
+
+// Session is one hand-off session as the workbench shows it.
+type Session struct {
+	ID                int64
+	No                int // the agent's number (#N in the DingTalk desk)
+	Status            string
+	UserKey           string
+	ConversationID    string
+	ConversationType  string // "1" private, "2" group
+	ConversationTitle string
+	UserID            string
+	Nick              string
+	Group             string
+	Reason            string
+	Agent             string
+	AgentName         string
+	FromAgent         string
+	QueuedAt          time.Time
+	AssignedAt        time.Time
+	EndedAt           time.Time
+	EndReason         string
+	// LastAt and LastText are the newest transcript line of the session
+	// (zero when it has none); Unread counts the user's lines after what
+	// the agent last saw in the workbench.
+	LastAt   time.Time
+	LastText string
+	Unread   int
+}
+
+// Message is one transcript line.
+type Message struct {
+	ID         int64
+	SessionID  int64
+	Direction  string // in, out
+	SenderKind string // user, bot, agent, system
+	SenderID   string
+	SenderName string
+	Kind       string
+	Text       string
+	At         time.Time
+}
+
+// Canned is one 常用语: shared ones come from the config (ID 0), an
+// agent's own ones are stored.
+type Canned struct {
+	ID       int64
+	Category string
+	Text     string
+	Position int
+	Shared   bool
+}
+
+// TransferNote is the 转接附言 an agent left for whoever takes a
+// transferred session.
+type TransferNote struct {
+	SessionID int64 // the new session
+	FromAgent string
+	Note      string
+	At        time.Time
+}
+
+// Event is one stored change that browsers are told about. ID is the SSE
+// event id (Last-Event-ID); Topic chooses who gets it (AgentTopic,
+// GroupTopic); Type and Data are what the page reacts to.
+type Event struct {
+	ID    int64
+	Topic string
+	Type  string
+	Data  string
+	At    time.Time
+	// Source, when not 0, identifies the change the event was derived from
+	// (a transcript line's id): replicas deriving the same event store it
+	// once.
+	Source int64
+}
+
+// AgentTopic is the topic of one agent's changes.
+func AgentTopic(staffID string) string { return "agent:" + staffID }
+
+// GroupTopic is the topic of one skill group's queue.
+func GroupTopic(group string) string { return "group:" + group }
+
+// Event types.
+const (
+	EventMessage  = "message"  // Data: session id; a transcript line was added
+	EventSession  = "session"  // Data: session id; a session changed (ended, transferred, assigned)
+	EventQueue    = "queue"    // Data: group; the group's queue changed
+	EventPresence = "presence" // Data: presence; the agent's presence changed
+)
+
+// Publisher tells browsers about changes: the workbench calls it for what
+// it does, and the engine (the DingTalk desk, timers, users) can call it
+// for what it does. Publish stores the events before returning.
+type Publisher interface {
+	Publish(ctx context.Context, events ...Event) error
+}
+
+// TranscriptChange is a transcript line with the session it belongs to, as
+// the transcript bridge reads them (see bridge.go).
+type TranscriptChange struct {
+	MessageID  int64
+	SessionID  int64
+	SenderKind string
+	Status     string
+	Agent      string
+	FromAgent  string
+	Group      string
+}
+
+// Errors of the login links.
+var (
+	ErrLinkUnknown = errors.New("login link unknown")
+	ErrLinkExpired = errors.New("login link expired")
+	ErrLinkUsed    = errors.New("login link already used")
+)
+
+// Store is the workbench's storage: browser sessions, login links, events,
+// and reads of the hand-off tables the engine does not offer.
+type Store interface {
+	CreateWebSession(ctx context.Context, s WebSession) error
+	// WebSession returns the session with this token hash, nil if none.
+	WebSession(ctx context.Context, tokenHash string) (*WebSession, error)
+	TouchWebSession(ctx context.Context, tokenHash string, seen, expires time.Time) error
+	DeleteWebSession(ctx context.Context, tokenHash string) error
+	PruneWebSessions(ctx context.Context, now time.Time) (int64, error)
+
+	CreateLoginLink(ctx context.Context, tokenHash, staffID string, now, expires time.Time) error
+	// CheckLoginLink reports the link's staff id, or ErrLinkUnknown,
+	// ErrLinkExpired or ErrLinkUsed, without using it up.
+	CheckLoginLink(ctx context.Context, tokenHash string, now time.Time) (string, error)
+	// RedeemLoginLink uses the link up (once, across replicas).
+	RedeemLoginLink(ctx context.Context, tokenHash string, now time.Time) (string, error)
+
+	AppendEvents(ctx context.Context, events []Event) error
+	EventsAfter(ctx context.Context, after int64, limit int) ([]Event, error)
+	EventsByID(ctx context.Context, ids []int64) ([]Event, error)
+	// EventBounds are the oldest and newest stored event ids (0, 0 when none).
+	EventBounds(ctx context.Context) (oldest, newest int64, err error)
+	PruneEvents(ctx context.Context, before time.Time) (int64, error)
+	// LatestSource is the highest Source of the stored events.
+	LatestSource(ctx context.Context) (int64, error)
+
+	TranscriptChangesAfter(ctx context.Context, after int64, limit int) ([]TranscriptChange, error)
+	TranscriptChangesByID(ctx context.Context, ids []int64) ([]TranscriptChange, error)
+	LatestMessageID(ctx context.Context) (int64, error)
+
+	// Session is one hand-off session, nil if none.
+	Session(ctx context.Context, id int64) (*Session, error)
+	// ActiveSessions are the agent's active sessions with their newest line
+	// and unread count, newest activity first.
+	ActiveSessions(ctx context.Context, staffID string) ([]Session, error)
+	// QueuedSessions are the sessions waiting in these groups, longest first.
+	QueuedSessions(ctx context.Context, groups []string) ([]Session, error)
+	// EndedSessions are the agent's sessions ended since, newest first,
+	// whose user nick or id contains query ("" for all).
+	EndedSessions(ctx context.Context, staffID string, since time.Time, query string, limit int) ([]Session, error)
+	// UserSessions are every session of a user, newest first.
+	UserSessions(ctx context.Context, userKey string) ([]Session, error)
+	// Transcript is up to limit lines of a user before beforeID (0: the
+	// newest), oldest first.
+	Transcript(ctx context.Context, userKey string, beforeID int64, limit int) ([]Message, error)
+	MarkRead(ctx context.Context, staffID string, sessionID, messageID int64) error
+	// Presences are the stored presences of these agents (absent: offline).
+	Presences(ctx context.Context, staffIDs []string) (map[string]Presence, error)
+
+	CannedReplies(ctx context.Context, staffID string) ([]Canned, error)
+	AddCanned(ctx context.Context, staffID, category, text string, now time.Time) (Canned, error)
+	UpdateCanned(ctx context.Context, staffID string, id int64, category, text string) error
+	DeleteCanned(ctx context.Context, staffID string, id int64) error
+	// MoveCanned swaps the reply with its neighbour (delta -1 up, +1 down).
+	MoveCanned(ctx context.Context, staffID string, id int64, delta int) error
+
+	SaveTransferNote(ctx context.Context, n TransferNote) error
+	TransferNote(ctx context.Context, sessionID int64) (*TransferNote, error)
+}
+
+// WebSession is a logged-in browser. Only the hash of its cookie token is
+// stored.
+type WebSession struct {
+	TokenHash string
+	StaffID   string
+	CSRF      string
+	CreatedAt time.Time
+	SeenAt    time.Time
+	ExpiresAt time.Time
+}
+
+// ErrNotFound is returned for a row that does not exist (or is not the
+// caller's).
+var ErrNotFound = errors.New("not found")
