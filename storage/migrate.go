@@ -22,6 +22,14 @@ func models() []any {
 		&handoffGroupRow{},
 		&handoffMessageRow{},
 		&handoffUnansweredRow{},
+		// managed knowledge (storage/knowledge.go) and reports (storage/report.go)
+		&kbEntryRow{},
+		&kbMetaRow{},
+		&kbChangeRow{},
+		&kbReviewRow{},
+		&kbImportRow{},
+		&botTurnRow{},
+		&sessionRatingRow{},
 	}, webModels()...)
 }
 

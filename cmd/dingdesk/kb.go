@@ -19,13 +19,16 @@ const kbUsage = `Usage:
   dingdesk kb match [-c dingdesk.yaml]   match questions read from stdin, one per line;
                                          print one JSON line each: query, outcome, candidates
   dingdesk kb check [-c dingdesk.yaml]   validate the knowledge files (problems with file:line)
-`
+` + kbXLSXUsage
 
 // runKB is the "kb" subcommand: admin tools for the knowledge base.
 func runKB(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, kbUsage)
 		return 2
+	}
+	if args[0] == "import" || args[0] == "export" {
+		return runKBXLSX(args, stdin, stdout, stderr)
 	}
 	fs := flag.NewFlagSet("kb "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -18,6 +18,8 @@ Usage:
   dingdesk check   [-c dingdesk.yaml]   validate the config and knowledge files
   dingdesk kb match [-c dingdesk.yaml]  match questions from stdin, one JSON line each
   dingdesk kb check [-c dingdesk.yaml]  validate the knowledge files
+  dingdesk kb import|export FILE.xlsx   Excel import (preview, then apply) and export
+  dingdesk report  [-c dingdesk.yaml]   service report (--from, --to, --by, --format csv|table)
   dingdesk chat    [-c dingdesk.yaml]   try the bot and the agent desk in the terminal
   dingdesk login-link [-c dingdesk.yaml] --staff STAFFID
                                         print a one-time workbench login URL
@@ -40,6 +42,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runCheck(args[1:], stdout, stderr)
 	case "kb":
 		return runKB(args[1:], stdin, stdout, stderr)
+	case "report":
+		return runReport(args[1:], stdout, stderr)
 	case "chat":
 		return runChat(args[1:], stdin, stdout, stderr)
 	case "login-link":

@@ -25,6 +25,7 @@ import (
 	"github.com/dingdesk/dingdesk/config"
 	"github.com/dingdesk/dingdesk/desk"
 	"github.com/dingdesk/dingdesk/handoff"
+	"github.com/dingdesk/dingdesk/knowledge"
 	"github.com/dingdesk/dingdesk/metrics"
 	"github.com/dingdesk/dingdesk/pipeline"
 	"github.com/dingdesk/dingdesk/storage"
@@ -86,6 +87,13 @@ type Main struct {
 	DB    *storage.DB
 	Inbox *storage.Inbox
 	Bot   *bot.Bot
+	// Knowledge is the managed knowledge base (files + console edits);
+	// KnowledgeSync keeps Bot on its latest revision; Reviewer is the
+	// unanswered-questions workflow (cmd/dingdesk/knowledge.go).
+	Knowledge     *knowledge.Manager
+	KnowledgeSync *knowledge.Sync
+	Reviewer      *knowledge.Reviewer
+	kb            kbState
 	// Platform is DingTalk unless set before Run (dingdesk chat sets a
 	// terminal adapter).
 	Platform adapter.Adapter
@@ -133,15 +141,10 @@ func (m *Main) Run(ctx context.Context) error {
 	m.probe = &storageProbe{check: m.Inbox.Probe}
 
 	m.kbInputs = knowledgeInputs(cfg) // before reading: a later edit then differs
-	entries, err := bot.LoadKnowledge(knowledgePaths(cfg))
-	if err != nil {
-		return fmt.Errorf("knowledge files: %w", err)
+	if err := m.startKnowledge(ctx, cfg); err != nil {
+		return fmt.Errorf("knowledge: %w", err)
 	}
-	kb, err := buildKB(cfg, entries)
-	if err != nil {
-		return fmt.Errorf("knowledge base: %w", err)
-	}
-	m.Bot = bot.New(kb)
+	kb := m.Bot.KB()
 	m.hits = &hitFlusher{bot: m.Bot, store: storage.NewHitStore(m.DB), flushed: map[string]int64{}}
 	if counts, err := m.hits.store.Load(ctx); err == nil {
 		m.Bot.SeedHits(counts)
@@ -196,6 +199,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.goBackground(func() { m.pruneInbox(bg) })
 	m.goBackground(func() { m.flushHits(bg) })
 	m.goBackground(func() { m.watchConfig(bg) })
+	m.goBackground(func() { m.KnowledgeSync.Run(bg) })
 
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
@@ -484,28 +488,32 @@ func (m *Main) Reload() {
 	}
 	// Rebuilding a large knowledge base takes seconds (and retrains its
 	// classifier): only when its inputs changed, not for every config edit.
-	// An invalid config's knowledge is read for its problems, not built.
-	var kb *bot.KnowledgeBase
+	// An invalid config's knowledge is read for its problems, not built;
+	// a valid one's is built with the managed records (rebuildKnowledge).
 	var kbErr error
 	inputs := knowledgeInputs(cfg)
-	if inputs != m.kbInputs {
-		kb, kbErr = readKnowledge(cfg, cfgErr == nil)
+	kbChanged := inputs != m.kbInputs
+	if kbChanged {
+		_, kbErr = readKnowledge(cfg, false)
 	}
 	if cfgErr != nil || kbErr != nil {
 		m.Log.Error("config change rejected; the running config and knowledge base stay",
 			"problems", problemLines(cfgErr, kbErr))
 		return
 	}
+	if kbChanged {
+		if err := m.rebuildKnowledge(context.Background(), cfg); err != nil {
+			m.Log.Error("config change rejected; the running config and knowledge base stay", "err", err)
+			return
+		}
+		m.kbInputs = inputs
+		m.Log.Info("knowledge base reloaded", "entries", m.Bot.KB().Len())
+	}
 	for _, key := range restartKeys(old, cfg) {
 		m.Log.Warn("config key changed but takes effect only after a restart", "key", key)
 	}
 	for _, w := range cfg.Warnings() {
 		m.Log.Warn("config warning", "key", w.Key, "warning", w.Message)
-	}
-	if kb != nil {
-		m.Bot.Replace(kb)
-		m.kbInputs = inputs
-		m.Log.Info("knowledge base reloaded", "entries", kb.Len())
 	}
 	m.Config.Replace(cfg)
 	m.Log.Info("config reloaded", "path", cfg.Path)
