@@ -18,7 +18,6 @@ import (
 const (
 	transcriptPage = 50   // lines per transcript page
 	maxReply       = 4000 // characters of one reply (DingTalk's text limit is 5000 bytes-ish)
-	maxNote        = 255  // 转接附言, as cskefu
 	maxCanned      = 1000
 )
 
@@ -154,13 +153,7 @@ func (s *Server) setPresence(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	events := []Event{{Topic: AgentTopic(me.StaffID), Type: EventPresence, Data: string(p)}}
-	for _, g := range s.cfg().GroupsOf(me.StaffID) {
-		events = append(events, Event{Topic: GroupTopic(g), Type: EventQueue, Data: g})
-	}
-	if err := s.hub.Publish(c.Request.Context(), events...); err != nil {
-		s.d.Log.Warn("presence event not stored", "err", err)
-	}
+	s.hub.Wake() // the engine stored the events; other tabs get them now
 	c.Header("HX-Trigger", `{"dd:list":null}`)
 	s.statusFragment(c)
 }
@@ -253,11 +246,6 @@ func (s *Server) infoFragment(c *gin.Context) {
 			earlier = append(earlier, o)
 		}
 	}
-	note, err := s.d.Store.TransferNote(ctx, sess.ID)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
 	display := sess.Group
 	if g, ok := s.cfg().Group(sess.Group); ok {
 		display = g.DisplayName
@@ -276,7 +264,7 @@ func (s *Server) infoFragment(c *gin.Context) {
 	if sess.FromAgent != "" {
 		fromName = IdentityOf(s.cfg(), sess.FromAgent).Name
 	}
-	s.pages.fragment(c, http.StatusOK, "info", gin.H{"Sel": sess, "Earlier": earlier, "Note": note, "GroupDisplay": display,
+	s.pages.fragment(c, http.StatusOK, "info", gin.H{"Sel": sess, "Earlier": earlier, "Note": sess.Note, "GroupDisplay": display,
 		"Start": start, "Wait": durationText(wait), "FromName": fromName, "Detail": s.people.get(ctx, sess.UserID)})
 }
 
@@ -327,6 +315,7 @@ func (s *Server) reply(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	s.hub.Wake()
 	c.Header("HX-Trigger", `{"dd:sent":null,"dd:msg":null,"dd:list":null}`)
 	c.Status(http.StatusNoContent)
 }
@@ -340,9 +329,7 @@ func (s *Server) end(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	data := strconv.FormatInt(sess.ID, 10)
-	_ = s.hub.Publish(c.Request.Context(), Event{Topic: AgentTopic(sess.Agent), Type: EventSession, Data: data},
-		Event{Topic: GroupTopic(sess.Group), Type: EventQueue, Data: sess.Group})
+	s.hub.Wake()
 	c.Header("HX-Redirect", "/desk")
 	c.Status(http.StatusNoContent)
 }
@@ -353,8 +340,10 @@ type transferOption struct {
 }
 
 type agentOption struct {
-	StaffID, Name string
-	Presence      Presence
+	StaffID, Name   string
+	Presence        Presence
+	Open, Max       int
+	Online, HasRoom bool
 }
 
 func (s *Server) transferDialog(c *gin.Context) {
@@ -369,7 +358,7 @@ func (s *Server) transferDialog(c *gin.Context) {
 			ids = append(ids, m.StaffID)
 		}
 	}
-	pres, err := s.d.Store.Presences(c.Request.Context(), ids)
+	loads, err := s.d.Store.AgentLoads(c.Request.Context(), ids)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -380,16 +369,18 @@ func (s *Server) transferDialog(c *gin.Context) {
 	for _, g := range cfg.SkillGroups {
 		o := transferOption{Name: g.Name, Display: g.DisplayName}
 		for _, m := range g.Members {
-			if m.StaffID != sess.Agent && pres[m.StaffID] == Online {
+			l := loads[m.StaffID]
+			if m.StaffID != sess.Agent && l.Presence == Online {
 				o.Online++
 			}
 			if m.StaffID != sess.Agent && !seen[m.StaffID] {
 				seen[m.StaffID] = true
-				p := pres[m.StaffID]
-				if p == "" {
-					p = Offline
+				if l.Presence == "" {
+					l.Presence = Offline
 				}
-				agents = append(agents, agentOption{StaffID: m.StaffID, Name: m.Name, Presence: p})
+				max := maxChats(cfg, m.StaffID)
+				agents = append(agents, agentOption{StaffID: m.StaffID, Name: m.Name, Presence: l.Presence,
+					Open: l.OpenChats, Max: max, Online: l.Presence == Online, HasRoom: l.OpenChats < max})
 			}
 		}
 		groups = append(groups, o)
@@ -406,27 +397,21 @@ func (s *Server) transfer(c *gin.Context) {
 	if !ok {
 		return
 	}
-	note := strings.TrimSpace(c.PostForm("note"))
-	if utf8.RuneCountInString(note) > maxNote {
-		s.refuse(c, http.StatusBadRequest, "附言过长", "转接附言最多 255 字。")
-		return
-	}
+	// The engine checks the note's length (handoff.MaxNote).
+	note := c.PostForm("note")
 	ctx := c.Request.Context()
-	var (
-		res Transferred
-		err error
-	)
+	var err error
 	target := c.PostForm("target") // "group:NAME" or "agent:STAFFID"
 	switch {
 	case strings.HasPrefix(target, "group:"):
-		res, err = s.d.Engine.Transfer(ctx, sess.Agent, sess.No, strings.TrimPrefix(target, "group:"))
+		_, err = s.d.Engine.Transfer(ctx, sess.Agent, sess.No, strings.TrimPrefix(target, "group:"), note)
 	case strings.HasPrefix(target, "agent:"):
 		at, ok := s.d.Engine.(AgentTransferer)
 		if !ok {
 			s.refuse(c, http.StatusBadRequest, "无法转接", "暂不支持转接给指定客服，请选择技能组。")
 			return
 		}
-		res, err = at.TransferToAgent(ctx, sess.Agent, sess.No, strings.TrimPrefix(target, "agent:"))
+		_, err = at.TransferToAgent(ctx, sess.Agent, sess.No, strings.TrimPrefix(target, "agent:"), note)
 	default:
 		s.refuse(c, http.StatusBadRequest, "请选择", "请选择要转接的技能组或客服。")
 		return
@@ -435,16 +420,7 @@ func (s *Server) transfer(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if note != "" && res.SessionID != 0 {
-		if err := s.d.Store.SaveTransferNote(ctx, TransferNote{SessionID: res.SessionID, FromAgent: sess.Agent, Note: note, At: s.d.Now()}); err != nil {
-			s.d.Log.Error("transfer note not saved", "session", res.SessionID, "err", err)
-		}
-	}
-	events := []Event{{Topic: AgentTopic(sess.Agent), Type: EventSession, Data: strconv.FormatInt(sess.ID, 10)}}
-	if res.Agent != "" {
-		events = append(events, Event{Topic: AgentTopic(res.Agent), Type: EventSession, Data: strconv.FormatInt(res.SessionID, 10)})
-	}
-	_ = s.hub.Publish(ctx, events...)
+	s.hub.Wake()
 	c.Header("HX-Redirect", "/desk")
 	c.Status(http.StatusNoContent)
 }

@@ -79,6 +79,16 @@ func (h *Hub) Publish(ctx context.Context, events ...Event) error {
 	return nil
 }
 
+// Wake makes this replica's tailer read the table now rather than at its
+// next poll: after an engine operation the workbench ran, whose events
+// are committed.
+func (h *Hub) Wake() {
+	select {
+	case h.poke <- struct{}{}:
+	default:
+	}
+}
+
 // Run tails the event table until ctx ends, and prunes it hourly.
 func (h *Hub) Run(ctx context.Context) {
 	for {

@@ -114,12 +114,22 @@ func (w webEngine) End(ctx context.Context, staffID string, no int) error {
 	return w.shown(err)
 }
 
-func (w webEngine) Transfer(ctx context.Context, staffID string, no int, group string) (web.Transferred, error) {
-	mv, err := w.e.Transfer(ctx, staffID, no, group)
+func (w webEngine) Transfer(ctx context.Context, staffID string, no int, group, note string) (web.Transferred, error) {
+	mv, err := w.e.Transfer(ctx, staffID, no, group, note)
 	if err != nil {
 		return web.Transferred{}, w.shown(err)
 	}
 	return web.Transferred{SessionID: mv.To.ID, Agent: mv.To.Agent, Position: mv.To.Position}, nil
+}
+
+var _ web.AgentTransferer = webEngine{}
+
+func (w webEngine) TransferToAgent(ctx context.Context, staffID string, no int, toStaffID, note string) (web.Transferred, error) {
+	mv, err := w.e.TransferToAgent(ctx, staffID, no, toStaffID, note)
+	if err != nil {
+		return web.Transferred{}, w.shown(err)
+	}
+	return web.Transferred{SessionID: mv.To.ID, Agent: mv.To.Agent}, nil
 }
 
 func (w webEngine) Suggestions(ctx context.Context, staffID string, no int) (string, []web.Suggestion, error) {
