@@ -53,7 +53,8 @@ func Default() *Config {
 			Texts: DefaultDeskTexts(),
 		},
 		Outbox: Outbox{MaxAttempts: 12, MaxAge: time.Hour, Workers: 8},
-		Web:    Web{SessionTTL: 12 * time.Hour, LoginLinkTTL: 5 * time.Minute, EventRetention: 24 * time.Hour},
+		Web: Web{SessionTTL: 12 * time.Hour, LoginLinkTTL: 5 * time.Minute, EventRetention: 24 * time.Hour,
+			Texts: DefaultWebTexts()},
 	}
 }
 

@@ -247,6 +247,7 @@ func (c *Config) Validate() error {
 		add("desk.transcript_lines", "must not be negative")
 	}
 	ps = append(ps, c.Desk.Texts.problems()...)
+	ps = append(ps, c.Web.Texts.problems()...)
 	if c.Outbox.MaxAttempts < 1 {
 		add("outbox.max_attempts", "must be at least 1")
 	}

@@ -149,7 +149,7 @@ func New(d Deps) (*Server, error) {
 	if err != nil || base.Host == "" {
 		return nil, errors.New("web: public URL " + d.PublicURL + " is not an absolute URL")
 	}
-	p, err := loadPages()
+	p, err := loadPages(func() *config.WebTexts { return &d.Config().Web.Texts })
 	if err != nil {
 		return nil, err
 	}
