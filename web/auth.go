@@ -188,6 +188,13 @@ func (s *Server) fail(c *gin.Context, err error) {
 		s.refuse(c, http.StatusConflict, s.texts().TitleRefused, shown.Text)
 		return
 	}
+	if errors.Is(err, context.Canceled) && c.Request.Context().Err() != nil {
+		// The browser went away (navigated, htmx replaced the request):
+		// nothing failed, and nobody reads the answer.
+		s.d.Log.Debug("web request cancelled by the browser", "method", c.Request.Method, "path", c.Request.URL.Path)
+		c.AbortWithStatus(499)
+		return
+	}
 	s.d.Log.Error("web request failed", "method", c.Request.Method, "path", c.Request.URL.Path, "err", err)
 	s.refuse(c, http.StatusInternalServerError, s.texts().TitleError, s.texts().Internal)
 }
