@@ -560,3 +560,37 @@ skill_groups:
 		t.Fatalf("会员信息 lacks the note: %s", info)
 	}
 }
+
+// The pages' server-side texts come from web.texts (and the engine's
+// refusals from web.texts or desk.texts): an admin's wording shows.
+func TestWebTextsConfigurable(t *testing.T) {
+	s := startService(t, serviceOpts{extra: `
+web:
+  texts:
+    login_required: 请用钉钉扫码登录工作台。
+    not_yours: 别人的会话，看不了。
+    presence_online: 接待中
+desk:
+  texts:
+    err_self_transfer: 自己转给自己没有意义
+`})
+	if code, page := newBrowser(t, s.url).get("/desk"); code != http.StatusUnauthorized || !strings.Contains(page, "请用钉钉扫码登录工作台。") {
+		t.Fatalf("no cookie: %d", code)
+	}
+	a1 := newBrowser(t, s.url)
+	a1.loginByLink(loginLink(t, s, "agent1"))
+	if _, page := a1.post("/desk/presence", url.Values{"presence": {"online"}}); !strings.Contains(page, "接待中") {
+		t.Fatalf("status without the configured presence label: %s", page)
+	}
+	s.toUser(s.say("u1", "转人工"), "agent1", "新会话")
+	_, page := a1.get("/desk/list")
+	id := sessionIDs(page)[0]
+	if code, body := a1.post("/desk/s/"+id+"/transfer", url.Values{"target": {"agent:agent1"}}); code != http.StatusConflict || !strings.Contains(body, "自己转给自己没有意义") {
+		t.Fatalf("self transfer: %d %s", code, body)
+	}
+	a2 := newBrowser(t, s.url)
+	a2.loginByLink(loginLink(t, s, "agent2"))
+	if code, page := a2.get("/desk/s/" + id); code != http.StatusForbidden || !strings.Contains(page, "别人的会话，看不了。") {
+		t.Fatalf("another agent's session: %d", code)
+	}
+}
