@@ -310,6 +310,9 @@ type Web struct {
 	// EventRetention is how long live events are kept for reconnecting
 	// browsers (Last-Event-ID); an older id gets a full refresh. Default 24h.
 	EventRetention time.Duration `mapstructure:"event_retention"`
+	// Texts are the workbench's titles, refusals and labels. Default:
+	// DefaultWebTexts.
+	Texts WebTexts `mapstructure:"texts"`
 }
 
 // Desk holds the agents' command words in their 1:1 chat with the bot.

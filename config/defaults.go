@@ -53,7 +53,8 @@ func Default() *Config {
 			Texts: DefaultDeskTexts(),
 		},
 		Outbox: Outbox{MaxAttempts: 12, MaxAge: time.Hour, Workers: 8},
-		Web:    Web{SessionTTL: 12 * time.Hour, LoginLinkTTL: 5 * time.Minute, EventRetention: 24 * time.Hour},
+		Web: Web{SessionTTL: 12 * time.Hour, LoginLinkTTL: 5 * time.Minute, EventRetention: 24 * time.Hour,
+			Texts: DefaultWebTexts()},
 		Inbox: Inbox{MaxQueued: 10000, MaxAttempts: 5,
 			FailedReply: "非常抱歉，您的这条消息暂时无法处理，我们已记录下来并会尽快排查，请稍后再试或换个说法。"},
 	}

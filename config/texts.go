@@ -34,6 +34,9 @@ type DeskTexts struct {
 	ReasonHumanOnly string `mapstructure:"reason_human_only"`
 	// ReasonTransfer. Default "由 {agent} 转接".
 	ReasonTransfer string `mapstructure:"reason_transfer"`
+	// TransferNote shows the transfer note (转接附言) in a transferred-session
+	// notice. Default "转接附言（{agent}）：{note}".
+	TransferNote string `mapstructure:"transfer_note"`
 	// RecentMessages heads the transcript in a notice. Default "—— 最近消息 ——".
 	RecentMessages string `mapstructure:"recent_messages"`
 	// SpeakerAgent names an agent's line in that transcript. Default "客服 {agent}".
@@ -114,7 +117,8 @@ type DeskTexts struct {
 	Error string `mapstructure:"error"`
 	// UsageEnd. Default "用法：{end} 或 {end} #编号".
 	UsageEnd string `mapstructure:"usage_end"`
-	// UsageTransfer. Default "用法：{transfer} #编号 技能组（可用：{groups}）".
+	// UsageTransfer. Default
+	// "用法：{transfer} #编号 技能组或客服 [附言]（技能组：{groups}）".
 	UsageTransfer string `mapstructure:"usage_transfer"`
 	// UsageSearch. Default "用法：{search} 关键词".
 	UsageSearch string `mapstructure:"usage_search"`
@@ -177,6 +181,19 @@ type DeskTexts struct {
 	ErrUnknownSuggestion string `mapstructure:"err_unknown_suggestion"`
 	// ErrEmptyText. Default "消息内容为空".
 	ErrEmptyText string `mapstructure:"err_empty_text"`
+	// ErrUnknownAgent: a transfer to someone in no skill group. Default
+	// "没有客服“{agent}”".
+	ErrUnknownAgent string `mapstructure:"err_unknown_agent"`
+	// ErrAgentOffline: a transfer to an agent not online. Default
+	// "{agent}现在不在线，无法转接".
+	ErrAgentOffline string `mapstructure:"err_agent_offline"`
+	// ErrAgentFull: a transfer to an agent at max_chats. Default
+	// "{agent}的接待量已满，无法转接".
+	ErrAgentFull string `mapstructure:"err_agent_full"`
+	// ErrSelfTransfer. Default "不能转接给自己".
+	ErrSelfTransfer string `mapstructure:"err_self_transfer"`
+	// ErrNoteTooLong. Default "转接附言最多 {max} 字".
+	ErrNoteTooLong string `mapstructure:"err_note_too_long"`
 	// ErrInternal answers an agent operation that failed inside (the
 	// message is retried). Default "操作失败，请稍后重试".
 	ErrInternal string `mapstructure:"err_internal"`
@@ -194,6 +211,7 @@ func DefaultDeskTexts() DeskTexts {
 		ReasonKBHandoff:    "问题需要人工处理",
 		ReasonHumanOnly:    "人工服务会话",
 		ReasonTransfer:     "由 {agent} 转接",
+		TransferNote:       "转接附言（{agent}）：{note}",
 		RecentMessages:     "—— 最近消息 ——",
 		SpeakerAgent:       "客服 {agent}",
 		SpeakerBot:         "机器人",
@@ -226,7 +244,7 @@ func DefaultDeskTexts() DeskTexts {
 		LooksLikeCommand:   "“{text}”看起来像命令，没有发给用户。要发给用户请写“#{no} {text}”；输入“{help}”查看客服命令。",
 		Error:              "⚠️ {error}",
 		UsageEnd:           "用法：{end} 或 {end} #编号",
-		UsageTransfer:      "用法：{transfer} #编号 技能组（可用：{groups}）",
+		UsageTransfer:      "用法：{transfer} #编号 技能组或客服 [附言]（技能组：{groups}）",
 		UsageSearch:        "用法：{search} 关键词",
 		UsageSuggest:       "用法：{suggest} 查看推荐，{suggest} 编号 发送推荐",
 		UsageSessionNo:     "会话编号写作 #12",
@@ -246,7 +264,7 @@ func DefaultDeskTexts() DeskTexts {
 		CannedUnknown:      "没有常用语 {n}（共 {count} 条，输入“{canned}”查看）",
 		Help: "客服台命令：\n{online} / {offline} / {busy}：设置状态\n{list}：我的会话和排队人数\n" +
 			"#编号：切换当前会话；#编号 内容：回复该会话\n直接输入文字：回复当前会话\n" +
-			"{end} 或 {end} #编号：结束会话\n{transfer} #编号 技能组：转接（{groups}）\n{search} 关键词：查知识库\n" +
+			"{end} 或 {end} #编号：结束会话\n{transfer} #编号 技能组或客服 [附言]：转接（{groups}）\n{search} 关键词：查知识库\n" +
 			"{suggest}：查看用户最新问题的推荐知识；{suggest} 编号：把您看到的推荐发给用户\n{canned} / {canned} 编号：查看 / 发送常用语",
 		ErrNotAgent:          "您不是任何技能组的客服",
 		ErrUnknownSession:    "#{no}：没有这个会话",
@@ -259,6 +277,11 @@ func DefaultDeskTexts() DeskTexts {
 		ErrNoSuggestions:     "#{no}：没有可发送的推荐知识（输入“{suggest}”查看用户最新问题的推荐）",
 		ErrUnknownSuggestion: "#{no}：没有推荐 {n}（您看到的推荐有 {count} 条）",
 		ErrEmptyText:         "消息内容为空",
+		ErrUnknownAgent:      "没有客服“{agent}”",
+		ErrAgentOffline:      "{agent}现在不在线，无法转接",
+		ErrAgentFull:         "{agent}的接待量已满，无法转接",
+		ErrSelfTransfer:      "不能转接给自己",
+		ErrNoteTooLong:       "转接附言最多 {max} 字",
 		ErrInternal:          "操作失败，请稍后重试",
 	}
 }

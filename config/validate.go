@@ -264,6 +264,7 @@ func (c *Config) Validate() error {
 	if strings.TrimSpace(c.Inbox.FailedReply) == "" {
 		add("inbox.failed_reply", "must not be empty")
 	}
+	ps = append(ps, c.Web.Texts.problems()...)
 	if c.Outbox.MaxAttempts < 1 {
 		add("outbox.max_attempts", "must be at least 1")
 	}

@@ -28,7 +28,8 @@ type Engine interface {
 	AgentReply(ctx context.Context, staffID string, no int, text string) (handoff.Session, error)
 	SetCurrent(ctx context.Context, staffID string, no int) (handoff.Session, error)
 	End(ctx context.Context, staffID string, no int) (handoff.Session, error)
-	Transfer(ctx context.Context, staffID string, no int, group string) (handoff.Move, error)
+	Transfer(ctx context.Context, staffID string, no int, group, note string) (handoff.Move, error)
+	TransferToAgent(ctx context.Context, staffID string, no int, toStaffID, note string) (handoff.Move, error)
 	Suggest(ctx context.Context, staffID string, no int) (handoff.Suggestions, error)
 	SendSuggestion(ctx context.Context, staffID string, no, n int) (handoff.Session, handoff.Suggestion, error)
 }
@@ -97,6 +98,7 @@ func errorText(cfg *config.Config, err error) (string, bool) {
 	if g, ok := cfg.Group(he.Group); ok {
 		group = g.DisplayName
 	}
+	agent := handoff.AgentName(cfg, he.Agent)
 	text := map[handoff.Code]string{
 		handoff.CodeNotAgent:          t.ErrNotAgent,
 		handoff.CodeUnknownSession:    t.ErrUnknownSession,
@@ -109,11 +111,17 @@ func errorText(cfg *config.Config, err error) (string, bool) {
 		handoff.CodeNoSuggestions:     t.ErrNoSuggestions,
 		handoff.CodeUnknownSuggestion: t.ErrUnknownSuggestion,
 		handoff.CodeEmptyText:         t.ErrEmptyText,
+		handoff.CodeUnknownAgent:      t.ErrUnknownAgent,
+		handoff.CodeAgentOffline:      t.ErrAgentOffline,
+		handoff.CodeAgentFull:         t.ErrAgentFull,
+		handoff.CodeSelfTransfer:      t.ErrSelfTransfer,
+		handoff.CodeNoteTooLong:       t.ErrNoteTooLong,
 	}[he.Code]
 	if text == "" {
 		text = t.ErrInternal
 	}
-	return handoff.Expand(text, "no", no, "group", group, "groups", groupNames(cfg), "n", strconv.Itoa(he.N),
+	return handoff.Expand(text, "no", no, "group", group, "agent", agent, "max", strconv.Itoa(handoff.MaxNote),
+		"groups", groupNames(cfg), "n", strconv.Itoa(he.N),
 		"count", strconv.Itoa(he.Count), "suggest", cfg.Desk.Suggest, "list", cfg.Desk.List), true
 }
 
@@ -149,11 +157,19 @@ func (d *Desk) run(ctx context.Context, cfg *config.Config, msg adapter.Message)
 		}
 		return handoff.Expand(t.Ended, "no", strconv.Itoa(s.No), "user", s.UserNick), nil
 	case cmd == w.Transfer:
-		no, group, err := sessionArg(rest, false)
-		if err != nil || group == "" {
+		// 转接 [#N] 技能组或客服 [附言]: the target is one word, the rest
+		// of the line is the transfer note.
+		no, args, err := sessionArg(rest, false)
+		target, note := splitWord(args)
+		if err != nil || target == "" {
 			return "", usage(handoff.Expand(t.UsageTransfer, "transfer", w.Transfer, "groups", groupNames(cfg)))
 		}
-		mv, err := d.engine.Transfer(ctx, me, no, resolveGroup(cfg, group))
+		var mv handoff.Move
+		if group, agent := resolveTarget(cfg, target); agent != "" {
+			mv, err = d.engine.TransferToAgent(ctx, me, no, agent, note)
+		} else {
+			mv, err = d.engine.Transfer(ctx, me, no, group, note)
+		}
 		if err != nil {
 			return "", err
 		}
@@ -422,14 +438,23 @@ func groupNames(cfg *config.Config) string {
 	return strings.Join(names, "、")
 }
 
-// resolveGroup accepts a group's name or its display name.
-func resolveGroup(cfg *config.Config, s string) string {
+// resolveTarget reads a transfer target: a group's name or display name
+// (groups first), else a member's name or staffId (agent set); an unknown
+// word is taken as a group, which the engine refuses by name.
+func resolveTarget(cfg *config.Config, s string) (group, agent string) {
 	for _, g := range cfg.SkillGroups {
 		if g.Name == s || g.DisplayName == s {
-			return g.Name
+			return g.Name, ""
 		}
 	}
-	return s
+	for _, g := range cfg.SkillGroups {
+		for _, m := range g.Members {
+			if m.StaffID == s || m.Name == s {
+				return "", m.StaffID
+			}
+		}
+	}
+	return s, ""
 }
 
 // splitWord cuts the first word (up to a space) off text.

@@ -23,7 +23,8 @@ import (
 //	AgentReply(ctx, staffID, no, text) (Session, error)
 //	SetCurrent(ctx, staffID, no) (Session, error)
 //	End(ctx, staffID, no) (Session, error)
-//	Transfer(ctx, staffID, no, group) (Move, error)
+//	Transfer(ctx, staffID, no, group, note) (Move, error)
+//	TransferToAgent(ctx, staffID, no, toStaffID, note) (Move, error)
 //	Suggest(ctx, staffID, no) (Suggestions, error)
 //	SendSuggestion(ctx, staffID, no, n) (Session, Suggestion, error)
 //	Transcript(ctx, staffID, no) (Session, []Line, error)
@@ -63,7 +64,19 @@ func (e *Engine) SetPresence(ctx context.Context, staffID string, p Presence) (P
 			return res, ErrNotAgent
 		}
 	}
-	if err := e.st.SetPresence(ctx, staffID, p, e.now()); err != nil {
+	// The presence and its events commit together; colleagues' online
+	// counts change with it (EventQueue of each group).
+	now := e.now()
+	if _, err := e.transact(ctx, cfg, now, func(o *op) error {
+		if err := o.tx.SetPresence(staffID, p, now); err != nil {
+			return err
+		}
+		o.publish(Event{Type: EventPresence, Agent: staffID, Presence: p})
+		for _, g := range cfg.GroupsOf(staffID) {
+			o.publish(Event{Type: EventQueue, Group: g})
+		}
+		return nil
+	}); err != nil {
 		return res, err
 	}
 	switch p {
@@ -175,7 +188,7 @@ func (e *Engine) moveAway(ctx context.Context, staffID string, open []Session) (
 // Sessions lists the agent's open sessions and their groups' queues.
 func (e *Engine) Sessions(ctx context.Context, staffID string) (AgentView, error) {
 	cfg := e.cfg.Current()
-	v := AgentView{StaffID: staffID, Name: agentName(cfg, staffID), Presence: Offline}
+	v := AgentView{StaffID: staffID, Name: AgentName(cfg, staffID), Presence: Offline}
 	a, err := e.st.Agent(ctx, staffID)
 	if err != nil {
 		return v, err
@@ -289,6 +302,7 @@ func (o *op) reply(id int64, staffID string, no, asNo int, text string) (Session
 	if err != nil {
 		return Session{}, err
 	}
+	o.touch(cur)
 	conv, err := tx.Conversation(cur.UserKey)
 	if err != nil {
 		return Session{}, err
@@ -375,9 +389,14 @@ func (e *Engine) End(ctx context.Context, staffID string, no int) (Session, erro
 // ErrNoAgentOnline. The user is told the new agent or the queue position;
 // the new agent gets a transferred-session notice. The result's From is
 // the ended session, To the new one (active, or queued with its Position).
-func (e *Engine) Transfer(ctx context.Context, staffID string, no int, group string) (Move, error) {
+// note (转接附言, optional, at most MaxNote characters) goes with the
+// session: whoever takes it reads it in the transferred-session notice.
+func (e *Engine) Transfer(ctx context.Context, staffID string, no int, group, note string) (Move, error) {
 	cfg, err := e.begin(ctx)
 	if err != nil {
+		return Move{}, err
+	}
+	if note, err = checkNote(note); err != nil {
 		return Move{}, err
 	}
 	g, ok := cfg.Group(group)
@@ -420,7 +439,7 @@ func (e *Engine) Transfer(ctx context.Context, staffID string, no int, group str
 			return err
 		}
 		ns := newSession(conv, group, ReasonTransfer)
-		ns.FromSessionID, ns.FromAgent = cur.ID, staffID
+		ns.FromSessionID, ns.FromAgent, ns.Note = cur.ID, staffID, note
 		pos, err := o.place(conv, ns, false, staffID)
 		if err != nil {
 			return err
@@ -444,6 +463,109 @@ func (e *Engine) Transfer(ctx context.Context, staffID string, no int, group str
 	}
 	e.pullFreed(ctx, o)
 	return mv, nil
+}
+
+// TransferToAgent moves session no (0: current) to the named agent
+// toStaffID, who must be a member of a skill group, online and under
+// max_chats; otherwise the agent keeps the session and gets
+// ErrUnknownAgent, ErrAgentOffline or ErrAgentFull (ErrSelfTransfer for
+// oneself). The new session stays in the session's skill group when the
+// target is one of its members, else it goes to the target's first group.
+// The user is told the new agent (service rules' assigned_message), the
+// target gets the transferred-session notice with the note, and the
+// agent's freed capacity serves the old group's queue. Service hours do
+// not apply: the target is online and chose to be.
+func (e *Engine) TransferToAgent(ctx context.Context, staffID string, no int, toStaffID, note string) (Move, error) {
+	cfg, err := e.begin(ctx)
+	if err != nil {
+		return Move{}, err
+	}
+	if note, err = checkNote(note); err != nil {
+		return Move{}, err
+	}
+	toStaffID = strings.TrimSpace(toStaffID)
+	if toStaffID == staffID {
+		return Move{}, agentErr(CodeSelfTransfer, toStaffID)
+	}
+	if !cfg.IsAgent(toStaffID) {
+		return Move{}, agentErr(CodeUnknownAgent, toStaffID)
+	}
+	s, err := e.resolve(ctx, staffID, no)
+	if err != nil {
+		return Move{}, err
+	}
+	group := s.Group
+	if _, ok := cfg.Member(group, toStaffID); !ok {
+		group = cfg.GroupsOf(toStaffID)[0]
+	}
+	m, _ := cfg.Member(group, toStaffID)
+	now := e.now()
+	var mv Move
+	o, err := e.transact(ctx, cfg, now, func(o *op) error {
+		tx := o.tx
+		conv, err := tx.LockConversation(s.UserKey)
+		if err != nil {
+			return err
+		}
+		if err := tx.LockGroups(sortedUnique(s.Group, group)...); err != nil {
+			return err
+		}
+		cur, err := ownSession(tx, s.ID, staffID, s.No)
+		if err != nil {
+			return err
+		}
+		isNew := conv == nil
+		if isNew {
+			conv = placeholderConv(cur)
+		}
+		if err := o.end(conv, cur, EndTransferred, false); err != nil {
+			return err
+		}
+		// Assign decides under the agent's lock; a refusal rolls the whole
+		// transaction back, so the agent keeps the session.
+		a, ok, err := tx.Assign(toStaffID, m.MaxChats, now)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			if cur, err := tx.Agent(toStaffID); err != nil {
+				return err
+			} else if cur == nil || cur.Presence != Online {
+				return agentErr(CodeAgentOffline, toStaffID)
+			}
+			return agentErr(CodeAgentFull, toStaffID)
+		}
+		o.keepAgent(a.StaffID, a)
+		ns := newSession(conv, group, ReasonTransfer)
+		ns.FromSessionID, ns.FromAgent, ns.Note = cur.ID, staffID, note
+		if err := o.activate(conv, ns, a, m, true); err != nil {
+			return err
+		}
+		conv.SessionID, conv.Group = ns.ID, group
+		// The agent's freed capacity serves the old group's queue.
+		if _, err := o.drain(cur.Group); err != nil {
+			return err
+		}
+		if err := saveConv(tx, conv, isNew, now); err != nil {
+			return err
+		}
+		mv = Move{From: o.view(cur), To: o.view(ns)}
+		return nil
+	})
+	if err != nil {
+		return Move{}, err
+	}
+	e.pullFreed(ctx, o)
+	return mv, nil
+}
+
+// checkNote trims a transfer note and checks its length.
+func checkNote(note string) (string, error) {
+	note = strings.TrimSpace(note)
+	if len([]rune(note)) > MaxNote {
+		return "", ErrNoteTooLong
+	}
+	return note, nil
 }
 
 // Suggest shows the agent the knowledge base's best entries (推荐知识, at

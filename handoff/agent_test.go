@@ -21,7 +21,7 @@ func TestTransfer(t *testing.T) {
 		h.say("u1", "转人工")
 		h.sent()
 
-		mv, err := h.e.Transfer(h.ctx, "a1", 1, "p")
+		mv, err := h.e.Transfer(h.ctx, "a1", 1, "p", "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -40,7 +40,7 @@ func TestTransfer(t *testing.T) {
 		// b1 is full now: the next transfer queues in p.
 		h.say("u2", "转人工")
 		h.sent()
-		mv, err = h.e.Transfer(h.ctx, "a1", 0, "p")
+		mv, err = h.e.Transfer(h.ctx, "a1", 0, "p", "")
 		if err != nil || mv.To.Status != handoff.StatusQueued || mv.To.Position != 1 {
 			t.Fatalf("transfer to a full group = %+v, %v", mv, err)
 		}
@@ -61,7 +61,7 @@ func TestTransfer(t *testing.T) {
 			{"empty", handoff.ErrNoAgentOnline},
 			{"g", handoff.ErrNoAgentOnline}, // only a1 herself is online there
 		} {
-			if _, err := h.e.Transfer(h.ctx, "a1", 0, c.group); !errors.Is(err, c.want) {
+			if _, err := h.e.Transfer(h.ctx, "a1", 0, c.group, ""); !errors.Is(err, c.want) {
 				t.Errorf("transfer to %s = %v, want %v", c.group, err, c.want)
 			}
 		}

@@ -26,6 +26,15 @@
 // conversation, the transcript, the outbox rows and "handled", and
 // commits. The store then hands the replies to the sender.
 //
+// Every transaction also writes the events agent front ends need
+// (events.go: a session assigned, ended or transferred, a group's queue
+// changed, a presence, a transcript line of an agent's session) through
+// Tx.Publish, so they commit with the change whoever caused it (a user,
+// either desk, a timer, another replica) and a refused or rolled back
+// operation publishes nothing. The package defines the event record; the
+// store writes it where front ends read it (the web workbench's event
+// table).
+//
 // Agent operations return *Error values with a Code for whatever the agent
 // should be told (no current session, group closed…); front ends map codes
 // to texts once (the desk to desk.texts). Texts for agents come from
@@ -96,6 +105,14 @@
 //     every message sent to the user, with session, direction, sender and
 //     time. Notices to agents are not transcript lines; the outbox keeps
 //     them.
+//   - TransferToAgent goes to the named agent only: online and under
+//     max_chats, or refused (the agent keeps the session); it stays in
+//     the session's group when the target is a member, else the target's
+//     first group, and ignores service hours (the target is online). Both
+//     transfers carry an optional note (转接附言, Session.Note) into the
+//     receiver's notice, also when the session queues first.
+//   - Accept from the queue (接入) is not an operation: as in 钉小蜜 the
+//     queue is served automatically, head first, whenever capacity frees.
 //   - Transfer goes to the back of the target group's queue when nobody
 //     there is free; an agent going offline puts sessions nobody can take
 //     at the front, in the order they were assigned.

@@ -382,6 +382,7 @@ func (o *op) sessionTurn(conv *Conversation, msg adapter.Message, in intent, mod
 		conv.SessionID, conv.Group = 0, ""
 		return o.botTurn(conv, msg, in, mode, group, match)
 	}
+	o.touch(s)
 	o.inbound(p, s.ID, msg.ID, msg.Kind, msg.Text)
 	if in.end {
 		if s.Status == StatusQueued {

@@ -176,7 +176,7 @@ func TestRouting(t *testing.T) {
 					if b, ok := strings.CutPrefix(a, "busy:"); ok {
 						a, p = b, handoff.Busy
 					}
-					h.presence(agentName(a, i), p)
+					h.presence(AgentName(a, i), p)
 				}
 				conv := c.conv
 				if conv == "" {
@@ -199,10 +199,10 @@ func TestRouting(t *testing.T) {
 				}
 				if c.state == handoff.StateHuman {
 					s := got.Session
-					if s.Reason != c.reason || s.Agent != agentName(c.agent, i) || s.No != 1 {
+					if s.Reason != c.reason || s.Agent != AgentName(c.agent, i) || s.No != 1 {
 						t.Fatalf("session = %+v, want reason %s agent %s #1", s, c.reason, c.agent)
 					}
-					notice := to(r, agentName(c.agent, i))
+					notice := to(r, AgentName(c.agent, i))
 					if len(notice) != 1 || !strings.HasPrefix(notice[0].Text, "【新会话 #1】用户u1 · 单聊 · 技能组 ") {
 						t.Fatalf("agent notice = %q", texts(notice))
 					}
@@ -214,7 +214,7 @@ func TestRouting(t *testing.T) {
 
 func suffix(i int) string { return "-" + string(rune('a'+i/26)) + string(rune('a'+i%26)) }
 
-func agentName(a string, i int) string {
+func AgentName(a string, i int) string {
 	if a == "" {
 		return ""
 	}
@@ -225,7 +225,7 @@ func agentName(a string, i int) string {
 // a per-case suffix.
 func renameAgents(yaml string, i int) string {
 	for _, a := range []string{"a1", "a2", "b1"} {
-		yaml = strings.ReplaceAll(yaml, "staff_id: "+a+",", "staff_id: "+agentName(a, i)+",")
+		yaml = strings.ReplaceAll(yaml, "staff_id: "+a+",", "staff_id: "+AgentName(a, i)+",")
 	}
 	for _, c := range []string{"cid-vip", "cid-quiet", "cid-pre"} {
 		yaml = strings.ReplaceAll(yaml, "conversation_id: "+c+",", "conversation_id: "+c+suffix(i)+",")

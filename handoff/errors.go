@@ -23,7 +23,15 @@ const (
 	CodeUnknownSuggestion Code = "unknown_suggestion" // `推荐 N` beyond the list shown
 	CodeEmptyText         Code = "empty_text"         // a reply without text
 	CodeInvalid           Code = "invalid"            // a malformed request (front ends: usage)
+	CodeUnknownAgent      Code = "unknown_agent"      // transfer to someone in no skill group
+	CodeAgentOffline      Code = "agent_offline"      // transfer to an agent who is not online
+	CodeAgentFull         Code = "agent_full"         // transfer to an agent at max_chats
+	CodeSelfTransfer      Code = "self_transfer"      // transfer to oneself
+	CodeNoteTooLong       Code = "note_too_long"      // a transfer note over MaxNote characters
 )
+
+// MaxNote is the longest transfer note (转接附言), in characters.
+const MaxNote = 255
 
 // Error is an error an agent operation returns to the agent's front end:
 // a Code and the values its text needs. Error() is English, for logs;
@@ -32,6 +40,7 @@ type Error struct {
 	Code    Code
 	Session int    // the session number (#N) concerned, 0 when none
 	Group   string // the skill group concerned
+	Agent   string // the agent concerned (transfer to an agent): staffId
 	N       int    // the suggestion asked for (CodeUnknownSuggestion)
 	Count   int    // how many there are (CodeUnknownSuggestion)
 }
@@ -43,6 +52,9 @@ func (e *Error) Error() string {
 	}
 	if e.Group != "" {
 		s += " (group " + e.Group + ")"
+	}
+	if e.Agent != "" {
+		s += " (agent " + e.Agent + ")"
 	}
 	return s
 }
@@ -77,7 +89,14 @@ var (
 	ErrNoSuggestions     = &Error{Code: CodeNoSuggestions}
 	ErrUnknownSuggestion = &Error{Code: CodeUnknownSuggestion}
 	ErrEmptyText         = &Error{Code: CodeEmptyText}
+	ErrUnknownAgent      = &Error{Code: CodeUnknownAgent}
+	ErrAgentOffline      = &Error{Code: CodeAgentOffline}
+	ErrAgentFull         = &Error{Code: CodeAgentFull}
+	ErrSelfTransfer      = &Error{Code: CodeSelfTransfer}
+	ErrNoteTooLong       = &Error{Code: CodeNoteTooLong}
 )
+
+func agentErr(c Code, staffID string) error { return &Error{Code: c, Agent: staffID} }
 
 func sessionErr(c Code, no int) error     { return &Error{Code: c, Session: no} }
 func groupErr(c Code, group string) error { return &Error{Code: c, Group: group} }

@@ -199,7 +199,7 @@ func TestRefusedTransferLogsNoFailure(t *testing.T) {
 		h.presence("a1", handoff.Online)
 		h.say("u1", "转人工")
 		for range 3 {
-			if _, err := h.e.Transfer(h.ctx, "a1", 0, "pre_sales"); !errors.Is(err, handoff.ErrNoAgentOnline) {
+			if _, err := h.e.Transfer(h.ctx, "a1", 0, "pre_sales", ""); !errors.Is(err, handoff.ErrNoAgentOnline) {
 				t.Fatalf("Transfer = %v, want ErrNoAgentOnline", err)
 			}
 		}

@@ -79,7 +79,7 @@ func reasonText(t *config.DeskTexts, cfg *config.Config, s *Session) string {
 	case ReasonHumanOnly:
 		return t.ReasonHumanOnly
 	case ReasonTransfer:
-		return Expand(t.ReasonTransfer, "agent", agentName(cfg, s.FromAgent))
+		return Expand(t.ReasonTransfer, "agent", AgentName(cfg, s.FromAgent))
 	}
 	return ""
 }
@@ -107,6 +107,9 @@ func (o *op) newSessionNotice(conv *Conversation, s *Session) string {
 	b.WriteString(Expand(head, "no", no, "user", nick(s.UserNick, s.UserID), "chat", chat, "group", display))
 	if why := reasonText(t, o.cfg, s); why != "" {
 		b.WriteString("\n" + Expand(t.Reason, "reason", why))
+	}
+	if s.Note != "" {
+		b.WriteString("\n" + Expand(t.TransferNote, "note", s.Note, "agent", AgentName(o.cfg, s.FromAgent)))
 	}
 	if n := o.cfg.Desk.TranscriptLines; n > 0 {
 		lines, err := o.tx.LastLines(s.UserKey, n)
@@ -168,8 +171,8 @@ func (o *op) speaker(l Line, s *Session) string {
 	return t.SpeakerSystem
 }
 
-// agentName is a member's display name from the config, or the staffId.
-func agentName(cfg *config.Config, staffID string) string {
+// AgentName is a member's display name from the config, or the staffId.
+func AgentName(cfg *config.Config, staffID string) string {
 	for _, g := range cfg.SkillGroups {
 		if m, ok := cfg.Member(g.Name, staffID); ok {
 			return m.Name

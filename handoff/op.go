@@ -37,6 +37,10 @@ type op struct {
 	// queue (several sessions of an agent going offline keep their order
 	// there).
 	frontSeq map[string]int64
+	// events are what front ends are told (events.go); served maps the
+	// sessions this op touched to their agents, for the line events.
+	events []Event
+	served map[int64]string
 }
 
 type line struct {
@@ -172,7 +176,13 @@ func (o *op) flush() error {
 			return err
 		}
 	}
-	return o.tx.AddUnanswered(o.unanswered)
+	if err := o.tx.AddUnanswered(o.unanswered); err != nil {
+		return err
+	}
+	if ev := o.pendingEvents(); len(ev) > 0 {
+		return o.tx.Publish(ev...)
+	}
+	return nil
 }
 
 // pending are this op's transcript lines of a user not yet written.

@@ -122,6 +122,7 @@ func (o *op) place(conv *Conversation, s *Session, front bool, exclude string) (
 	if err := o.tx.CreateSession(s); err != nil {
 		return 0, err
 	}
+	o.publish(Event{Type: EventQueue, Group: s.Group})
 	pos, err := o.tx.QueuePosition(s.Group, seq)
 	if err != nil {
 		return 0, err
@@ -214,6 +215,11 @@ func (o *op) activate(conv *Conversation, s *Session, a *Agent, m *config.Member
 	}
 	if err != nil {
 		return err
+	}
+	o.touch(s)
+	o.publish(Event{Type: EventSession, Agent: a.StaffID, SessionID: s.ID, Change: ChangeAssigned})
+	if !isNew {
+		o.publish(Event{Type: EventQueue, Group: s.Group})
 	}
 	o.system(peerOfConv(conv), s.ID, fill(r.AssignedMessage, 0, m.Name))
 	o.assigned = append(o.assigned, o.view(s))
@@ -331,6 +337,15 @@ func (o *op) closingText(conv *Conversation, r *config.ServiceRule, why EndReaso
 func (o *op) end(conv *Conversation, s *Session, why EndReason, notifyAgent bool) error {
 	r := rule(o.cfg, s.Group)
 	prev := s.Status
+	o.touch(s)
+	switch {
+	case prev == StatusQueued:
+		o.publish(Event{Type: EventQueue, Group: s.Group})
+	case why == EndTransferred || why == EndAgentOffline:
+		o.publish(Event{Type: EventSession, Agent: s.Agent, SessionID: s.ID, Change: ChangeTransferred})
+	default:
+		o.publish(Event{Type: EventSession, Agent: s.Agent, SessionID: s.ID, Change: ChangeEnded})
+	}
 	s.Status, s.EndedAt, s.EndReason, s.Due = StatusEnded, o.now, why, time.Time{}
 	if err := o.tx.SaveSession(s); err != nil {
 		return err

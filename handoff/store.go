@@ -66,6 +66,9 @@ type Session struct {
 	AgentName         string
 	FromSessionID     int64  // the session this one continues
 	FromAgent         string // the agent who transferred it (or went offline)
+	// Note is the transfer note (转接附言) FromAgent left for whoever takes
+	// the session; shown in the transferred-session notice.
+	Note string
 	// QueueSeq orders a group's queue (smaller first); see Tx.QueueBack.
 	QueueSeq   int64
 	QueuedAt   time.Time
@@ -288,4 +291,12 @@ type Tx interface {
 	// returns ErrAlreadyHandled when an earlier transaction did; a msgID
 	// that is not in the inbox (a made-up message) is fine.
 	MarkHandled(msgID string, now time.Time) error
+
+	// SetPresence creates or updates an agent's presence (agents come last
+	// in the lock order).
+	SetPresence(staffID string, p Presence, now time.Time) error
+	// Publish stores events for agent front ends (events.go), to be read
+	// once the transaction has committed; a rolled back transaction
+	// publishes nothing.
+	Publish(events ...Event) error
 }

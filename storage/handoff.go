@@ -70,6 +70,7 @@ type handoffSessionRow struct {
 	Greeted           bool   `gorm:"not null;default:false"`
 	FromSessionID     int64  `gorm:"not null;default:0"`
 	FromAgent         string `gorm:"size:128;not null;default:''"`
+	TransferNote      string `gorm:"size:1024;not null;default:''"`
 	QueuedAt          *time.Time
 	AssignedAt        *time.Time
 	EndedAt           *time.Time
@@ -206,7 +207,7 @@ func sessionRow(s *handoff.Session) *handoffSessionRow {
 		ConversationTitle: s.ConversationTitle, UserID: s.UserID, Nick: s.UserNick, GroupName: s.Group,
 		State: string(s.Status), QueueSeq: s.QueueSeq, Reason: string(s.Reason), AgentID: s.Agent, AgentNo: s.No,
 		AgentName: s.AgentName, Greeted: s.Greeted, FromSessionID: s.FromSessionID, FromAgent: s.FromAgent,
-		QueuedAt: ptr(s.QueuedAt), AssignedAt: ptr(s.AssignedAt), EndedAt: ptr(s.EndedAt), EndReason: string(s.EndReason),
+		TransferNote: s.Note, QueuedAt: ptr(s.QueuedAt), AssignedAt: ptr(s.AssignedAt), EndedAt: ptr(s.EndedAt), EndReason: string(s.EndReason),
 		DueAt: ptr(s.Due), ToldAt: ptr(s.ToldAt), SuggestFor: s.Suggested.ForMsg, SuggestIDs: encodeIDs(s.Suggested.Entries),
 		CreatedAt: s.CreatedAt.UTC(),
 	}
@@ -218,7 +219,7 @@ func (r *handoffSessionRow) record() handoff.Session {
 		ConversationType: adapter.ConversationType(r.ConversationType), ConversationTitle: r.ConversationTitle,
 		UserID: r.UserID, UserNick: r.Nick, Group: r.GroupName, Reason: handoff.Reason(r.Reason),
 		Agent: r.AgentID, AgentName: r.AgentName, FromSessionID: r.FromSessionID, FromAgent: r.FromAgent,
-		QueueSeq: r.QueueSeq, QueuedAt: val(r.QueuedAt), AssignedAt: val(r.AssignedAt), EndedAt: val(r.EndedAt),
+		Note: r.TransferNote, QueueSeq: r.QueueSeq, QueuedAt: val(r.QueuedAt), AssignedAt: val(r.AssignedAt), EndedAt: val(r.EndedAt),
 		EndReason: handoff.EndReason(r.EndReason), Due: val(r.DueAt), ToldAt: val(r.ToldAt), Greeted: r.Greeted,
 		Suggested: handoff.SuggestionList{ForMsg: r.SuggestFor, Entries: decodeIDs(r.SuggestIDs)},
 		CreatedAt: r.CreatedAt,

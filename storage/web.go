@@ -80,19 +80,8 @@ type WebReadRow struct {
 
 func (WebReadRow) TableName() string { return "web_reads" }
 
-// WebTransferNoteRow is the 转接附言 of a transferred session (keyed by the
-// new session).
-type WebTransferNoteRow struct {
-	SessionID int64     `gorm:"primaryKey;autoIncrement:false"`
-	FromAgent string    `gorm:"size:128;not null"`
-	Note      string    `gorm:"size:1024;not null"`
-	CreatedAt time.Time `gorm:"not null"`
-}
-
-func (WebTransferNoteRow) TableName() string { return "web_transfer_notes" }
-
 func webModels() []any {
-	return []any{&WebEventRow{}, &WebSessionRow{}, &WebLoginLinkRow{}, &WebCannedRow{}, &WebReadRow{}, &WebTransferNoteRow{}}
+	return []any{&WebEventRow{}, &WebSessionRow{}, &WebLoginLinkRow{}, &WebCannedRow{}, &WebReadRow{}}
 }
 
 // webSessionView reads handoff_sessions.
@@ -111,6 +100,7 @@ type webSessionView struct {
 	AgentNo           int
 	AgentName         string
 	FromAgent         string
+	TransferNote      string
 	QueuedAt          *time.Time
 	AssignedAt        *time.Time
 	EndedAt           *time.Time
@@ -298,66 +288,6 @@ func (s *WebStore) PruneEvents(ctx context.Context, before time.Time) (int64, er
 	return r.RowsAffected, r.Error
 }
 
-func (s *WebStore) LatestSource(ctx context.Context) (int64, error) {
-	var v *int64
-	err := s.g(ctx).Model(&WebEventRow{}).Select("MAX(source)").Scan(&v).Error
-	if err != nil || v == nil {
-		return 0, err
-	}
-	return *v, nil
-}
-
-const changeColumns = "m.id AS message_id, m.session_id, m.sender_kind, COALESCE(s.state, '') AS status, " +
-	"COALESCE(s.agent_id, '') AS agent, COALESCE(s.from_agent, '') AS from_agent, COALESCE(s.group_name, '') AS group_name"
-
-func (s *WebStore) changes(ctx context.Context, limit int, where string, args ...any) ([]web.TranscriptChange, error) {
-	var rows []struct {
-		MessageID  int64
-		SessionID  int64
-		SenderKind string
-		Status     string
-		Agent      string
-		FromAgent  string
-		GroupName  string
-	}
-	err := s.g(ctx).Table("handoff_messages AS m").
-		Joins("LEFT JOIN handoff_sessions AS s ON s.id = m.session_id").
-		Select(changeColumns).Where(where, args...).Order("m.id").Limit(limit).Scan(&rows).Error
-	if err != nil {
-		return nil, err
-	}
-	out := make([]web.TranscriptChange, len(rows))
-	for i, r := range rows {
-		out[i] = web.TranscriptChange{MessageID: r.MessageID, SessionID: r.SessionID, SenderKind: r.SenderKind,
-			Status: r.Status, Agent: r.Agent, FromAgent: r.FromAgent, Group: r.GroupName}
-	}
-	return out, nil
-}
-
-// TranscriptChangesAfter are the transcript lines after id, oldest first,
-// with their session (lines with the bot alone have SessionID 0).
-func (s *WebStore) TranscriptChangesAfter(ctx context.Context, after int64, limit int) ([]web.TranscriptChange, error) {
-	return s.changes(ctx, limit, "m.id > ?", after)
-}
-
-func (s *WebStore) TranscriptChangesByID(ctx context.Context, ids []int64) ([]web.TranscriptChange, error) {
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	return s.changes(ctx, len(ids), "m.id IN ?", ids)
-}
-
-// LatestMessageID is the highest transcript line id, including lines with
-// session 0 (the bridge's cursor moves over them too).
-func (s *WebStore) LatestMessageID(ctx context.Context) (int64, error) {
-	var v *int64
-	err := s.g(ctx).Table("handoff_messages").Select("MAX(id)").Scan(&v).Error
-	if err != nil || v == nil {
-		return 0, err
-	}
-	return *v, nil
-}
-
 func deref0(t *time.Time) time.Time {
 	if t == nil {
 		return time.Time{}
@@ -369,7 +299,7 @@ func sessionOfView(v webSessionView) web.Session {
 	return web.Session{ID: v.ID, No: v.AgentNo, Status: v.State, UserKey: v.UserKey, ConversationID: v.ConversationID,
 		ConversationType: v.ConversationType, ConversationTitle: v.ConversationTitle, UserID: v.UserID, Nick: v.Nick,
 		Group: v.GroupName, Reason: v.Reason, Agent: v.AgentID, AgentName: v.AgentName, FromAgent: v.FromAgent,
-		QueuedAt: deref0(v.QueuedAt), AssignedAt: deref0(v.AssignedAt), EndedAt: deref0(v.EndedAt), EndReason: v.EndReason}
+		Note: v.TransferNote, QueuedAt: deref0(v.QueuedAt), AssignedAt: deref0(v.AssignedAt), EndedAt: deref0(v.EndedAt), EndReason: v.EndReason}
 }
 
 func (s *WebStore) sessions(q *gorm.DB) ([]web.Session, error) {
@@ -513,20 +443,21 @@ func (s *WebStore) MarkRead(ctx context.Context, staffID string, sessionID, mess
 	})
 }
 
-func (s *WebStore) Presences(ctx context.Context, staffIDs []string) (map[string]web.Presence, error) {
-	out := map[string]web.Presence{}
+func (s *WebStore) AgentLoads(ctx context.Context, staffIDs []string) (map[string]web.AgentLoad, error) {
+	out := map[string]web.AgentLoad{}
 	if len(staffIDs) == 0 {
 		return out, nil
 	}
 	var rows []struct {
-		StaffID  string
-		Presence string
+		StaffID   string
+		Presence  string
+		OpenChats int
 	}
-	if err := s.g(ctx).Table("handoff_agents").Select("staff_id, presence").Where("staff_id IN ?", staffIDs).Scan(&rows).Error; err != nil {
+	if err := s.g(ctx).Table("handoff_agents").Select("staff_id, presence, open_chats").Where("staff_id IN ?", staffIDs).Scan(&rows).Error; err != nil {
 		return nil, err
 	}
 	for _, r := range rows {
-		out[r.StaffID] = web.Presence(r.Presence)
+		out[r.StaffID] = web.AgentLoad{Presence: web.Presence(r.Presence), OpenChats: r.OpenChats}
 	}
 	return out, nil
 }
@@ -614,21 +545,4 @@ func (s *WebStore) MoveCanned(ctx context.Context, staffID string, id int64, del
 		}
 		return nil
 	})
-}
-
-func (s *WebStore) SaveTransferNote(ctx context.Context, n web.TransferNote) error {
-	return s.g(ctx).Clauses(clause.OnConflict{UpdateAll: true}).Create(&WebTransferNoteRow{
-		SessionID: n.SessionID, FromAgent: n.FromAgent, Note: n.Note, CreatedAt: n.At.UTC()}).Error
-}
-
-func (s *WebStore) TransferNote(ctx context.Context, sessionID int64) (*web.TransferNote, error) {
-	var r WebTransferNoteRow
-	err := s.g(ctx).Where("session_id = ?", sessionID).Take(&r).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &web.TransferNote{SessionID: r.SessionID, FromAgent: r.FromAgent, Note: r.Note, At: r.CreatedAt}, nil
 }

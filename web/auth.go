@@ -99,7 +99,7 @@ func (s *Server) Protected(roles ...Role) gin.HandlerFunc {
 		now := s.d.Now()
 		tok, err := c.Cookie(sessionCookie)
 		if err != nil || tok == "" {
-			s.refuseLogin(c, "请先登录。")
+			s.refuseLogin(c, s.texts().LoginRequired)
 			return
 		}
 		ws, err := s.d.Store.WebSession(c.Request.Context(), HashToken(tok))
@@ -109,18 +109,18 @@ func (s *Server) Protected(roles ...Role) gin.HandlerFunc {
 		}
 		if ws == nil || !now.Before(ws.ExpiresAt) {
 			s.clearCookie(c, sessionCookie, "/")
-			s.refuseLogin(c, "登录已过期，请重新登录。")
+			s.refuseLogin(c, s.texts().LoginExpired)
 			return
 		}
 		id := IdentityOf(s.d.Config(), ws.StaffID)
 		if len(id.Roles) == 0 {
 			_ = s.d.Store.DeleteWebSession(c.Request.Context(), ws.TokenHash)
 			s.clearCookie(c, sessionCookie, "/")
-			s.refuse(c, http.StatusForbidden, "无权访问", "您已不在客服或管理员名单中，请联系管理员。")
+			s.refuse(c, http.StatusForbidden, s.texts().TitleForbidden, s.texts().Removed)
 			return
 		}
 		if len(roles) > 0 && !hasAny(id, roles) {
-			s.refuse(c, http.StatusForbidden, "无权访问", "您的账号没有打开此页面的权限。")
+			s.refuse(c, http.StatusForbidden, s.texts().TitleForbidden, s.texts().NoRole)
 			return
 		}
 		if c.Request.Method != http.MethodGet && c.Request.Method != http.MethodHead {
@@ -129,7 +129,7 @@ func (s *Server) Protected(roles ...Role) gin.HandlerFunc {
 				got = c.PostForm(csrfField)
 			}
 			if subtle.ConstantTimeCompare([]byte(got), []byte(ws.CSRF)) != 1 {
-				s.refuse(c, http.StatusForbidden, "请求已失效", "安全校验（CSRF）未通过，操作没有执行。请刷新页面后重试。")
+				s.refuse(c, http.StatusForbidden, s.texts().TitleCSRF, s.texts().CSRF)
 				return
 			}
 		}
@@ -185,11 +185,18 @@ func (s *Server) refuse(c *gin.Context, status int, title, text string) {
 func (s *Server) fail(c *gin.Context, err error) {
 	var shown *ShownError
 	if errors.As(err, &shown) {
-		s.refuse(c, http.StatusConflict, "操作未完成", shown.Text)
+		s.refuse(c, http.StatusConflict, s.texts().TitleRefused, shown.Text)
+		return
+	}
+	if errors.Is(err, context.Canceled) && c.Request.Context().Err() != nil {
+		// The browser went away (navigated, htmx replaced the request):
+		// nothing failed, and nobody reads the answer.
+		s.d.Log.Debug("web request cancelled by the browser", "method", c.Request.Method, "path", c.Request.URL.Path)
+		c.AbortWithStatus(499)
 		return
 	}
 	s.d.Log.Error("web request failed", "method", c.Request.Method, "path", c.Request.URL.Path, "err", err)
-	s.refuse(c, http.StatusInternalServerError, "出错了", "系统暂时出错，请稍后重试。")
+	s.refuse(c, http.StatusInternalServerError, s.texts().TitleError, s.texts().Internal)
 }
 
 func (s *Server) setCookie(c *gin.Context, name, value, path string, maxAge time.Duration) {
@@ -208,7 +215,7 @@ func (s *Server) startSession(c *gin.Context, staffID, via string) {
 	id := IdentityOf(s.d.Config(), staffID)
 	if len(id.Roles) == 0 {
 		s.d.Log.Warn("login refused: not an agent or admin", "staff_id", staffID, "via", via)
-		s.refuse(c, http.StatusForbidden, "无法登录", "您（"+staffID+"）不是客服或管理员，请联系管理员把您加入配置。")
+		s.refuse(c, http.StatusForbidden, s.texts().TitleCannotLogin, expand(s.texts().NotMember, "staff", staffID))
 		return
 	}
 	now := s.d.Now()
@@ -237,7 +244,7 @@ func (s *Server) renderLogin(c *gin.Context, status int, why string) {
 	// double-submit check (a page of another site cannot read it).
 	tok := NewToken()
 	s.setCookie(c, stateCookie, tok, "/auth", 10*time.Minute)
-	data := gin.H{"Title": "登录", "Why": why, "State": tok, "DingTalk": s.d.Login != nil}
+	data := gin.H{"Title": s.texts().TitleLogin, "Why": why, "State": tok, "DingTalk": s.d.Login != nil}
 	if s.d.Login != nil {
 		data["CorpID"], data["ClientID"] = s.d.Login.CorpID(), s.d.Login.ClientID()
 	}
@@ -261,7 +268,7 @@ func (s *Server) redirectURI() string { return s.base.String() + "/auth/dingtalk
 
 func (s *Server) oauthStart(c *gin.Context) {
 	if s.d.Login == nil {
-		s.refuse(c, http.StatusNotFound, "未启用钉钉登录", "此服务没有配置钉钉应用（dingtalk.client_id），请使用登录链接。")
+		s.refuse(c, http.StatusNotFound, s.texts().TitleNoDingTalk, s.texts().NoDingTalk)
 		return
 	}
 	state := NewToken()
@@ -277,15 +284,15 @@ func (s *Server) checkState(c *gin.Context, got string) bool {
 
 func (s *Server) oauthCallback(c *gin.Context) {
 	if s.d.Login == nil {
-		s.refuse(c, http.StatusNotFound, "未启用钉钉登录", "此服务没有配置钉钉应用。")
+		s.refuse(c, http.StatusNotFound, s.texts().TitleNoDingTalk, s.texts().NoDingTalk)
 		return
 	}
 	if !s.checkState(c, c.Query("state")) {
-		s.refuse(c, http.StatusBadRequest, "登录失败", "登录请求已失效或不是从本页面发起的，请重新登录。")
+		s.refuse(c, http.StatusBadRequest, s.texts().TitleLoginFailed, s.texts().OAuthState)
 		return
 	}
 	if e := c.Query("error"); e != "" {
-		s.refuse(c, http.StatusForbidden, "登录失败", "您在钉钉取消了授权，请重新登录。")
+		s.refuse(c, http.StatusForbidden, s.texts().TitleLoginFailed, s.texts().OAuthDenied)
 		return
 	}
 	// DingTalk documents authCode; real callbacks carry code too.
@@ -294,7 +301,7 @@ func (s *Server) oauthCallback(c *gin.Context) {
 		code = c.Query("code")
 	}
 	if code == "" {
-		s.refuse(c, http.StatusBadRequest, "登录失败", "钉钉没有返回授权码，请重新登录。")
+		s.refuse(c, http.StatusBadRequest, s.texts().TitleLoginFailed, s.texts().OAuthNoCode)
 		return
 	}
 	staffID, err := s.d.Login.ByAuthCode(c.Request.Context(), code)
@@ -309,12 +316,12 @@ func (s *Server) loginFailed(c *gin.Context, err error, via string) {
 	switch {
 	case errors.Is(err, ErrLoginRefused):
 		s.d.Log.Warn("login refused by the organisation check", "via", via, "err", err)
-		s.refuse(c, http.StatusForbidden, "无法登录", "只有本企业的成员可以登录。")
+		s.refuse(c, http.StatusForbidden, s.texts().TitleCannotLogin, s.texts().Outsider)
 	case errors.Is(err, ErrLoginCode):
-		s.refuse(c, http.StatusBadRequest, "登录失败", "授权码无效或已过期，请重新登录。")
+		s.refuse(c, http.StatusBadRequest, s.texts().TitleLoginFailed, s.texts().BadCode)
 	default:
 		s.d.Log.Error("dingtalk login failed", "via", via, "err", err)
-		s.refuse(c, http.StatusBadGateway, "登录失败", "暂时无法连接钉钉，请稍后重试。")
+		s.refuse(c, http.StatusBadGateway, s.texts().TitleLoginFailed, s.texts().DingTalkDown)
 	}
 }
 
@@ -322,11 +329,11 @@ func (s *Server) loginFailed(c *gin.Context, err error, via string) {
 // DingTalk client.
 func (s *Server) jsapiLogin(c *gin.Context) {
 	if s.d.Login == nil {
-		s.refuse(c, http.StatusNotFound, "未启用钉钉登录", "此服务没有配置钉钉应用。")
+		s.refuse(c, http.StatusNotFound, s.texts().TitleNoDingTalk, s.texts().NoDingTalk)
 		return
 	}
 	if !s.checkState(c, c.PostForm("state")) {
-		s.refuse(c, http.StatusBadRequest, "登录失败", "登录请求已失效，请刷新页面。")
+		s.refuse(c, http.StatusBadRequest, s.texts().TitleLoginFailed, s.texts().JSAPIState)
 		return
 	}
 	staffID, err := s.d.Login.ByJSAPICode(c.Request.Context(), c.PostForm("code"))
@@ -340,11 +347,11 @@ func (s *Server) jsapiLogin(c *gin.Context) {
 func (s *Server) linkError(c *gin.Context, err error) {
 	switch {
 	case errors.Is(err, ErrLinkUsed):
-		s.refuse(c, http.StatusGone, "登录链接已使用", "这个登录链接已经用过了，每个链接只能登录一次。请重新获取。")
+		s.refuse(c, http.StatusGone, s.texts().TitleLinkUsed, s.texts().LinkUsed)
 	case errors.Is(err, ErrLinkExpired):
-		s.refuse(c, http.StatusGone, "登录链接已过期", "这个登录链接已过期，请重新获取。")
+		s.refuse(c, http.StatusGone, s.texts().TitleLinkExpired, s.texts().LinkExpired)
 	case errors.Is(err, ErrLinkUnknown):
-		s.refuse(c, http.StatusNotFound, "登录链接无效", "这个登录链接不存在，请检查是否复制完整。")
+		s.refuse(c, http.StatusNotFound, s.texts().TitleLinkUnknown, s.texts().LinkUnknown)
 	default:
 		s.fail(c, err)
 	}
@@ -359,7 +366,7 @@ func (s *Server) linkPage(c *gin.Context) {
 		s.linkError(c, err)
 		return
 	}
-	s.pages.page(c, http.StatusOK, "link", gin.H{"Title": "登录", "Token": tok, "Name": IdentityOf(s.d.Config(), staff).Name})
+	s.pages.page(c, http.StatusOK, "link", gin.H{"Title": s.texts().TitleLogin, "Token": tok, "Name": IdentityOf(s.d.Config(), staff).Name})
 }
 
 func (s *Server) linkRedeem(c *gin.Context) {

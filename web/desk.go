@@ -18,11 +18,23 @@ import (
 const (
 	transcriptPage = 50   // lines per transcript page
 	maxReply       = 4000 // characters of one reply (DingTalk's text limit is 5000 bytes-ish)
-	maxNote        = 255  // 转接附言, as cskefu
 	maxCanned      = 1000
+	maxCategory    = 32
 )
 
 func (s *Server) cfg() *config.Config { return s.d.Config() }
+
+// texts are the workbench's texts (web.texts) of the current config.
+func (s *Server) texts() *config.WebTexts { return &s.d.Config().Web.Texts }
+
+// expand fills {name} placeholders of a configured text.
+func expand(text string, pairs ...string) string {
+	r := make([]string, 0, len(pairs))
+	for i := 0; i+1 < len(pairs); i += 2 {
+		r = append(r, "{"+pairs[i]+"}", pairs[i+1])
+	}
+	return strings.NewReplacer(r...).Replace(text)
+}
 
 // maxChats is the agent's capacity (the largest of their memberships).
 func maxChats(cfg *config.Config, staffID string) int {
@@ -44,7 +56,7 @@ func (s *Server) deskData(c *gin.Context, sel *Session) (gin.H, error) {
 	if err != nil {
 		return nil, err
 	}
-	data := gin.H{"Title": "客服工作台", "Sel": sel, "LastEvent": newest}
+	data := gin.H{"Title": s.texts().TitleDesk, "Sel": sel, "LastEvent": newest}
 	if sel != nil {
 		data["Open"] = sel.Status == StatusActive && sel.Agent == me.StaffID
 	}
@@ -66,7 +78,7 @@ func (s *Server) deskPage(c *gin.Context) {
 func (s *Server) session(c *gin.Context, write bool) (*Session, bool) {
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 	if err != nil || id <= 0 {
-		s.refuse(c, http.StatusNotFound, "没有这个会话", "会话编号无效。")
+		s.refuse(c, http.StatusNotFound, s.texts().TitleNoSession, s.texts().BadSessionID)
 		return nil, false
 	}
 	sess, err := s.d.Store.Session(c.Request.Context(), id)
@@ -75,7 +87,7 @@ func (s *Server) session(c *gin.Context, write bool) (*Session, bool) {
 		return nil, false
 	}
 	if sess == nil {
-		s.refuse(c, http.StatusNotFound, "没有这个会话", "这个会话不存在。")
+		s.refuse(c, http.StatusNotFound, s.texts().TitleNoSession, s.texts().NoSession)
 		return nil, false
 	}
 	me := IdentityFrom(c)
@@ -88,11 +100,11 @@ func (s *Server) session(c *gin.Context, write bool) (*Session, bool) {
 	}
 	if !mine && !queuedInMyGroup || write && !mine {
 		s.d.Log.Warn("agent refused another agent's session", "staff_id", me.StaffID, "session", id)
-		s.refuse(c, http.StatusForbidden, "无权查看", "这个会话不属于您，无法查看或操作。")
+		s.refuse(c, http.StatusForbidden, s.texts().TitleNotYours, s.texts().NotYours)
 		return nil, false
 	}
 	if write && sess.Status != StatusActive {
-		s.refuse(c, http.StatusConflict, "会话已结束", "该会话已结束，不能再操作。")
+		s.refuse(c, http.StatusConflict, s.texts().TitleSessionEnded, s.texts().SessionEnded)
 		return nil, false
 	}
 	return sess, true
@@ -109,7 +121,7 @@ func (s *Server) sessionPage(c *gin.Context) {
 		return
 	}
 	if sess.Status == StatusEnded {
-		data["Title"] = "已结束会话"
+		data["Title"] = s.texts().TitleEndedSession
 	}
 	s.pages.page(c, http.StatusOK, "desk", data)
 }
@@ -147,20 +159,14 @@ func (s *Server) setPresence(c *gin.Context) {
 	switch p {
 	case Online, Busy, Offline:
 	default:
-		s.refuse(c, http.StatusBadRequest, "状态无效", "未知的状态。")
+		s.refuse(c, http.StatusBadRequest, s.texts().TitleInvalid, s.texts().BadPresence)
 		return
 	}
 	if err := s.d.Engine.SetPresence(c.Request.Context(), me.StaffID, p); err != nil {
 		s.fail(c, err)
 		return
 	}
-	events := []Event{{Topic: AgentTopic(me.StaffID), Type: EventPresence, Data: string(p)}}
-	for _, g := range s.cfg().GroupsOf(me.StaffID) {
-		events = append(events, Event{Topic: GroupTopic(g), Type: EventQueue, Data: g})
-	}
-	if err := s.hub.Publish(c.Request.Context(), events...); err != nil {
-		s.d.Log.Warn("presence event not stored", "err", err)
-	}
+	s.hub.Wake() // the engine stored the events; other tabs get them now
 	c.Header("HX-Trigger", `{"dd:list":null}`)
 	s.statusFragment(c)
 }
@@ -253,11 +259,6 @@ func (s *Server) infoFragment(c *gin.Context) {
 			earlier = append(earlier, o)
 		}
 	}
-	note, err := s.d.Store.TransferNote(ctx, sess.ID)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
 	display := sess.Group
 	if g, ok := s.cfg().Group(sess.Group); ok {
 		display = g.DisplayName
@@ -276,8 +277,8 @@ func (s *Server) infoFragment(c *gin.Context) {
 	if sess.FromAgent != "" {
 		fromName = IdentityOf(s.cfg(), sess.FromAgent).Name
 	}
-	s.pages.fragment(c, http.StatusOK, "info", gin.H{"Sel": sess, "Earlier": earlier, "Note": note, "GroupDisplay": display,
-		"Start": start, "Wait": durationText(wait), "FromName": fromName, "Detail": s.people.get(ctx, sess.UserID)})
+	s.pages.fragment(c, http.StatusOK, "info", gin.H{"Sel": sess, "Earlier": earlier, "Note": sess.Note, "GroupDisplay": display,
+		"Start": start, "Wait": durationText(s.texts(), wait), "FromName": fromName, "Detail": s.people.get(ctx, sess.UserID)})
 }
 
 func (s *Server) suggestFragment(c *gin.Context) {
@@ -317,16 +318,17 @@ func (s *Server) reply(c *gin.Context) {
 	text := strings.TrimSpace(c.PostForm("text"))
 	switch {
 	case text == "":
-		s.refuse(c, http.StatusBadRequest, "内容为空", "消息内容为空。")
+		s.refuse(c, http.StatusBadRequest, s.texts().TitleInvalid, s.texts().EmptyReply)
 		return
 	case utf8.RuneCountInString(text) > maxReply:
-		s.refuse(c, http.StatusBadRequest, "内容过长", "消息过长（最多 "+strconv.Itoa(maxReply)+" 字），没有发送。")
+		s.refuse(c, http.StatusBadRequest, s.texts().TitleInvalid, expand(s.texts().ReplyTooLong, "max", strconv.Itoa(maxReply)))
 		return
 	}
 	if err := s.d.Engine.Reply(c.Request.Context(), sess.Agent, sess.No, text); err != nil {
 		s.fail(c, err)
 		return
 	}
+	s.hub.Wake()
 	c.Header("HX-Trigger", `{"dd:sent":null,"dd:msg":null,"dd:list":null}`)
 	c.Status(http.StatusNoContent)
 }
@@ -340,9 +342,7 @@ func (s *Server) end(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	data := strconv.FormatInt(sess.ID, 10)
-	_ = s.hub.Publish(c.Request.Context(), Event{Topic: AgentTopic(sess.Agent), Type: EventSession, Data: data},
-		Event{Topic: GroupTopic(sess.Group), Type: EventQueue, Data: sess.Group})
+	s.hub.Wake()
 	c.Header("HX-Redirect", "/desk")
 	c.Status(http.StatusNoContent)
 }
@@ -353,8 +353,10 @@ type transferOption struct {
 }
 
 type agentOption struct {
-	StaffID, Name string
-	Presence      Presence
+	StaffID, Name   string
+	Presence        Presence
+	Open, Max       int
+	Online, HasRoom bool
 }
 
 func (s *Server) transferDialog(c *gin.Context) {
@@ -369,7 +371,7 @@ func (s *Server) transferDialog(c *gin.Context) {
 			ids = append(ids, m.StaffID)
 		}
 	}
-	pres, err := s.d.Store.Presences(c.Request.Context(), ids)
+	loads, err := s.d.Store.AgentLoads(c.Request.Context(), ids)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -380,16 +382,18 @@ func (s *Server) transferDialog(c *gin.Context) {
 	for _, g := range cfg.SkillGroups {
 		o := transferOption{Name: g.Name, Display: g.DisplayName}
 		for _, m := range g.Members {
-			if m.StaffID != sess.Agent && pres[m.StaffID] == Online {
+			l := loads[m.StaffID]
+			if m.StaffID != sess.Agent && l.Presence == Online {
 				o.Online++
 			}
 			if m.StaffID != sess.Agent && !seen[m.StaffID] {
 				seen[m.StaffID] = true
-				p := pres[m.StaffID]
-				if p == "" {
-					p = Offline
+				if l.Presence == "" {
+					l.Presence = Offline
 				}
-				agents = append(agents, agentOption{StaffID: m.StaffID, Name: m.Name, Presence: p})
+				max := maxChats(cfg, m.StaffID)
+				agents = append(agents, agentOption{StaffID: m.StaffID, Name: m.Name, Presence: l.Presence,
+					Open: l.OpenChats, Max: max, Online: l.Presence == Online, HasRoom: l.OpenChats < max})
 			}
 		}
 		groups = append(groups, o)
@@ -406,45 +410,30 @@ func (s *Server) transfer(c *gin.Context) {
 	if !ok {
 		return
 	}
-	note := strings.TrimSpace(c.PostForm("note"))
-	if utf8.RuneCountInString(note) > maxNote {
-		s.refuse(c, http.StatusBadRequest, "附言过长", "转接附言最多 255 字。")
-		return
-	}
+	// The engine checks the note's length (handoff.MaxNote).
+	note := c.PostForm("note")
 	ctx := c.Request.Context()
-	var (
-		res Transferred
-		err error
-	)
+	var err error
 	target := c.PostForm("target") // "group:NAME" or "agent:STAFFID"
 	switch {
 	case strings.HasPrefix(target, "group:"):
-		res, err = s.d.Engine.Transfer(ctx, sess.Agent, sess.No, strings.TrimPrefix(target, "group:"))
+		_, err = s.d.Engine.Transfer(ctx, sess.Agent, sess.No, strings.TrimPrefix(target, "group:"), note)
 	case strings.HasPrefix(target, "agent:"):
 		at, ok := s.d.Engine.(AgentTransferer)
 		if !ok {
-			s.refuse(c, http.StatusBadRequest, "无法转接", "暂不支持转接给指定客服，请选择技能组。")
+			s.refuse(c, http.StatusBadRequest, s.texts().TitleInvalid, s.texts().NoAgentTransfer)
 			return
 		}
-		res, err = at.TransferToAgent(ctx, sess.Agent, sess.No, strings.TrimPrefix(target, "agent:"))
+		_, err = at.TransferToAgent(ctx, sess.Agent, sess.No, strings.TrimPrefix(target, "agent:"), note)
 	default:
-		s.refuse(c, http.StatusBadRequest, "请选择", "请选择要转接的技能组或客服。")
+		s.refuse(c, http.StatusBadRequest, s.texts().TitleInvalid, s.texts().ChooseTarget)
 		return
 	}
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	if note != "" && res.SessionID != 0 {
-		if err := s.d.Store.SaveTransferNote(ctx, TransferNote{SessionID: res.SessionID, FromAgent: sess.Agent, Note: note, At: s.d.Now()}); err != nil {
-			s.d.Log.Error("transfer note not saved", "session", res.SessionID, "err", err)
-		}
-	}
-	events := []Event{{Topic: AgentTopic(sess.Agent), Type: EventSession, Data: strconv.FormatInt(sess.ID, 10)}}
-	if res.Agent != "" {
-		events = append(events, Event{Topic: AgentTopic(res.Agent), Type: EventSession, Data: strconv.FormatInt(res.SessionID, 10)})
-	}
-	_ = s.hub.Publish(ctx, events...)
+	s.hub.Wake()
 	c.Header("HX-Redirect", "/desk")
 	c.Status(http.StatusNoContent)
 }
@@ -463,7 +452,7 @@ func (s *Server) endedPage(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	s.pages.page(c, http.StatusOK, "ended", gin.H{"Title": "已结束", "List": list, "Range": rng, "Q": q})
+	s.pages.page(c, http.StatusOK, "ended", gin.H{"Title": s.texts().TitleEnded, "List": list, "Range": rng, "Q": q})
 }
 
 // canned is the shared 常用语 of the config followed by the agent's own.
@@ -482,7 +471,7 @@ func (s *Server) cannedFragment(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	s.pages.fragment(c, http.StatusOK, "canned", gin.H{"Groups": byCategory(append(shared, own...))})
+	s.pages.fragment(c, http.StatusOK, "canned", gin.H{"Groups": byCategory(append(shared, own...), s.texts().CannedOther)})
 }
 
 // cannedGroup is one category of 常用语.
@@ -491,13 +480,13 @@ type cannedGroup struct {
 	Items    []Canned
 }
 
-func byCategory(list []Canned) []cannedGroup {
+func byCategory(list []Canned, other string) []cannedGroup {
 	var out []cannedGroup
 	idx := map[string]int{}
 	for _, c := range list {
 		cat := c.Category
 		if cat == "" {
-			cat = "其他"
+			cat = other
 		}
 		i, ok := idx[cat]
 		if !ok {
@@ -516,27 +505,27 @@ func (s *Server) settingsPage(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	s.pages.page(c, http.StatusOK, "settings", gin.H{"Title": "设置", "Shared": shared, "Own": own, "Saved": c.Query("saved")})
+	s.pages.page(c, http.StatusOK, "settings", gin.H{"Title": s.texts().TitleSettings, "Shared": shared, "Own": own, "Saved": c.Query("saved")})
 }
 
-func cannedInput(c *gin.Context) (string, string, string) {
+func cannedInput(c *gin.Context, t *config.WebTexts) (string, string, string) {
 	cat := strings.TrimSpace(c.PostForm("category"))
 	text := strings.TrimSpace(c.PostForm("text"))
 	switch {
 	case text == "":
-		return cat, text, "常用语内容不能为空。"
+		return cat, text, t.CannedEmpty
 	case utf8.RuneCountInString(text) > maxCanned:
-		return cat, text, "常用语最多 1000 字。"
-	case utf8.RuneCountInString(cat) > 32:
-		return cat, text, "分类最多 32 字。"
+		return cat, text, expand(t.CannedTooLong, "max", strconv.Itoa(maxCanned))
+	case utf8.RuneCountInString(cat) > maxCategory:
+		return cat, text, expand(t.CategoryTooLong, "max", strconv.Itoa(maxCategory))
 	}
 	return cat, text, ""
 }
 
 func (s *Server) cannedAdd(c *gin.Context) {
-	cat, text, bad := cannedInput(c)
+	cat, text, bad := cannedInput(c, s.texts())
 	if bad != "" {
-		s.refuse(c, http.StatusBadRequest, "无法保存", bad)
+		s.refuse(c, http.StatusBadRequest, s.texts().TitleInvalid, bad)
 		return
 	}
 	if _, err := s.d.Store.AddCanned(c.Request.Context(), IdentityFrom(c).StaffID, cat, text, s.d.Now()); err != nil {
@@ -549,7 +538,7 @@ func (s *Server) cannedAdd(c *gin.Context) {
 func (s *Server) cannedID(c *gin.Context) (int64, bool) {
 	id, err := strconv.ParseInt(c.Param("cid"), 10, 64)
 	if err != nil || id <= 0 {
-		s.refuse(c, http.StatusNotFound, "没有这条常用语", "常用语编号无效。")
+		s.refuse(c, http.StatusNotFound, s.texts().TitleNoCanned, s.texts().BadCannedID)
 		return 0, false
 	}
 	return id, true
@@ -558,7 +547,7 @@ func (s *Server) cannedID(c *gin.Context) (int64, bool) {
 func (s *Server) cannedResult(c *gin.Context, err error) {
 	switch {
 	case errors.Is(err, ErrNotFound):
-		s.refuse(c, http.StatusNotFound, "没有这条常用语", "这条常用语不存在，或不是您的。")
+		s.refuse(c, http.StatusNotFound, s.texts().TitleNoCanned, s.texts().NoCanned)
 	case err != nil:
 		s.fail(c, err)
 	default:
@@ -571,9 +560,9 @@ func (s *Server) cannedUpdate(c *gin.Context) {
 	if !ok {
 		return
 	}
-	cat, text, bad := cannedInput(c)
+	cat, text, bad := cannedInput(c, s.texts())
 	if bad != "" {
-		s.refuse(c, http.StatusBadRequest, "无法保存", bad)
+		s.refuse(c, http.StatusBadRequest, s.texts().TitleInvalid, bad)
 		return
 	}
 	s.cannedResult(c, s.d.Store.UpdateCanned(c.Request.Context(), IdentityFrom(c).StaffID, id, cat, text))

@@ -14,7 +14,8 @@ import (
 // Hub is the live transport: events are stored (Store.AppendEvents) and a
 // tailer per replica reads new rows back and hands them to this replica's
 // open streams. So a browser on replica A sees what replica B stored
-// within a poll interval, a reconnecting browser replays from its
+// within a poll interval (100 ms: one primary-key range query, cheap
+// enough), a reconnecting browser replays from its
 // Last-Event-ID out of the table, and nothing is lost across a restart.
 //
 // Why not github.com/tmaxmax/go-sse: its Joe keeps topics and replay in
@@ -54,7 +55,7 @@ const subscriberBuffer = 256
 
 // NewHub builds a hub; Run starts its tailer.
 func NewHub(store Store, log *slog.Logger, now func() time.Time, retention func() time.Duration) *Hub {
-	return &Hub{store: store, log: log, now: now, poll: 250 * time.Millisecond, heartbeat: 20 * time.Second,
+	return &Hub{store: store, log: log, now: now, poll: 100 * time.Millisecond, heartbeat: 20 * time.Second,
 		retention: retention, poke: make(chan struct{}, 1), done: make(chan struct{}),
 		subs: map[*subscriber]struct{}{}, ready: make(chan struct{})}
 }
@@ -77,6 +78,16 @@ func (h *Hub) Publish(ctx context.Context, events ...Event) error {
 	default:
 	}
 	return nil
+}
+
+// Wake makes this replica's tailer read the table now rather than at its
+// next poll: after an engine operation the workbench ran, whose events
+// are committed.
+func (h *Hub) Wake() {
+	select {
+	case h.poke <- struct{}{}:
+	default:
+	}
 }
 
 // Run tails the event table until ctx ends, and prunes it hourly.

@@ -11,10 +11,13 @@ import (
 	"mime"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/dingdesk/dingdesk/config"
 )
 
 // Templates and static assets are part of the binary. htmx is vendored:
@@ -37,7 +40,7 @@ type pages struct {
 
 var pageNames = []string{"login", "link", "error", "desk", "ended", "settings"}
 
-func loadPages() (*pages, error) {
+func loadPages(texts func() *config.WebTexts) (*pages, error) {
 	p := &pages{byName: map[string]*template.Template{}, assets: map[string]string{}}
 	err := fs.WalkDir(staticFS, "static", func(name string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -68,18 +71,18 @@ func loadPages() (*pages, error) {
 			}
 			return localTime(t).Format("01-02 15:04")
 		},
-		"since":    sinceText,
+		"since":    func(t time.Time) string { return sinceText(texts(), t) },
 		"iso":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-		"reason":   reasonText,
-		"ending":   endText,
-		"sender":   senderText,
+		"reason":   func(r string) string { return reasonText(texts(), r) },
+		"ending":   func(r string) string { return endText(texts(), r) },
+		"sender":   func(m Message) string { return senderText(texts(), m) },
 		"clip":     clipText,
-		"presence": presenceText,
-		"chatType": func(t string) string {
-			if t == "2" {
-				return "群聊"
+		"presence": func(p Presence) string { return presenceText(texts(), p) },
+		"chatType": func(c string) string {
+			if c == "2" {
+				return texts().ChatGroup
 			}
-			return "单聊"
+			return texts().ChatPrivate
 		},
 	}
 	p.fragments, err = template.New("fragments.html").Funcs(funcs).ParseFS(templateFS, "templates/fragments.html")
@@ -167,87 +170,67 @@ var shanghai = func() *time.Location {
 
 func localTime(t time.Time) time.Time { return t.In(shanghai) }
 
-func sinceText(t time.Time) string {
-	if t.IsZero() {
+func sinceText(t *config.WebTexts, at time.Time) string {
+	if at.IsZero() {
 		return ""
 	}
-	return durationText(time.Since(t))
+	return durationText(t, time.Since(at))
 }
 
-func durationText(d time.Duration) string {
+func durationText(t *config.WebTexts, d time.Duration) string {
 	switch {
 	case d < time.Minute:
-		return fmt.Sprintf("%d秒", int(d.Seconds()))
+		return expand(t.Seconds, "n", strconv.Itoa(int(d.Seconds())))
 	case d < time.Hour:
-		return fmt.Sprintf("%d分钟", int(d.Minutes()))
+		return expand(t.Minutes, "n", strconv.Itoa(int(d.Minutes())))
 	default:
-		return fmt.Sprintf("%d小时%d分", int(d.Hours()), int(d.Minutes())%60)
+		return expand(t.Hours, "h", strconv.Itoa(int(d.Hours())), "m", strconv.Itoa(int(d.Minutes())%60))
 	}
 }
 
-func reasonText(r string) string {
-	switch r {
-	case "no_answer":
-		return "机器人多次未能回答"
-	case "keyword":
-		return "用户要求转人工"
-	case "kb_handoff":
-		return "知识点设置为转人工"
-	case "human_only":
-		return "仅人工服务"
-	case "transfer":
-		return "转接"
+func reasonText(t *config.WebTexts, r string) string {
+	if v := map[string]string{"no_answer": t.ReasonNoAnswer, "keyword": t.ReasonKeyword, "kb_handoff": t.ReasonKBHandoff,
+		"human_only": t.ReasonHumanOnly, "transfer": t.ReasonTransfer}[r]; v != "" {
+		return v
 	}
 	return r
 }
 
-func endText(r string) string {
-	switch r {
-	case "user_end":
-		return "用户结束"
-	case "agent_end":
-		return "客服结束"
-	case "idle":
-		return "用户超时未回复"
-	case "queue_left":
-		return "用户退出排队"
-	case "queue_timeout":
-		return "排队超时"
-	case "transferred":
-		return "已转接"
-	case "agent_offline":
-		return "客服下线，已转交"
+func endText(t *config.WebTexts, r string) string {
+	if v := map[string]string{"user_end": t.EndUser, "agent_end": t.EndAgent, "idle": t.EndIdle, "queue_left": t.EndQueueLeft,
+		"queue_timeout": t.EndQueueTimeout, "transferred": t.EndTransferred, "agent_offline": t.EndAgentOffline}[r]; v != "" {
+		return v
 	}
 	return r
 }
 
-func senderText(m Message) string {
+func senderText(t *config.WebTexts, m Message) string {
 	switch m.SenderKind {
 	case "user":
 		if m.SenderName != "" {
 			return m.SenderName
 		}
-		return "用户"
+		return t.SenderUser
 	case "bot":
-		return "机器人"
+		return t.SenderBot
 	case "agent":
 		if m.SenderName != "" {
-			return "客服 " + m.SenderName
+			return expand(t.SenderAgent, "agent", m.SenderName)
 		}
-		return "客服"
+		return t.SenderAgentUnnamed
 	default:
-		return "系统"
+		return t.SenderSystem
 	}
 }
 
-func presenceText(p Presence) string {
+func presenceText(t *config.WebTexts, p Presence) string {
 	switch p {
 	case Online:
-		return "在线"
+		return t.PresenceOnline
 	case Busy:
-		return "忙碌"
+		return t.PresenceBusy
 	default:
-		return "离线"
+		return t.PresenceOffline
 	}
 }
 

@@ -36,7 +36,9 @@ type Engine interface {
 	AgentState(ctx context.Context, staffID string) (Presence, []Queue, error)
 	Reply(ctx context.Context, staffID string, no int, text string) error
 	End(ctx context.Context, staffID string, no int) error
-	Transfer(ctx context.Context, staffID string, no int, group string) (Transferred, error)
+	// Transfer moves the session to a skill group, with an optional note
+	// (转接附言) for whoever takes it.
+	Transfer(ctx context.Context, staffID string, no int, group, note string) (Transferred, error)
 	// Suggestions are the knowledge base's best entries for the user's last
 	// question, with that question.
 	Suggestions(ctx context.Context, staffID string, no int) (question string, list []Suggestion, err error)
@@ -45,7 +47,7 @@ type Engine interface {
 // AgentTransferer is an Engine that can also transfer to a named agent.
 // Without it the 转接 dialog offers skill groups only.
 type AgentTransferer interface {
-	TransferToAgent(ctx context.Context, staffID string, no int, toStaffID string) (Transferred, error)
+	TransferToAgent(ctx context.Context, staffID string, no int, toStaffID, note string) (Transferred, error)
 }
 
 // Queue is the queue length of one skill group.
@@ -126,7 +128,6 @@ type Deps struct {
 type Server struct {
 	d      Deps
 	hub    *Hub
-	bridge *bridge
 	pages  *pages
 	secure bool
 	base   *url.URL
@@ -148,26 +149,25 @@ func New(d Deps) (*Server, error) {
 	if err != nil || base.Host == "" {
 		return nil, errors.New("web: public URL " + d.PublicURL + " is not an absolute URL")
 	}
-	p, err := loadPages()
+	p, err := loadPages(func() *config.WebTexts { return &d.Config().Web.Texts })
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{d: d, pages: p, secure: base.Scheme == "https", base: base, people: newDetailCache(d.Directory, d.Now)}
 	s.hub = NewHub(d.Store, d.Log, d.Now, func() time.Duration { return d.Config().Web.EventRetention })
-	s.bridge = &bridge{store: d.Store, pub: s.hub, log: d.Log, now: d.Now, poll: 250 * time.Millisecond}
 	return s, nil
 }
 
 // Hub is the live transport (and the Publisher the engine may call).
 func (s *Server) Hub() *Hub { return s.hub }
 
-// Start runs the event tailer, the transcript bridge and the hourly prune
-// of expired browser sessions.
+// Start runs the event tailer and the hourly prune of expired browser
+// sessions. The events come from the engine's transactions (whatever
+// front end, user or timer caused them, on any replica).
 func (s *Server) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.goBG(func() { s.hub.Run(ctx) })
-	s.goBG(func() { s.bridge.run(ctx) })
 	s.goBG(func() {
 		t := time.NewTicker(time.Hour)
 		defer t.Stop()

@@ -14,7 +14,7 @@ import (
 // back insert, or an id MySQL skipped, never appears).
 //
 // Each poll costs one range query on the primary key (id > max) and, while
-// gaps are open, one point query (id IN gaps): cheap enough every 250 ms.
+// gaps are open, one point query (id IN gaps): cheap enough every 100 ms.
 type gapTail struct {
 	max     int64
 	gaps    map[int64]time.Time // id → when it was first missed

@@ -64,10 +64,12 @@ type Session struct {
 	Agent             string
 	AgentName         string
 	FromAgent         string
-	QueuedAt          time.Time
-	AssignedAt        time.Time
-	EndedAt           time.Time
-	EndReason         string
+	// Note is the transfer note (转接附言) FromAgent left.
+	Note       string
+	QueuedAt   time.Time
+	AssignedAt time.Time
+	EndedAt    time.Time
+	EndReason  string
 	// LastAt and LastText are the newest transcript line of the session
 	// (zero when it has none); Unread counts the user's lines after what
 	// the agent last saw in the workbench.
@@ -99,13 +101,10 @@ type Canned struct {
 	Shared   bool
 }
 
-// TransferNote is the 转接附言 an agent left for whoever takes a
-// transferred session.
-type TransferNote struct {
-	SessionID int64 // the new session
-	FromAgent string
-	Note      string
-	At        time.Time
+// AgentLoad is an agent's presence and number of open chats.
+type AgentLoad struct {
+	Presence  Presence
+	OpenChats int
 }
 
 // Event is one stored change that browsers are told about. ID is the SSE
@@ -117,9 +116,9 @@ type Event struct {
 	Type  string
 	Data  string
 	At    time.Time
-	// Source, when not 0, identifies the change the event was derived from
-	// (a transcript line's id): replicas deriving the same event store it
-	// once.
+	// Source, when not 0, identifies the change the event was derived
+	// from: publishers on several replicas deriving the same event store
+	// it once.
 	Source int64
 }
 
@@ -137,23 +136,11 @@ const (
 	EventPresence = "presence" // Data: presence; the agent's presence changed
 )
 
-// Publisher tells browsers about changes: the workbench calls it for what
-// it does, and the engine (the DingTalk desk, timers, users) can call it
-// for what it does. Publish stores the events before returning.
+// Publisher tells browsers about changes that are not the engine's (the
+// engine writes its own events in its transactions: see handoff.Event);
+// Publish stores the events before returning.
 type Publisher interface {
 	Publish(ctx context.Context, events ...Event) error
-}
-
-// TranscriptChange is a transcript line with the session it belongs to, as
-// the transcript bridge reads them (see bridge.go).
-type TranscriptChange struct {
-	MessageID  int64
-	SessionID  int64
-	SenderKind string
-	Status     string
-	Agent      string
-	FromAgent  string
-	Group      string
 }
 
 // Errors of the login links.
@@ -186,12 +173,6 @@ type Store interface {
 	// EventBounds are the oldest and newest stored event ids (0, 0 when none).
 	EventBounds(ctx context.Context) (oldest, newest int64, err error)
 	PruneEvents(ctx context.Context, before time.Time) (int64, error)
-	// LatestSource is the highest Source of the stored events.
-	LatestSource(ctx context.Context) (int64, error)
-
-	TranscriptChangesAfter(ctx context.Context, after int64, limit int) ([]TranscriptChange, error)
-	TranscriptChangesByID(ctx context.Context, ids []int64) ([]TranscriptChange, error)
-	LatestMessageID(ctx context.Context) (int64, error)
 
 	// Session is one hand-off session, nil if none.
 	Session(ctx context.Context, id int64) (*Session, error)
@@ -209,8 +190,9 @@ type Store interface {
 	// newest), oldest first.
 	Transcript(ctx context.Context, userKey string, beforeID int64, limit int) ([]Message, error)
 	MarkRead(ctx context.Context, staffID string, sessionID, messageID int64) error
-	// Presences are the stored presences of these agents (absent: offline).
-	Presences(ctx context.Context, staffIDs []string) (map[string]Presence, error)
+	// AgentLoads are the stored presence and open chats of these agents
+	// (absent: offline, none).
+	AgentLoads(ctx context.Context, staffIDs []string) (map[string]AgentLoad, error)
 
 	CannedReplies(ctx context.Context, staffID string) ([]Canned, error)
 	AddCanned(ctx context.Context, staffID, category, text string, now time.Time) (Canned, error)
@@ -218,9 +200,6 @@ type Store interface {
 	DeleteCanned(ctx context.Context, staffID string, id int64) error
 	// MoveCanned swaps the reply with its neighbour (delta -1 up, +1 down).
 	MoveCanned(ctx context.Context, staffID string, id int64, delta int) error
-
-	SaveTransferNote(ctx context.Context, n TransferNote) error
-	TransferNote(ctx context.Context, sessionID int64) (*TransferNote, error)
 }
 
 // WebSession is a logged-in browser. Only the hash of its cookie token is

@@ -93,6 +93,29 @@ func TestDeskTransferToAnotherGroup(t *testing.T) {
 	s.toUser(s.say("u1", "现在是谁"), "agent2", "现在是谁")
 }
 
+// 转接 takes a group or an agent, and the rest of the line is the note
+// the receiver reads in the 【转接会话】 notice.
+func TestDeskTransferWithNote(t *testing.T) {
+	s := deskService(t, serviceOpts{})
+	s.toUser(s.say("agent2", "上线"), "agent2", "已上线")
+	s.toUser(s.say("u1", "转人工"), "agent1", "新会话 #1")
+	m := s.say("agent1", "转接 #1 hr 用户要查社保 基数")
+	s.toUser(m, "agent1", "已转接")
+	s.toUser(m, "agent2", "转接附言（小王）：用户要查社保 基数")
+
+	s.toUser(s.say("u2", "转人工"), "agent1", "新会话 #2")
+	m = s.say("agent1", "转接 小李 老客户，请优先")
+	s.toUser(m, "agent1", "已转接给")
+	notice := s.toUser(m, "agent2", "【转接会话")
+	if !strings.Contains(notice.Text, "转接附言（小王）：老客户，请优先") || !strings.Contains(notice.Text, "用户u2") {
+		t.Fatalf("notice = %q", notice.Text)
+	}
+	s.toUser(s.say("u2", "在吗"), "agent2", "在吗")
+	// Refused: agent1 is the one transferring.
+	s.toUser(s.say("u3", "转人工"), "agent1", "新会话 #3")
+	s.toUser(s.say("agent1", "转接 小王"), "agent1", "不能转接给自己")
+}
+
 func TestDeskSearchCannedAndSuggestions(t *testing.T) {
 	s := deskService(t, serviceOpts{})
 	s.toUser(s.say("agent1", "搜索 打印机"), "agent1", "打印机答案")

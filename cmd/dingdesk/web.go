@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -58,24 +59,31 @@ type webEngine struct {
 var _ web.Engine = webEngine{}
 
 // shown turns the engine's agent-facing refusals into the workbench's
-// text for their code (desk.texts, the catalogue the DingTalk desk uses;
-// the web has no #N numbers, so they are left out), once, here.
+// text for their code, once, here: web.texts words the codes whose desk
+// text names a #N (the web has no numbers), the others read as in the
+// DingTalk desk (desk.texts).
 func (w webEngine) shown(err error) error {
 	var he *handoff.Error
 	if !errors.As(err, &he) {
 		return err
 	}
 	cfg := w.cfg.Current()
-	t := &cfg.Desk.Texts
+	t, wt := &cfg.Desk.Texts, &cfg.Web.Texts
 	text := map[handoff.Code]string{
-		handoff.CodeNotAgent:       t.ErrNotAgent,
-		handoff.CodeUnknownSession: "没有这个会话",
-		handoff.CodeSessionEnded:   "该会话已结束",
-		handoff.CodeUnknownGroup:   "没有技能组“{group}”",
-		handoff.CodeGroupClosed:    t.ErrGroupClosed,
-		handoff.CodeNoAgentOnline:  t.ErrNoAgentOnline,
-		handoff.CodeNoQuestion:     "该会话还没有用户提问",
-		handoff.CodeEmptyText:      t.ErrEmptyText,
+		handoff.CodeNotAgent:         t.ErrNotAgent,
+		handoff.CodeUnknownSession:   wt.ErrUnknownSession,
+		handoff.CodeSessionEnded:     wt.ErrSessionEnded,
+		handoff.CodeNoCurrentSession: wt.ErrUnknownSession,
+		handoff.CodeUnknownGroup:     wt.ErrUnknownGroup,
+		handoff.CodeGroupClosed:      t.ErrGroupClosed,
+		handoff.CodeNoAgentOnline:    t.ErrNoAgentOnline,
+		handoff.CodeNoQuestion:       wt.ErrNoQuestion,
+		handoff.CodeEmptyText:        t.ErrEmptyText,
+		handoff.CodeUnknownAgent:     t.ErrUnknownAgent,
+		handoff.CodeAgentOffline:     t.ErrAgentOffline,
+		handoff.CodeAgentFull:        t.ErrAgentFull,
+		handoff.CodeSelfTransfer:     t.ErrSelfTransfer,
+		handoff.CodeNoteTooLong:      t.ErrNoteTooLong,
 	}[he.Code]
 	if text == "" {
 		text = t.ErrInternal
@@ -84,7 +92,8 @@ func (w webEngine) shown(err error) error {
 	if g, ok := cfg.Group(he.Group); ok {
 		group = g.DisplayName
 	}
-	return &web.ShownError{Text: handoff.Expand(text, "group", group)}
+	return &web.ShownError{Text: handoff.Expand(text, "group", group, "agent", handoff.AgentName(cfg, he.Agent),
+		"max", strconv.Itoa(handoff.MaxNote))}
 }
 
 func (w webEngine) SetPresence(ctx context.Context, staffID string, p web.Presence) error {
@@ -114,12 +123,22 @@ func (w webEngine) End(ctx context.Context, staffID string, no int) error {
 	return w.shown(err)
 }
 
-func (w webEngine) Transfer(ctx context.Context, staffID string, no int, group string) (web.Transferred, error) {
-	mv, err := w.e.Transfer(ctx, staffID, no, group)
+func (w webEngine) Transfer(ctx context.Context, staffID string, no int, group, note string) (web.Transferred, error) {
+	mv, err := w.e.Transfer(ctx, staffID, no, group, note)
 	if err != nil {
 		return web.Transferred{}, w.shown(err)
 	}
 	return web.Transferred{SessionID: mv.To.ID, Agent: mv.To.Agent, Position: mv.To.Position}, nil
+}
+
+var _ web.AgentTransferer = webEngine{}
+
+func (w webEngine) TransferToAgent(ctx context.Context, staffID string, no int, toStaffID, note string) (web.Transferred, error) {
+	mv, err := w.e.TransferToAgent(ctx, staffID, no, toStaffID, note)
+	if err != nil {
+		return web.Transferred{}, w.shown(err)
+	}
+	return web.Transferred{SessionID: mv.To.ID, Agent: mv.To.Agent}, nil
 }
 
 func (w webEngine) Suggestions(ctx context.Context, staffID string, no int) (string, []web.Suggestion, error) {

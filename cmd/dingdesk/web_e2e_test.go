@@ -449,3 +449,148 @@ func TestWebReplicaSeesOtherReplica(t *testing.T) {
 		return len(sessionIDs(page)) == 1
 	})
 }
+
+// An agent using both desks at once: what the DingTalk desk does reaches
+// the browser's stream at once (the engine publishes it), and what the
+// browser does is the DingTalk desk's state too.
+func TestWebAndDingTalkDeskTogether(t *testing.T) {
+	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
+		s := startService(t, serviceOpts{driver: driver})
+		b := newBrowser(t, s.url)
+		b.loginByLink(loginLink(t, s, "agent1"))
+		st := openStream(t, b, "")
+		st.next(t, "hello", 5*time.Second)
+
+		start := time.Now()
+		s.toUser(s.say("agent1", "上线"), "agent1", "已上线")
+		if ev := st.next(t, "presence", 5*time.Second); ev[2] != "online" {
+			t.Fatalf("presence event = %v", ev)
+		}
+		t.Logf("上线 in DingTalk reached the browser's stream in %v", time.Since(start))
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("the desk's presence reached the stream after %v", d)
+		}
+		if _, page := b.get("/desk/status"); !strings.Contains(page, `data-presence="online"`) {
+			t.Fatalf("status after the desk's 上线: %s", page)
+		}
+
+		s.toUser(s.say("u1", "转人工"), "agent1", "新会话 #1")
+		st.next(t, "session", 5*time.Second)
+		var id string
+		eventually(t, "the session in 会话列表", func() bool {
+			_, page := b.get("/desk/list")
+			if ids := sessionIDs(page); len(ids) == 1 {
+				id = ids[0]
+			}
+			return id != ""
+		})
+		// The web's reply reaches the user and makes the session the desk's
+		// current one: the agent's plain text in DingTalk follows it.
+		m := s.mark()
+		if code, _ := b.post("/desk/s/"+id+"/reply", url.Values{"text": {"网页上回复"}}); code != http.StatusNoContent {
+			t.Fatalf("reply: %d", code)
+		}
+		s.toUser(m, "u1", "网页上回复")
+		st.next(t, "message", 5*time.Second)
+		s.toUser(s.say("agent1", "钉钉里接着说"), "u1", "钉钉里接着说")
+		if _, tr := b.get("/desk/s/" + id + "/transcript"); !strings.Contains(tr, "钉钉里接着说") || !strings.Contains(tr, "网页上回复") {
+			t.Fatalf("transcript lacks one desk's reply: %s", tr)
+		}
+
+		// The desk's 忙碌 shows in the browser; the web's 结束会话 in the
+		// desk's 列表.
+		s.toUser(s.say("agent1", "忙碌"), "agent1", "忙碌")
+		if ev := st.next(t, "presence", 5*time.Second); ev[2] != "busy" {
+			t.Fatalf("presence event = %v", ev)
+		}
+		if code, _ := b.post("/desk/s/"+id+"/end", nil); code != http.StatusNoContent {
+			t.Fatalf("end: %d", code)
+		}
+		st.next(t, "session", 5*time.Second)
+		s.toUser(s.say("agent1", "列表"), "agent1", "当前没有会话")
+	})
+}
+
+// 转接 from the browser to a named agent with a note: the receiver's
+// DingTalk notice and 会员信息 carry the note.
+func TestWebTransferToAgentWithNote(t *testing.T) {
+	s := startService(t, serviceOpts{groups: `
+skill_groups:
+  - name: it
+    rule: always
+    members: [ { staff_id: agent1, name: 小王, max_chats: 2 }, { staff_id: agent2, name: 小李, max_chats: 2 } ]
+`})
+	a1 := newBrowser(t, s.url)
+	a1.loginByLink(loginLink(t, s, "agent1"))
+	a2 := newBrowser(t, s.url)
+	a2.loginByLink(loginLink(t, s, "agent2"))
+	a1.post("/desk/presence", url.Values{"presence": {"online"}})
+	s.toUser(s.say("u1", "转人工"), "agent1", "新会话")
+	_, page := a1.get("/desk/list")
+	ids := sessionIDs(page)
+	if len(ids) != 1 {
+		t.Fatalf("sessions: %v", ids)
+	}
+	_, dlg := a1.get("/desk/s/" + ids[0] + "/transfer")
+	if !strings.Contains(dlg, `value="agent:agent2" disabled`) || !strings.Contains(dlg, "离线 · 接待 0/2") {
+		t.Fatalf("an offline agent is offered: %s", dlg)
+	}
+	// Refused while agent2 is offline: the engine's text, nothing changed.
+	code, body := a1.post("/desk/s/"+ids[0]+"/transfer", url.Values{"target": {"agent:agent2"}, "note": {"x"}})
+	if code != http.StatusConflict || !strings.Contains(body, "小李现在不在线") {
+		t.Fatalf("transfer to an offline agent: %d %s", code, body)
+	}
+	a2.post("/desk/presence", url.Values{"presence": {"online"}})
+	_, dlg = a1.get("/desk/s/" + ids[0] + "/transfer")
+	if strings.Contains(dlg, `value="agent:agent2" disabled`) || !strings.Contains(dlg, "在线 · 接待 0/2") {
+		t.Fatalf("agent2 online is not offered: %s", dlg)
+	}
+	m := s.mark()
+	if code, _ := a1.post("/desk/s/"+ids[0]+"/transfer", url.Values{"target": {"agent:agent2"}, "note": {"老客户，发票问题"}}); code != http.StatusNoContent {
+		t.Fatalf("transfer: %d", code)
+	}
+	s.toUser(m, "agent2", "转接附言（小王）：老客户，发票问题")
+	s.toUser(m, "u1", "小李")
+	_, page = a2.get("/desk/list")
+	ids2 := sessionIDs(page)
+	if len(ids2) != 1 {
+		t.Fatalf("agent2's sessions: %v", ids2)
+	}
+	if _, info := a2.get("/desk/s/" + ids2[0] + "/info"); !strings.Contains(info, "老客户，发票问题") || !strings.Contains(info, "小王") {
+		t.Fatalf("会员信息 lacks the note: %s", info)
+	}
+}
+
+// The pages' server-side texts come from web.texts (and the engine's
+// refusals from web.texts or desk.texts): an admin's wording shows.
+func TestWebTextsConfigurable(t *testing.T) {
+	s := startService(t, serviceOpts{extra: `
+web:
+  texts:
+    login_required: 请用钉钉扫码登录工作台。
+    not_yours: 别人的会话，看不了。
+    presence_online: 接待中
+desk:
+  texts:
+    err_self_transfer: 自己转给自己没有意义
+`})
+	if code, page := newBrowser(t, s.url).get("/desk"); code != http.StatusUnauthorized || !strings.Contains(page, "请用钉钉扫码登录工作台。") {
+		t.Fatalf("no cookie: %d", code)
+	}
+	a1 := newBrowser(t, s.url)
+	a1.loginByLink(loginLink(t, s, "agent1"))
+	if _, page := a1.post("/desk/presence", url.Values{"presence": {"online"}}); !strings.Contains(page, "接待中") {
+		t.Fatalf("status without the configured presence label: %s", page)
+	}
+	s.toUser(s.say("u1", "转人工"), "agent1", "新会话")
+	_, page := a1.get("/desk/list")
+	id := sessionIDs(page)[0]
+	if code, body := a1.post("/desk/s/"+id+"/transfer", url.Values{"target": {"agent:agent1"}}); code != http.StatusConflict || !strings.Contains(body, "自己转给自己没有意义") {
+		t.Fatalf("self transfer: %d %s", code, body)
+	}
+	a2 := newBrowser(t, s.url)
+	a2.loginByLink(loginLink(t, s, "agent2"))
+	if code, page := a2.get("/desk/s/" + id); code != http.StatusForbidden || !strings.Contains(page, "别人的会话，看不了。") {
+		t.Fatalf("another agent's session: %d", code)
+	}
+}

@@ -248,6 +248,32 @@ try {
     await a1.waitForFunction(() => /^\(\d+\) /.test(document.title), null, { timeout: T });
   });
 
+  await step("转接 to a named agent (with load) and a note: the DingTalk notice and 会员信息 carry it", async () => {
+    await a1.locator("#list .sessions li.session a", { hasText: "用户u2" }).click();
+    await a1.locator(".chat-actions button", { hasText: "转接" }).click();
+    const opt = a1.locator(".modal label", { hasText: "小李" });
+    await expectText(opt, "在线 · 接待 0/5");
+    const mark = (await control("/mark")).mark;
+    await a1.locator(".modal input[value='agent:agent2']").check();
+    await a1.fill(".modal textarea[name=note]", "老客户，请优先处理");
+    await a1.locator(".modal button", { hasText: "确定转接" }).click();
+    await a1.waitForURL(BASE + "/desk", { timeout: T });
+    await sent(mark, "agent2", "转接附言（小王）：老客户，请优先处理"); // 【转接会话】 in DingTalk
+    await sent(mark, "u2", "小李");
+    await expectText(a2.locator("#list .sessions li.session"), "用户u2");
+    await a2.locator("#list .sessions li.session a", { hasText: "用户u2" }).click();
+    await expectText(a2.locator("#info .note"), "老客户，请优先处理");
+  });
+
+  await step("the DingTalk desk's 忙碌 / 上线 shows in the browser live", async () => {
+    const t0 = Date.now();
+    await say("agent1", "忙碌");
+    await expectText(a1.locator("#status .now"), "忙碌");
+    console.log(`     DingTalk desk → browser: ${Date.now() - t0} ms`);
+    await say("agent1", "上线");
+    await expectText(a1.locator("#status .now"), "在线");
+  });
+
   await step("resume after the server restarts", async () => {
     await control("/restart");
     await say("u3", "转人工");
