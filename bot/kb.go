@@ -65,8 +65,11 @@ const (
 const (
 	bm25K1 = 1.2
 	bm25B  = 0.5
-	// clfBlend is the classifier's share of the blended confidence.
+	// clfBlend is the sparse classifier's share of the blended confidence,
+	// ftBlend the fastText-style classifier's share of the result (chosen
+	// by cross-validation on the dev queries: eval_test.go).
 	clfBlend = 0.4
+	ftBlend  = 0.3
 	// bm25Temp is the temperature of the BM25 softmax that stands in for
 	// the classifier until it is trained.
 	bm25Temp = 10
@@ -129,6 +132,7 @@ type KnowledgeBase struct {
 	budget, rescore int
 
 	clf     atomic.Pointer[classifier] // nil until trained
+	ft      atomic.Pointer[fastText]   // nil until trained (or too large to train)
 	retired *atomic.Bool               // set by Bot.Replace (or collection): stop background training
 	trained chan struct{}              // closed when training ended (or was skipped)
 	pool    sync.Pool                  // *matchScratch
@@ -228,6 +232,21 @@ type matchScratch struct {
 	epoch   uint32
 	touched []uint32
 	cands   []scored
+	qsorted []qterm
+	h       []float32 // fastText hidden vector
+	probs   []float32 // fastText probabilities, per entry
+	keep    int       // candidates kept (evaluation); 0: NumCandidates
+	// specific and withFT are the last query's specificity and whether the
+	// fastText part scored it (evaluation).
+	specific float32
+	withFT   bool
+}
+
+func (ms *matchScratch) hidden(d int) []float32 {
+	if len(ms.h) != d {
+		ms.h = make([]float32, d)
+	}
+	return ms.h
 }
 
 // entryAcc accumulates one entry's partial scores (one cache line access
@@ -260,6 +279,12 @@ type scored struct {
 	bm25  float32
 	logit float32
 	conf  float32
+	ratio float32 // bm25 / self
+	prob  float32 // sparse classifier probability
+	ft    float32 // fastText-style classifier probability
+	sem   float32 // calibrated embedding similarity, -1 without one
+	exact bool    // the query is one of the entry's questions
+	cal   float32 // calibrated confidence (finish)
 }
 
 func (kb *KnowledgeBase) getScratch() *matchScratch {
@@ -315,19 +340,21 @@ func (kb *KnowledgeBase) rank(query string, ms *matchScratch) []scored {
 	// Self-score (the query as its own document) and classifier norm
 	// include unknown terms: a question about things no entry mentions gets
 	// a low confidence.
-	var self, xnorm float32
+	var self, xnorm, unknown float32
 	ms.qterms = ms.qterms[:0]
 	for _, t := range ts {
 		id, known := kb.vocab[t.h]
 		w := kb.idfMax
 		if known {
 			w = kb.terms[id].idf
+		} else {
+			unknown += kindWeight[t.kind] * w
 		}
 		self += kindWeight[t.kind] * w * t.tf
 		x := clfKindWeight[t.kind] * float32(math.Sqrt(float64(t.tf))) * w
 		xnorm += x * x
 		if known {
-			ms.qterms = append(ms.qterms, qterm{id, t.tf, x})
+			ms.qterms = append(ms.qterms, qterm{id: id, qtf: t.tf, xval: x})
 		}
 	}
 	if len(ms.qterms) == 0 || self == 0 {
@@ -417,27 +444,118 @@ func (kb *KnowledgeBase) rank(query string, ms *matchScratch) []scored {
 		c.conf = float32(e) // probability numerator, normalised below
 		z += e
 	}
+	ft := kb.ft.Load()
+	if ft != nil && !ft.hidden(kb, ms.qterms, unknown, ms.hidden(ftDims)) {
+		ft = nil
+	}
+	if ft != nil {
+		ms.probs = slices.Grow(ms.probs[:0], ft.n)[:ft.n]
+		ft.softmax(ms.h, ms.probs)
+	}
 	normQ := kb.exactMatch(ms)
 	for i := range cands {
 		c := &cands[i]
-		// Not clamped: ties at 1 would lose the ranking (Match clamps the
-		// reported score).
-		p := float32(float64(c.conf) / z)
-		conf := ((1-clfBlend)*c.bm25/self + clfBlend*p) * specific
-		if int32(c.entry) == normQ {
-			conf = max(conf, 1)
+		c.prob = float32(float64(c.conf) / z)
+		c.ratio = c.bm25 / self
+		if ft != nil {
+			c.ft = ms.probs[c.entry]
 		}
-		c.conf = conf
+		c.exact = int32(c.entry) == normQ
+		c.sem = -1
 	}
-	if len(cands) > NumCandidates {
-		selectTop(cands, NumCandidates, false)
-		cands = cands[:NumCandidates]
+	ms.specific, ms.withFT = specific, ft != nil
+	keep := NumCandidates
+	if ms.keep > 0 {
+		keep = ms.keep
 	}
-	sortCandidates(cands)
-	kb.discountAmbiguity(cands)
+	cands = finish(cands, specific, ft != nil, ftBlend, float32(kb.clarify), keep)
 	ms.cands = cands
 	return cands
 }
+
+// finish ranks candidates (their parts set) and gives them their scores,
+// keeping the best keep. Ranking and confidence are separate: entries are
+// ranked by the full fusion (with the fastText part, once trained), while
+// the best score is the calibrated confidence — the BM25 + sparse
+// classifier blend, the scale the thresholds were chosen on, which separates
+// out-of-domain questions best (the fastText part adds ranking skill but not
+// separation: docs/MATCHING-RESULTS.md). Every other candidate scores the
+// best score times its fused score relative to the first, so scores still
+// fall with rank. An exact question match scores 1 on both scales.
+func finish(cands []scored, specific float32, withFT bool, ftShare, clarify float32, keep int) []scored {
+	for i := range cands {
+		c := &cands[i]
+		conf, rank := fuse(c, specific, false, 0), fuse(c, specific, withFT, ftShare)
+		if c.sem >= 0 {
+			conf = (1-semWeight)*conf + semWeight*c.sem
+			rank = (1-semWeight)*rank + semWeight*c.sem
+		}
+		if c.exact {
+			conf, rank = max(conf, 1), max(rank, 1)
+		}
+		c.cal = conf
+		// Not clamped: ties at 1 would lose the ranking (Match clamps the
+		// reported score).
+		c.conf = rank
+	}
+	if len(cands) > keep {
+		selectTop(cands, keep, false)
+		cands = cands[:keep]
+	}
+	sortCandidates(cands)
+	if len(cands) == 0 || cands[0].conf <= 0 {
+		return cands
+	}
+	// The best and second-best calibrated confidences, whichever entries
+	// hold them.
+	var top, second float32
+	for i := range cands {
+		if c := cands[i].cal; c > top {
+			top, second = c, top
+		} else if c > second {
+			second = c
+		}
+	}
+	if len(cands) > 1 {
+		top *= ambiguity(second/top, top, clarify)
+	}
+	first := cands[0].conf
+	for i := range cands {
+		cands[i].conf = top * cands[i].conf / first
+	}
+	return cands
+}
+
+// ambiguity is the factor that lowers the best score top when the two best
+// entries are nearly tied (second/first above ambiguityRatio), by up to
+// ambiguityDiscount, so a coin flip between two entries is asked about
+// rather than answered. It never takes the score below the clarify
+// threshold: ambiguity is a reason to ask, not to give up.
+func ambiguity(ratio, top, clarify float32) float32 {
+	if top >= 1 || top <= 0 {
+		return 1 // an exact question match, or nothing
+	}
+	if ratio <= ambiguityRatio {
+		return 1
+	}
+	d := 1 - ambiguityDiscount*(ratio-ambiguityRatio)/(1-ambiguityRatio)
+	if floor := min(top, clarify); top*d < floor {
+		d = floor / top
+	}
+	return d
+}
+
+// fuse is an entry's lexical confidence from its parts: the BM25 ratio and
+// the sparse classifier blended, then the fastText-style classifier (once
+// trained) blended in, all scaled by the query's specificity.
+func fuse(c *scored, specific float32, withFT bool, ftShare float32) float32 {
+	conf := (1-clfBlend)*c.ratio + clfBlend*c.prob
+	if withFT {
+		conf = (1-ftShare)*conf + ftShare*c.ft
+	}
+	return conf * specific
+}
+
 
 // exactMatch is the entry whose question equals the query after
 // normalisation (ms.sc.syn still holds the query's normalised text), or -1.
@@ -500,29 +618,6 @@ func sortCandidates(c []scored) {
 		}
 		return cmp.Compare(a.entry, b.entry)
 	})
-}
-
-// discountAmbiguity lowers the scores when the two best entries are nearly
-// tied (second/first above ambiguityRatio), by up to ambiguityDiscount, so
-// a coin flip between two entries is asked about rather than answered. It
-// never takes the best score below the clarify threshold: ambiguity is a
-// reason to ask, not to give up. Ranking is unchanged.
-func (kb *KnowledgeBase) discountAmbiguity(cands []scored) {
-	if len(cands) < 2 || cands[0].conf <= 0 || cands[0].conf >= 1 {
-		return // nothing, or an exact question match
-	}
-	ratio := cands[1].conf / cands[0].conf
-	if ratio <= ambiguityRatio {
-		return
-	}
-	top := cands[0].conf
-	d := 1 - ambiguityDiscount*(ratio-ambiguityRatio)/(1-ambiguityRatio)
-	if floor := min(top, float32(kb.clarify)); top*d < floor {
-		d = floor / top
-	}
-	for i := range cands {
-		cands[i].conf *= d
-	}
 }
 
 // selectTop reorders c so that its first k elements are those with the
