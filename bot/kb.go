@@ -556,7 +556,6 @@ func fuse(c *scored, specific float32, withFT bool, ftShare float32) float32 {
 	return conf * specific
 }
 
-
 // exactMatch is the entry whose question equals the query after
 // normalisation (ms.sc.syn still holds the query's normalised text), or -1.
 func (kb *KnowledgeBase) exactMatch(ms *matchScratch) int32 {
