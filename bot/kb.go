@@ -15,6 +15,8 @@ package bot
 
 import (
 	"cmp"
+	"context"
+	"strings"
 	"errors"
 	"fmt"
 	"math"
@@ -131,6 +133,9 @@ type KnowledgeBase struct {
 	// them to compare with exhaustive scoring.
 	budget, rescore int
 
+	sem     *Semantic                  // nil: no semantic tier
+	semIdx  atomic.Pointer[semIndex]   // nil until the entries are embedded
+	semDone chan struct{}              // closed when embedding ended (or was skipped)
 	clf     atomic.Pointer[classifier] // nil until trained
 	ft      atomic.Pointer[fastText]   // nil until trained (or too large to train)
 	retired *atomic.Bool               // set by Bot.Replace (or collection): stop background training
@@ -184,6 +189,8 @@ func NewKnowledgeBase(entries []Entry, opts Options) (*KnowledgeBase, error) {
 		answer:  opts.AnswerThreshold,
 		clarify: opts.ClarifyThreshold,
 		trained: make(chan struct{}),
+		semDone: make(chan struct{}),
+		sem:     opts.Semantic,
 		retired: new(atomic.Bool),
 		budget:  traverseBudget,
 		rescore: rescoreCandidates,
@@ -205,6 +212,7 @@ func NewKnowledgeBase(entries []Entry, opts Options) (*KnowledgeBase, error) {
 		return nil, err
 	}
 	kb.startTraining(kb.build())
+	kb.startEmbedding()
 	return kb, nil
 }
 
@@ -236,6 +244,10 @@ type matchScratch struct {
 	h       []float32 // fastText hidden vector
 	probs   []float32 // fastText probabilities, per entry
 	keep    int       // candidates kept (evaluation); 0: NumCandidates
+	// si and qv are the semantic index and the query's unit vector, nil
+	// when the query is matched lexically only.
+	si *semIndex
+	qv []float32
 	// specific and withFT are the last query's specificity and whether the
 	// fastText part scored it (evaluation).
 	specific float32
@@ -294,11 +306,28 @@ func (kb *KnowledgeBase) getScratch() *matchScratch {
 	return &matchScratch{accs: make([]entryAcc, len(kb.entries))}
 }
 
-// Match ranks the entries for query and decides the outcome.
+// Match ranks the entries for query and decides the outcome. With the
+// semantic tier on, it waits at most the tier's timeout for the query's
+// embedding.
 func (kb *KnowledgeBase) Match(query string) Result {
+	return kb.MatchContext(context.Background(), query)
+}
+
+// MatchContext is Match with a context that can cut the wait for the
+// query's embedding short (the lexical match never waits).
+func (kb *KnowledgeBase) MatchContext(ctx context.Context, query string) Result {
 	ms := kb.getScratch()
 	defer kb.pool.Put(ms)
+	ms.si, ms.qv = nil, nil
+	if kb.sem != nil && strings.TrimSpace(query) != "" {
+		if si := kb.semIdx.Load(); si == nil {
+			kb.sem.metrics.fallbacks.WithLabelValues("not_ready").Inc()
+		} else if qv := kb.sem.embedQuery(ctx, query, si.dims); qv != nil {
+			ms.si, ms.qv = si, qv
+		}
+	}
 	cands := kb.rank(query, ms)
+	ms.si, ms.qv = nil, nil
 	res := Result{Outcome: OutcomeNone, Candidates: make([]Candidate, 0, NumCandidates)}
 	for _, c := range cands {
 		e := &kb.entries[c.entry]
@@ -424,6 +453,9 @@ func (kb *KnowledgeBase) rank(query string, ms *matchScratch) []scored {
 			kb.complete(c, rest, clf)
 		}
 	}
+	if ms.qv != nil {
+		cands = kb.addSemantic(ms, cands, clf)
+	}
 	// Blend the BM25 ratio with the classifier's softmax probability, every
 	// entry without a shared term at logit 0. Until the classifier is
 	// trained, a softmax of the BM25 ratios (temperature bm25Temp) stands in
@@ -462,6 +494,9 @@ func (kb *KnowledgeBase) rank(query string, ms *matchScratch) []scored {
 		}
 		c.exact = int32(c.entry) == normQ
 		c.sem = -1
+		if ms.qv != nil {
+			c.sem = ms.si.calibrate(ms.si.cos(c.entry, ms.qv))
+		}
 	}
 	ms.specific, ms.withFT = specific, ft != nil
 	keep := NumCandidates
@@ -554,6 +589,49 @@ func fuse(c *scored, specific float32, withFT bool, ftShare float32) float32 {
 		conf = (1-ftShare)*conf + ftShare*c.ft
 	}
 	return conf * specific
+}
+
+// addSemantic adds to cands the entries most similar to the query's
+// embedding that the lexical pass did not find (when the knowledge base is
+// small enough to scan: semScanLimit), with their lexical parts computed
+// exactly.
+func (kb *KnowledgeBase) addSemantic(ms *matchScratch, cands []scored, clf *classifier) []scored {
+	si := ms.si
+	if len(kb.entries)*si.dims > semScanLimit {
+		return cands
+	}
+	type hit struct {
+		e   uint32
+		cos float32
+	}
+	var best [semAdd]hit
+	nb := 0
+	for e := range kb.entries {
+		c := si.cos(uint32(e), ms.qv)
+		if nb == semAdd && c <= best[nb-1].cos {
+			continue
+		}
+		j := min(nb, semAdd-1)
+		for j > 0 && best[j-1].cos < c {
+			if j < semAdd {
+				best[j] = best[j-1]
+			}
+			j--
+		}
+		best[j] = hit{uint32(e), c}
+		nb = min(nb+1, semAdd)
+	}
+	ms.qsorted = append(ms.qsorted[:0], ms.qterms...)
+	slices.SortFunc(ms.qsorted, func(a, b qterm) int { return cmp.Compare(a.id, b.id) })
+	for _, h := range best[:nb] {
+		if slices.ContainsFunc(cands, func(c scored) bool { return c.entry == h.e }) {
+			continue
+		}
+		c := scored{entry: h.e}
+		kb.complete(&c, ms.qsorted, clf)
+		cands = append(cands, c)
+	}
+	return cands
 }
 
 // exactMatch is the entry whose question equals the query after

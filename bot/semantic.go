@@ -10,6 +10,7 @@ import (
 	"sort"
 	"sync"
 	"time"
+	"weak"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -347,6 +348,8 @@ func (s *Semantic) buildIndex(entries []Entry, stop func() bool) (*semIndex, err
 		out, err := s.call(ctx, "entries", texts)
 		cancel()
 		if err != nil {
+			// Keep what was embedded, so the next load sends only the rest.
+			s.keep(vecs)
 			return nil, err
 		}
 		for i, x := range batch {
@@ -366,15 +369,29 @@ func (s *Semantic) buildIndex(entries []Entry, stop func() bool) (*semIndex, err
 	if dims == 0 {
 		return nil, errors.New("embeddings: no questions")
 	}
+	s.keep(vecs)
+	return newSemIndex(entries, keys, qOff, vecs, dims), nil
+}
+
+// keep makes vecs (this build's questions; nil for those not embedded) the
+// in-memory cache and writes them to the disk cache.
+func (s *Semantic) keep(vecs map[cacheKey][]float32) {
+	done := make(map[cacheKey][]float32, len(vecs))
+	dims := 0
+	for k, v := range vecs {
+		if v != nil {
+			done[k] = v
+			dims = len(v)
+		}
+	}
 	s.mu.Lock()
-	s.mem = vecs
+	s.mem = done
 	s.mu.Unlock()
-	if s.cfg.CacheDir != "" {
-		if err := writeCache(s.cfg.CacheDir, s.cfg.Model, dims, vecs); err != nil {
+	if s.cfg.CacheDir != "" && dims > 0 {
+		if err := writeCache(s.cfg.CacheDir, s.cfg.Model, dims, done); err != nil {
 			s.log.Warn("embedding cache not written", "err", err)
 		}
 	}
-	return newSemIndex(entries, keys, qOff, vecs, dims), nil
 }
 
 // semCalibrationSample bounds the questions measured for calibration.
@@ -456,3 +473,38 @@ func median(xs []float32) float32 {
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	return s[len(s)/2]
 }
+
+// startEmbedding embeds the entries in the background when the semantic
+// tier is on; until it is done (and for good, if the endpoint fails), the
+// knowledge base matches lexically. The goroutine holds the entries and a
+// weak pointer to the knowledge base only.
+func (kb *KnowledgeBase) startEmbedding() {
+	if kb.sem == nil || len(kb.entries) == 0 {
+		close(kb.semDone)
+		return
+	}
+	sem, entries, retired, done := kb.sem, kb.entries, kb.retired, kb.semDone
+	wp := weak.Make(kb)
+	go func() {
+		defer close(done)
+		start := time.Now()
+		si, err := sem.buildIndex(entries, retired.Load)
+		if err != nil {
+			if !retired.Load() {
+				sem.log.Warn("entry embeddings failed; matching lexically until the next reload", "err", err)
+			}
+			return
+		}
+		if kb := wp.Value(); kb != nil {
+			kb.semIdx.Store(si)
+			sem.log.Info("entry embeddings ready", "entries", len(entries), "dims", si.dims, "took", time.Since(start).Round(time.Millisecond), "calibration", [2]float32{si.lo, si.hi})
+		}
+	}()
+}
+
+// WaitSemantic blocks until the entries' embeddings are ready or failed
+// (at once without a semantic tier). Mostly for tests and tools.
+func (kb *KnowledgeBase) WaitSemantic() { <-kb.semDone }
+
+// SemanticReady reports whether queries are matched with embeddings too.
+func (kb *KnowledgeBase) SemanticReady() bool { return kb.semIdx.Load() != nil }
