@@ -16,11 +16,11 @@ package bot
 import (
 	"cmp"
 	"context"
-	"strings"
 	"errors"
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
