@@ -152,3 +152,95 @@ func TestKBConfigProblems(t *testing.T) {
 		t.Errorf("no subcommand: exit %d", code)
 	}
 }
+
+func writeQueries(t *testing.T, lines ...string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "queries.jsonl")
+	if err := os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestKBEval(t *testing.T) {
+	cfg := writeKBConfig(t, "webhook")
+	qs := writeQueries(t,
+		`{"query": "VPN连不上怎么办？", "expect_id": "it-vpn"}`,
+		`{"query": "在家里连不上vpn", "expect_id": "it-vpn"}`,
+		`{"query": "请问年休假的流程", "expect_id": "hr-leave"}`,
+		`{"query": "工牌丢了", "expect_id": "adm-badge"}`,
+		`{"query": "今天天气怎么样", "expect_id": null}`,
+		`{"query": "量子纠缠是什么", "expect_id": ""}`,
+	)
+	code, out, errs := runKBTest(t, "", "eval", "-c", cfg, qs)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, want := range []string{
+		"6 queries: 4 in domain, 2 out of domain",
+		"thresholds answer 0.60, clarify 0.28",
+		"top-1                      1.000",
+		"OOD rejected               1.000",
+		"falsely rejected           0.000",
+		"threshold curve",
+		"← clarify", "← answer",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("kb eval output lacks %q:\n%s", want, out)
+		}
+	}
+	// -json carries the same figures, curve included.
+	code, out, errs = runKBTest(t, "", "eval", "-json", "-c", cfg, qs)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var ev struct {
+		ClarifyThreshold  float64
+		InDomain, OOD     int
+		Top1, OODRejected float64
+		Curve             []struct{ Threshold, FalseRejected, OODRejected float64 }
+	}
+	if err := json.Unmarshal([]byte(out), &ev); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	if ev.InDomain != 4 || ev.OOD != 2 || ev.Top1 != 1 || ev.OODRejected != 1 || len(ev.Curve) < 10 || ev.Curve[0].Threshold != 0.1 {
+		t.Errorf("json figures %+v", ev)
+	}
+	// A question answered wrongly counts against top-1 and shows in the
+	// share of right answers.
+	wrong := writeQueries(t, `{"query": "VPN连不上怎么办？", "expect_id": "hr-leave"}`)
+	code, out, _ = runKBTest(t, "", "eval", "-c", cfg, wrong)
+	if code != 0 || !strings.Contains(out, "top-1                      0.000") || !strings.Contains(out, "(0.000 of them right)") {
+		t.Errorf("wrong answer: exit %d\n%s", code, out)
+	}
+}
+
+func TestKBEvalBadInput(t *testing.T) {
+	cfg := writeKBConfig(t, "webhook")
+	for name, c := range map[string]struct {
+		lines []string
+		want  []string
+	}{
+		"unknown id": {[]string{`{"query": "VPN", "expect_id": "it-vpn"}`, `{"query": "年假", "expect_id": "no-such"}`}, []string{`query 2 ("年假"): expect_id "no-such" is not in the knowledge base`}},
+		"bad lines":  {[]string{`{"query": "VPN", "expect": "it-vpn"}`, `not json`, `{"query": " ", "expect_id": null}`}, []string{"queries.jsonl:1:", "queries.jsonl:2:", "queries.jsonl:3: empty query"}},
+		"empty file": {[]string{""}, []string{"no queries"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			code, _, errs := runKBTest(t, "", "eval", "-c", cfg, writeQueries(t, c.lines...))
+			if code != 1 {
+				t.Fatalf("exit %d, want 1: %s", code, errs)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(errs, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, errs)
+				}
+			}
+		})
+	}
+	if code, _, errs := runKBTest(t, "", "eval", "-c", cfg); code != 2 || !strings.Contains(errs, "needs one queries file") {
+		t.Errorf("no file: exit %d %s", code, errs)
+	}
+	if code, _, errs := runKBTest(t, "", "eval", "-c", cfg, "/nonexistent/q.jsonl"); code != 1 || !strings.Contains(errs, "no such file") {
+		t.Errorf("missing file: exit %d %s", code, errs)
+	}
+}

@@ -78,6 +78,9 @@ type Main struct {
 	DB    *storage.DB
 	Inbox *storage.Inbox
 	Bot   *bot.Bot
+	// Semantic is the bot's semantic tier (nil when off), kept across
+	// knowledge-base reloads.
+	Semantic *bot.Semantic
 	// Platform is DingTalk unless set before Run (dingdesk chat sets a
 	// terminal adapter).
 	Platform adapter.Adapter
@@ -120,7 +123,8 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("knowledge files: %w", err)
 	}
-	kb, err := buildKB(cfg, entries)
+	m.Semantic = newSemantic(cfg, m.Log.With("component", "semantic"))
+	kb, err := buildKBWith(cfg, entries, m.Semantic)
 	if err != nil {
 		return fmt.Errorf("knowledge base: %w", err)
 	}
@@ -219,6 +223,7 @@ func (m *Main) routes(cfg *config.Config) http.Handler {
 	r.GET("/metrics", func(c *gin.Context) {
 		c.Header("Content-Type", "text/plain; version=0.0.4")
 		m.Metrics.WriteTo(c.Writer)
+		writeCollectors(c.Writer, m.Semantic)
 		if m.DB != nil {
 			commits, txs := m.DB.GroupStats()
 			pipeline.WriteCounter(c.Writer, "dingdesk_storage_group_commits_total", "Commits of grouped hand-off transactions (SQLite).", commits)
@@ -391,7 +396,7 @@ func (m *Main) Reload() {
 		entries, err := bot.LoadKnowledge(knowledgePaths(cfg))
 		if err == nil {
 			var kb *bot.KnowledgeBase
-			if kb, err = buildKB(cfg, entries); err == nil {
+			if kb, err = buildKBWith(cfg, entries, m.Semantic); err == nil {
 				m.Bot.Replace(kb)
 				m.kbInputs = inputs
 				m.Log.Info("knowledge base reloaded", "entries", kb.Len())
@@ -442,6 +447,9 @@ func restartKeys(a, b *config.Config) []string {
 		a.DingTalk.WebhookPath != b.DingTalk.WebhookPath || a.DingTalk.RobotCode != b.DingTalk.RobotCode ||
 		!slices.Equal(a.DingTalk.SessionWebhookHosts, b.DingTalk.SessionWebhookHosts) {
 		keys = append(keys, "dingtalk")
+	}
+	if a.Bot.Semantic != b.Bot.Semantic {
+		keys = append(keys, "bot.semantic")
 	}
 	return keys
 }
