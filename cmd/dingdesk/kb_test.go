@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/dingdesk/dingdesk/bot/embedtest"
 )
 
 // writeKBConfig writes a config whose knowledge files are the bot package's
@@ -242,5 +245,56 @@ func TestKBEvalBadInput(t *testing.T) {
 	}
 	if code, _, errs := runKBTest(t, "", "eval", "-c", cfg, "/nonexistent/q.jsonl"); code != 1 || !strings.Contains(errs, "no such file") {
 		t.Errorf("missing file: exit %d %s", code, errs)
+	}
+}
+
+func TestKBEvalWithSemanticTier(t *testing.T) {
+	srv := embedtest.New(32, map[string]string{"苹果支付": "applepay", "apple pay": "applepay", "添加": "bind", "绑定": "bind", "刷卡机": "pos", "pos机": "pos", "小票": "receipt", "凭条": "receipt"})
+	defer srv.Close()
+	dir := t.TempDir()
+	kb := `[
+{"id":"applepay","question":"Apple Pay怎么绑定银行卡？","similar":["Apple Pay支持哪些银行","Apple Pay绑卡失败"],"answer":"在钱包里添加。"},
+{"id":"pos","question":"POS机消费没有小票怎么办？","similar":["POS机打印不出凭条"],"answer":"联系商户。"},
+{"id":"lost","question":"银行卡丢了怎么挂失？","similar":["卡片遗失如何挂失"],"answer":"拨打95516。"},
+{"id":"open","question":"怎么开通云闪付？","similar":["云闪付注册","下载云闪付"],"answer":"下载应用。"}
+]`
+	os.WriteFile(filepath.Join(dir, "kb.yaml"), []byte(kb), 0o644)
+	qs := writeQueries(t,
+		`{"query": "苹果支付怎么添加银行卡", "expect_id": "applepay"}`,
+		`{"query": "刷卡机没给小票", "expect_id": "pos"}`,
+		`{"query": "今天天气怎么样", "expect_id": null}`,
+	)
+	write := func(enabled bool) string {
+		cfg := fmt.Sprintf("dingtalk:\n  mode: webhook\nbot:\n  knowledge: [kb.yaml]\n  semantic:\n    enabled: %v\n    base_url: %s\n    model: fake\n    cache_dir: emb\n", enabled, srv.BaseURL())
+		p := filepath.Join(dir, fmt.Sprintf("semantic-%v.yaml", enabled))
+		os.WriteFile(p, []byte(cfg), 0o644)
+		return p
+	}
+	_, lexical, _ := runKBTest(t, "", "eval", "-json", "-c", write(false), qs)
+	code, semantic, errs := runKBTest(t, "", "eval", "-json", "-c", write(true), qs)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	type figures struct{ Top1, FalseRejected, Answered, OODRejected float64 }
+	var l, s figures
+	json.Unmarshal([]byte(lexical), &l)
+	json.Unmarshal([]byte(semantic), &s)
+	// Lexically the paraphrases share too little with their entries to be
+	// answered; the embeddings bridge 苹果支付 ↔ Apple Pay and 刷卡机 ↔ POS机.
+	t.Logf("semantic %+v, lexical %+v", s, l)
+	if s.Top1 != 1 || s.Answered+1e-9 < l.Answered || s.FalseRejected >= l.FalseRejected && l.Answered == s.Answered || s.OODRejected != 1 {
+		t.Errorf("semantic %+v, lexical %+v", s, l)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "emb")); err != nil {
+		t.Errorf("cache dir not made relative to the config: %v", err)
+	}
+	// A dead endpoint: the entries come from the cache, every query falls
+	// back, and the figures are the lexical ones.
+	srv.Close()
+	code, dead, errs := runKBTest(t, "", "eval", "-json", "-c", write(true), qs)
+	var d figures
+	json.Unmarshal([]byte(dead), &d)
+	if code != 0 || d != l || !strings.Contains(errs, "matching lexically") {
+		t.Fatalf("dead endpoint: exit %d, %+v (lexical %+v), stderr %s", code, d, l, errs)
 	}
 }
