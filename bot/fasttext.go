@@ -17,7 +17,7 @@ import (
 // (docs/MATCHING-RESULTS.md).
 const (
 	ftDims   = 64
-	ftEpochs = 40
+	ftEpochs = 20
 	ftRate   = 1.0
 	// ftMaxWork caps training (examples × entries × dims × epochs, about
 	// 10 s of one core); epochs are cut to fit, and a knowledge base
