@@ -3,6 +3,7 @@ package bot
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync/atomic"
 )
 
@@ -130,6 +131,65 @@ func (m *fastText) softmax(h, p []float32) {
 	inv := float32(1 / z)
 	for e := range p[:m.n] {
 		p[e] *= inv
+	}
+}
+
+// ftExactSoftmax is the largest knowledge base whose softmax normaliser a
+// query computes over every entry; larger ones estimate the part of it
+// outside the candidates from ftNormSample entries spread over the
+// knowledge base, so a query costs the same at any size.
+const (
+	ftExactSoftmax = 1024
+	ftNormSample   = 256
+)
+
+// candidateProbs sets ms.probs[i] to candidate i's probability for hidden
+// vector h.
+func (m *fastText) candidateProbs(h []float32, cands []scored, ms *matchScratch) {
+	d := len(h)
+	ms.probs = slices.Grow(ms.probs[:0], len(cands))[:len(cands)]
+	if m.n <= ftExactSoftmax {
+		all := slices.Grow(ms.logits[:0], m.n)[:m.n]
+		m.softmax(h, all)
+		for i, c := range cands {
+			ms.probs[i] = all[c.entry]
+		}
+		ms.logits = all
+		return
+	}
+	mx := float32(math.Inf(-1))
+	for i, c := range cands {
+		ms.probs[i] = dot(m.out[int(c.entry)*d:int(c.entry+1)*d], h)
+		mx = max(mx, ms.probs[i])
+	}
+	// Sample every step-th entry that is not a candidate.
+	sample := ms.logits[:0]
+	step := m.n / ftNormSample
+	for e := step / 2; e < m.n; e += step {
+		if slices.ContainsFunc(cands, func(c scored) bool { return c.entry == uint32(e) }) {
+			continue
+		}
+		l := dot(m.out[e*d:(e+1)*d], h)
+		sample = append(sample, l)
+		mx = max(mx, l)
+	}
+	ms.logits = sample
+	var zc, zs float64
+	for i := range cands {
+		x := math.Exp(float64(ms.probs[i] - mx))
+		ms.probs[i] = float32(x)
+		zc += x
+	}
+	for _, l := range sample {
+		zs += math.Exp(float64(l - mx))
+	}
+	z := zc
+	if len(sample) > 0 {
+		z += zs / float64(len(sample)) * float64(m.n-len(cands))
+	}
+	inv := float32(1 / z)
+	for i := range cands {
+		ms.probs[i] *= inv
 	}
 }
 

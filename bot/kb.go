@@ -242,7 +242,8 @@ type matchScratch struct {
 	cands   []scored
 	qsorted []qterm
 	h       []float32 // fastText hidden vector
-	probs   []float32 // fastText probabilities, per entry
+	probs   []float32 // fastText probabilities, per candidate
+	logits  []float32 // fastText logits (all entries, or the normaliser's sample)
 	keep    int       // candidates kept (evaluation); 0: NumCandidates
 	// si and qv are the semantic index and the query's unit vector, nil
 	// when the query is matched lexically only.
@@ -481,8 +482,7 @@ func (kb *KnowledgeBase) rank(query string, ms *matchScratch) []scored {
 		ft = nil
 	}
 	if ft != nil {
-		ms.probs = slices.Grow(ms.probs[:0], ft.n)[:ft.n]
-		ft.softmax(ms.h, ms.probs)
+		ft.candidateProbs(ms.h, cands, ms)
 	}
 	normQ := kb.exactMatch(ms)
 	for i := range cands {
@@ -490,7 +490,7 @@ func (kb *KnowledgeBase) rank(query string, ms *matchScratch) []scored {
 		c.prob = float32(float64(c.conf) / z)
 		c.ratio = c.bm25 / self
 		if ft != nil {
-			c.ft = ms.probs[c.entry]
+			c.ft = ms.probs[i]
 		}
 		c.exact = int32(c.entry) == normQ
 		c.sem = -1
