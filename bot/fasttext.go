@@ -139,8 +139,8 @@ func (m *fastText) softmax(h, p []float32) {
 // outside the candidates from ftNormSample entries spread over the
 // knowledge base, so a query costs the same at any size.
 const (
-	ftExactSoftmax = 1024
-	ftNormSample   = 256
+	ftExactSoftmax = 256
+	ftNormSample   = 128
 )
 
 // candidateProbs sets ms.probs[i] to candidate i's probability for hidden

@@ -71,7 +71,7 @@ const (
 	// ftBlend the fastText-style classifier's share of the result (chosen
 	// by cross-validation on the dev queries: eval_test.go).
 	clfBlend = 0.4
-	ftBlend  = 0.3
+	ftBlend  = 0.5
 	// bm25Temp is the temperature of the BM25 softmax that stands in for
 	// the classifier until it is trained.
 	bm25Temp = 10
