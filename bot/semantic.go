@@ -55,7 +55,7 @@ const (
 const (
 	semWeight    = 0.3
 	semAdd       = 8 // semantic-only candidates added to the lexical ones
-	semScanLimit = 8 << 20
+	semScanLimit = 2 << 20
 )
 
 // Semantic is the optional semantic tier: it embeds every entry's questions
@@ -432,6 +432,9 @@ func newSemIndex(entries []Entry, keys []cacheKey, qOff []int, vecs map[cacheKey
 	// similarity to another entry.
 	var pos, neg []float32
 	step := max(1, len(keys)/semCalibrationSample)
+	// The best other entry is searched among all entries while that stays
+	// within about a second of work, else among 256 spread over them.
+	exhaustive := float64(n)*float64(dims)*float64(min(n, semCalibrationSample)) <= 2e9
 	for e := 0; e < n && len(pos) < semCalibrationSample; e++ {
 		lo, hi := qOff[e], qOff[e+1]
 		if hi-lo < 2 || (e%step) != 0 {
@@ -445,7 +448,7 @@ func newSemIndex(entries []Entry, keys []cacheKey, qOff []int, vecs map[cacheKey
 		}
 		pos = append(pos, p)
 		best := float32(-1)
-		if n*dims <= semScanLimit*4 {
+		if exhaustive {
 			for o := 0; o < n; o++ {
 				if o != e {
 					best = max(best, si.cos(uint32(o), q))
