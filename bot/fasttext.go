@@ -214,9 +214,17 @@ func (m *fastText) hidden(kb *KnowledgeBase, qs []qterm, unknown float32, h []fl
 	return true
 }
 
+// axpy adds a·x to y, unrolled like dot.
 func axpy(y, x []float32, a float32) {
 	x = x[:len(y)]
-	for i := range y {
+	i := 0
+	for ; i+4 <= len(y); i += 4 {
+		y[i] += a * x[i]
+		y[i+1] += a * x[i+1]
+		y[i+2] += a * x[i+2]
+		y[i+3] += a * x[i+3]
+	}
+	for ; i < len(y); i++ {
 		y[i] += a * x[i]
 	}
 }
