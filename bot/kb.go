@@ -1,16 +1,18 @@
 // Package bot is the knowledge-base robot: it loads knowledge files and
 // matches a user's question against their standard and similar questions,
-// deciding between a direct answer, a clarify list and no answer. It does no
-// I/O beyond reading knowledge and synonym files.
+// deciding between a direct answer, a clarify list and no answer. Its only
+// I/O beyond reading knowledge and synonym files is the optional semantic
+// tier (an Embedder, with a disk cache of entry embeddings).
 //
 // How matching works, and what was measured, is in docs/MATCHING-RESULTS.md.
 // In short: text is normalised (NFKC, case, punctuation, traditional to
 // simplified), synonyms are rewritten, and gse words plus character unigrams
 // and bigrams are indexed with BM25, one document per entry (all its
 // questions together). An entry's confidence in [0,1] blends its BM25 score
-// divided by the query's score against itself with the probability a
+// divided by the query's score against itself with the probability a sparse
 // softmax classifier, trained on the knowledge base's own questions, gives
-// it.
+// it; entries are ranked by that blend fused with a fastText-style
+// classifier trained on the same questions.
 package bot
 
 import (
@@ -511,12 +513,13 @@ func (kb *KnowledgeBase) rank(query string, ms *matchScratch) []scored {
 // finish ranks candidates (their parts set) and gives them their scores,
 // keeping the best keep. Ranking and confidence are separate: entries are
 // ranked by the full fusion (with the fastText part, once trained), while
-// the best score is the calibrated confidence — the BM25 + sparse
-// classifier blend, the scale the thresholds were chosen on, which separates
-// out-of-domain questions best (the fastText part adds ranking skill but not
-// separation: docs/MATCHING-RESULTS.md). Every other candidate scores the
-// best score times its fused score relative to the first, so scores still
-// fall with rank. An exact question match scores 1 on both scales.
+// the first one's score is the largest calibrated confidence among the
+// candidates — the BM25 + sparse classifier blend, the scale the thresholds
+// were chosen on, which separates out-of-domain questions best (the
+// fastText part adds ranking skill but not separation:
+// docs/MATCHING-RESULTS.md §3c). Every other candidate scores that times its
+// fused score relative to the first, so scores still fall with rank. An
+// exact question match scores 1 on both scales.
 func finish(cands []scored, specific float32, withFT bool, ftShare, clarify float32, keep int) []scored {
 	for i := range cands {
 		c := &cands[i]
