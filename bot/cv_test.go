@@ -121,7 +121,7 @@ func figures(qs []cvQuery, idx []int, ftShare, clarify float32) cvFigures {
 // on the worse set: thresholds lose about 5 points of rejection from one
 // query set to another (MATCHING.md), and either target may be the one lost.
 var (
-	cvFTShares  = []float32{0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6}
+	cvFTShares  = []float32{0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8}
 	cvClarifies = []float32{0.16, 0.18, 0.20, 0.22, 0.24, 0.26, 0.28, 0.30, 0.32}
 )
 

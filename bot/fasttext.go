@@ -31,6 +31,10 @@ const (
 type fastText struct {
 	emb, out []float32
 	n        int
+	// peers are further models trained with other seeds; probabilities are
+	// averaged over all (bagging: less variance on questions nobody
+	// trained on).
+	peers []*fastText
 }
 
 // ftExamples are the training questions as (term, weight) lists, weights
@@ -56,9 +60,28 @@ func ftEpochsFor(examples, entries int) int {
 // trainFastText runs SGD with a linearly decaying rate over ts and returns
 // the model, or nil when retired was set meanwhile. Deterministic.
 func (kb *KnowledgeBase) trainFastText(ts *trainingSet, epochs int, retired *atomic.Bool) *fastText {
+	var first *fastText
+	for seed := 0; seed < ftModels; seed++ {
+		m := kb.trainFastTextSeed(ts, epochs, retired, uint64(seed))
+		if m == nil {
+			return nil
+		}
+		if first == nil {
+			first = m
+		} else {
+			first.peers = append(first.peers, m)
+		}
+	}
+	return first
+}
+
+// ftModels is how many models are trained with different seeds.
+var ftModels = 2
+
+func (kb *KnowledgeBase) trainFastTextSeed(ts *trainingSet, epochs int, retired *atomic.Bool, seed uint64) *fastText {
 	n, v, d := len(kb.entries), len(kb.terms), ftDims
 	m := &fastText{emb: make([]float32, v*d), out: make([]float32, n*d), n: n}
-	rng := rand.New(rand.NewPCG(uint64(n)+7, uint64(ts.len())))
+	rng := rand.New(rand.NewPCG(uint64(n)+7+seed*1_000_003, uint64(ts.len())))
 	for i := range m.emb {
 		m.emb[i] = (rng.Float32()*2 - 1) / float32(d)
 	}

@@ -73,7 +73,7 @@ const (
 	// ftBlend the fastText-style classifier's share of the result (chosen
 	// by cross-validation on the dev queries: eval_test.go).
 	clfBlend = 0.4
-	ftBlend  = 0.5
+	ftBlend  = 0.6
 	// bm25Temp is the temperature of the BM25 softmax that stands in for
 	// the classifier until it is trained.
 	bm25Temp = 10
@@ -246,6 +246,7 @@ type matchScratch struct {
 	h       []float32 // fastText hidden vector
 	probs   []float32 // fastText probabilities, per candidate
 	logits  []float32 // fastText logits (all entries, or the normaliser's sample)
+	sum     []float32 // fastText probabilities summed over the models
 	keep    int       // candidates kept (evaluation); 0: NumCandidates
 	// si and qv are the semantic index and the query's unit vector, nil
 	// when the query is matched lexically only.
@@ -485,6 +486,20 @@ func (kb *KnowledgeBase) rank(query string, ms *matchScratch) []scored {
 	}
 	if ft != nil {
 		ft.candidateProbs(ms.h, cands, ms)
+		if len(ft.peers) > 0 {
+			ms.sum = append(ms.sum[:0], ms.probs...)
+			for _, p := range ft.peers {
+				p.hidden(kb, ms.qterms, unknown, ms.h)
+				p.candidateProbs(ms.h, cands, ms)
+				for i, x := range ms.probs {
+					ms.sum[i] += x
+				}
+			}
+			inv := 1 / float32(1+len(ft.peers))
+			for i := range ms.probs {
+				ms.probs[i] = ms.sum[i] * inv
+			}
+		}
 	}
 	normQ := kb.exactMatch(ms)
 	for i := range cands {
