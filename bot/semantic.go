@@ -73,8 +73,8 @@ type Semantic struct {
 	openTill time.Time
 	probing  bool
 	// mem holds the vectors of the last build's questions (keyed like the
-	// disk cache), so a reload embeds only what changed even without a
-	// cache dir.
+	// disk cache) when there is no disk cache, so a reload embeds only what
+	// changed without one too.
 	mem map[cacheKey][]float32
 
 	now     func() time.Time
@@ -384,14 +384,20 @@ func (s *Semantic) keep(vecs map[cacheKey][]float32) {
 			dims = len(v)
 		}
 	}
+	// With a cache dir the file is the cache, and the vectors (questions ×
+	// dimensions × 4 bytes) are not held between loads; without one, or
+	// when the file cannot be written, they are.
+	if s.cfg.CacheDir != "" && dims > 0 {
+		err := writeCache(s.cfg.CacheDir, s.cfg.Model, dims, done)
+		if err == nil {
+			done = nil
+		} else {
+			s.log.Warn("embedding cache not written; keeping the vectors in memory", "err", err)
+		}
+	}
 	s.mu.Lock()
 	s.mem = done
 	s.mu.Unlock()
-	if s.cfg.CacheDir != "" && dims > 0 {
-		if err := writeCache(s.cfg.CacheDir, s.cfg.Model, dims, done); err != nil {
-			s.log.Warn("embedding cache not written", "err", err)
-		}
-	}
 }
 
 // semCalibrationSample bounds the questions measured for calibration.

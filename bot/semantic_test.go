@@ -348,3 +348,22 @@ func TestSemanticCollectors(t *testing.T) {
 		t.Errorf("metric lint: %v %v", err, lint)
 	}
 }
+
+func TestSemanticWithoutCacheDirReusesMemory(t *testing.T) {
+	srv := embedtest.New(32, semConcepts)
+	defer srv.Close()
+	sem := NewSemantic(&openaiembed.Client{BaseURL: srv.BaseURL(), Model: "m"}, SemanticConfig{Model: "m"}, nil)
+	for range 2 {
+		kb, err := NewKnowledgeBase(semEntries, Options{Semantic: sem})
+		if err != nil {
+			t.Fatal(err)
+		}
+		kb.WaitSemantic()
+		if !kb.SemanticReady() {
+			t.Fatal("not ready")
+		}
+	}
+	if got := len(srv.Texts()); got != 15 {
+		t.Fatalf("two loads without a cache dir embedded %d texts, want 15 once", got)
+	}
+}
