@@ -113,9 +113,9 @@ func (kb *KnowledgeBase) newClassifier(post []float32) *classifier {
 	return &classifier{post: post, fwd: fwd}
 }
 
-// WaitTrained blocks until the classifier is trained (or training was
+// WaitTrained blocks until both classifiers are trained (or training was
 // abandoned because the knowledge base was replaced). Until then Match uses
-// BM25 alone. Mostly for tests and benchmarks.
+// BM25 alone or without the fastText part. Mostly for tests and tools.
 func (kb *KnowledgeBase) WaitTrained() { <-kb.trained }
 
 // Trained reports whether the sparse classifier is in use.
