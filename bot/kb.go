@@ -1,24 +1,28 @@
 // Package bot is the knowledge-base robot: it loads knowledge files and
 // matches a user's question against their standard and similar questions,
-// deciding between a direct answer, a clarify list and no answer. It does no
-// I/O beyond reading knowledge and synonym files.
+// deciding between a direct answer, a clarify list and no answer. Its only
+// I/O beyond reading knowledge and synonym files is the optional semantic
+// tier (an Embedder, with a disk cache of entry embeddings).
 //
 // How matching works, and what was measured, is in docs/MATCHING-RESULTS.md.
 // In short: text is normalised (NFKC, case, punctuation, traditional to
 // simplified), synonyms are rewritten, and gse words plus character unigrams
 // and bigrams are indexed with BM25, one document per entry (all its
 // questions together). An entry's confidence in [0,1] blends its BM25 score
-// divided by the query's score against itself with the probability a
+// divided by the query's score against itself with the probability a sparse
 // softmax classifier, trained on the knowledge base's own questions, gives
-// it.
+// it; entries are ranked by that blend fused with a fastText-style
+// classifier trained on the same questions.
 package bot
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -65,8 +69,11 @@ const (
 const (
 	bm25K1 = 1.2
 	bm25B  = 0.5
-	// clfBlend is the classifier's share of the blended confidence.
+	// clfBlend is the sparse classifier's share of the blended confidence,
+	// ftBlend the fastText-style classifier's share of the result (chosen
+	// by cross-validation on the dev queries: eval_test.go).
 	clfBlend = 0.4
+	ftBlend  = 0.6
 	// bm25Temp is the temperature of the BM25 softmax that stands in for
 	// the classifier until it is trained.
 	bm25Temp = 10
@@ -128,7 +135,11 @@ type KnowledgeBase struct {
 	// them to compare with exhaustive scoring.
 	budget, rescore int
 
+	sem     *Semantic                  // nil: no semantic tier
+	semIdx  atomic.Pointer[semIndex]   // nil until the entries are embedded
+	semDone chan struct{}              // closed when embedding ended (or was skipped)
 	clf     atomic.Pointer[classifier] // nil until trained
+	ft      atomic.Pointer[fastText]   // nil until trained (or too large to train)
 	retired *atomic.Bool               // set by Bot.Replace (or collection): stop background training
 	trained chan struct{}              // closed when training ended (or was skipped)
 	pool    sync.Pool                  // *matchScratch
@@ -180,6 +191,8 @@ func NewKnowledgeBase(entries []Entry, opts Options) (*KnowledgeBase, error) {
 		answer:  opts.AnswerThreshold,
 		clarify: opts.ClarifyThreshold,
 		trained: make(chan struct{}),
+		semDone: make(chan struct{}),
+		sem:     opts.Semantic,
 		retired: new(atomic.Bool),
 		budget:  traverseBudget,
 		rescore: rescoreCandidates,
@@ -201,6 +214,7 @@ func NewKnowledgeBase(entries []Entry, opts Options) (*KnowledgeBase, error) {
 		return nil, err
 	}
 	kb.startTraining(kb.build())
+	kb.startEmbedding()
 	return kb, nil
 }
 
@@ -228,6 +242,27 @@ type matchScratch struct {
 	epoch   uint32
 	touched []uint32
 	cands   []scored
+	qsorted []qterm
+	h       []float32 // fastText hidden vector
+	probs   []float32 // fastText probabilities, per candidate
+	logits  []float32 // fastText logits (all entries, or the normaliser's sample)
+	sum     []float32 // fastText probabilities summed over the models
+	keep    int       // candidates kept (evaluation); 0: NumCandidates
+	// si and qv are the semantic index and the query's unit vector, nil
+	// when the query is matched lexically only.
+	si *semIndex
+	qv []float32
+	// specific and withFT are the last query's specificity and whether the
+	// fastText part scored it (evaluation).
+	specific float32
+	withFT   bool
+}
+
+func (ms *matchScratch) hidden(d int) []float32 {
+	if len(ms.h) != d {
+		ms.h = make([]float32, d)
+	}
+	return ms.h
 }
 
 // entryAcc accumulates one entry's partial scores (one cache line access
@@ -260,6 +295,12 @@ type scored struct {
 	bm25  float32
 	logit float32
 	conf  float32
+	ratio float32 // bm25 / self
+	prob  float32 // sparse classifier probability
+	ft    float32 // fastText-style classifier probability
+	sem   float32 // calibrated embedding similarity, -1 without one
+	exact bool    // the query is one of the entry's questions
+	cal   float32 // calibrated confidence (finish)
 }
 
 func (kb *KnowledgeBase) getScratch() *matchScratch {
@@ -269,11 +310,28 @@ func (kb *KnowledgeBase) getScratch() *matchScratch {
 	return &matchScratch{accs: make([]entryAcc, len(kb.entries))}
 }
 
-// Match ranks the entries for query and decides the outcome.
+// Match ranks the entries for query and decides the outcome. With the
+// semantic tier on, it waits at most the tier's timeout for the query's
+// embedding.
 func (kb *KnowledgeBase) Match(query string) Result {
+	return kb.MatchContext(context.Background(), query)
+}
+
+// MatchContext is Match with a context that can cut the wait for the
+// query's embedding short (the lexical match never waits).
+func (kb *KnowledgeBase) MatchContext(ctx context.Context, query string) Result {
 	ms := kb.getScratch()
 	defer kb.pool.Put(ms)
+	ms.si, ms.qv = nil, nil
+	if kb.sem != nil && strings.TrimSpace(query) != "" {
+		if si := kb.semIdx.Load(); si == nil {
+			kb.sem.metrics.fallbacks.WithLabelValues("not_ready").Inc()
+		} else if qv := kb.sem.embedQuery(ctx, query, si.dims); qv != nil {
+			ms.si, ms.qv = si, qv
+		}
+	}
 	cands := kb.rank(query, ms)
+	ms.si, ms.qv = nil, nil
 	res := Result{Outcome: OutcomeNone, Candidates: make([]Candidate, 0, NumCandidates)}
 	for _, c := range cands {
 		e := &kb.entries[c.entry]
@@ -315,19 +373,21 @@ func (kb *KnowledgeBase) rank(query string, ms *matchScratch) []scored {
 	// Self-score (the query as its own document) and classifier norm
 	// include unknown terms: a question about things no entry mentions gets
 	// a low confidence.
-	var self, xnorm float32
+	var self, xnorm, unknown float32
 	ms.qterms = ms.qterms[:0]
 	for _, t := range ts {
 		id, known := kb.vocab[t.h]
 		w := kb.idfMax
 		if known {
 			w = kb.terms[id].idf
+		} else {
+			unknown += kindWeight[t.kind] * w
 		}
 		self += kindWeight[t.kind] * w * t.tf
 		x := clfKindWeight[t.kind] * float32(math.Sqrt(float64(t.tf))) * w
 		xnorm += x * x
 		if known {
-			ms.qterms = append(ms.qterms, qterm{id, t.tf, x})
+			ms.qterms = append(ms.qterms, qterm{id: id, qtf: t.tf, xval: x})
 		}
 	}
 	if len(ms.qterms) == 0 || self == 0 {
@@ -397,6 +457,9 @@ func (kb *KnowledgeBase) rank(query string, ms *matchScratch) []scored {
 			kb.complete(c, rest, clf)
 		}
 	}
+	if ms.qv != nil {
+		cands = kb.addSemantic(ms, cands, clf)
+	}
 	// Blend the BM25 ratio with the classifier's softmax probability, every
 	// entry without a shared term at logit 0. Until the classifier is
 	// trained, a softmax of the BM25 ratios (temperature bm25Temp) stands in
@@ -417,25 +480,175 @@ func (kb *KnowledgeBase) rank(query string, ms *matchScratch) []scored {
 		c.conf = float32(e) // probability numerator, normalised below
 		z += e
 	}
+	ft := kb.ft.Load()
+	if ft != nil && !ft.hidden(kb, ms.qterms, unknown, ms.hidden(ftDims)) {
+		ft = nil
+	}
+	if ft != nil {
+		ft.candidateProbs(ms.h, cands, ms)
+		if len(ft.peers) > 0 {
+			ms.sum = append(ms.sum[:0], ms.probs...)
+			for _, p := range ft.peers {
+				p.hidden(kb, ms.qterms, unknown, ms.h)
+				p.candidateProbs(ms.h, cands, ms)
+				for i, x := range ms.probs {
+					ms.sum[i] += x
+				}
+			}
+			inv := 1 / float32(1+len(ft.peers))
+			for i := range ms.probs {
+				ms.probs[i] = ms.sum[i] * inv
+			}
+		}
+	}
 	normQ := kb.exactMatch(ms)
 	for i := range cands {
 		c := &cands[i]
+		c.prob = float32(float64(c.conf) / z)
+		c.ratio = c.bm25 / self
+		if ft != nil {
+			c.ft = ms.probs[i]
+		}
+		c.exact = int32(c.entry) == normQ
+		c.sem = -1
+		if ms.qv != nil {
+			c.sem = ms.si.calibrate(ms.si.cos(c.entry, ms.qv))
+		}
+	}
+	ms.specific, ms.withFT = specific, ft != nil
+	keep := NumCandidates
+	if ms.keep > 0 {
+		keep = ms.keep
+	}
+	cands = finish(cands, specific, ft != nil, ftBlend, float32(kb.clarify), keep)
+	ms.cands = cands
+	return cands
+}
+
+// finish ranks candidates (their parts set) and gives them their scores,
+// keeping the best keep. Ranking and confidence are separate: entries are
+// ranked by the full fusion (with the fastText part, once trained), while
+// the first one's score is the largest calibrated confidence among the
+// candidates — the BM25 + sparse classifier blend, the scale the thresholds
+// were chosen on, which separates out-of-domain questions best (the
+// fastText part adds ranking skill but not separation:
+// docs/MATCHING-RESULTS.md §3c). Every other candidate scores that times its
+// fused score relative to the first, so scores still fall with rank. An
+// exact question match scores 1 on both scales.
+func finish(cands []scored, specific float32, withFT bool, ftShare, clarify float32, keep int) []scored {
+	for i := range cands {
+		c := &cands[i]
+		conf, rank := fuse(c, specific, false, 0), fuse(c, specific, withFT, ftShare)
+		if c.sem >= 0 {
+			conf = (1-semWeight)*conf + semWeight*c.sem
+			rank = (1-semWeight)*rank + semWeight*c.sem
+		}
+		if c.exact {
+			conf, rank = max(conf, 1), max(rank, 1)
+		}
+		c.cal = conf
 		// Not clamped: ties at 1 would lose the ranking (Match clamps the
 		// reported score).
-		p := float32(float64(c.conf) / z)
-		conf := ((1-clfBlend)*c.bm25/self + clfBlend*p) * specific
-		if int32(c.entry) == normQ {
-			conf = max(conf, 1)
-		}
-		c.conf = conf
+		c.conf = rank
 	}
-	if len(cands) > NumCandidates {
-		selectTop(cands, NumCandidates, false)
-		cands = cands[:NumCandidates]
+	if len(cands) > keep {
+		selectTop(cands, keep, false)
+		cands = cands[:keep]
 	}
 	sortCandidates(cands)
-	kb.discountAmbiguity(cands)
-	ms.cands = cands
+	if len(cands) == 0 || cands[0].conf <= 0 {
+		return cands
+	}
+	// The best and second-best calibrated confidences, whichever entries
+	// hold them.
+	var top, second float32
+	for i := range cands {
+		if c := cands[i].cal; c > top {
+			top, second = c, top
+		} else if c > second {
+			second = c
+		}
+	}
+	if len(cands) > 1 {
+		top *= ambiguity(second/top, top, clarify)
+	}
+	first := cands[0].conf
+	for i := range cands {
+		cands[i].conf = top * cands[i].conf / first
+	}
+	return cands
+}
+
+// ambiguity is the factor that lowers the best score top when the two best
+// entries are nearly tied (second/first above ambiguityRatio), by up to
+// ambiguityDiscount, so a coin flip between two entries is asked about
+// rather than answered. It never takes the score below the clarify
+// threshold: ambiguity is a reason to ask, not to give up.
+func ambiguity(ratio, top, clarify float32) float32 {
+	if top >= 1 || top <= 0 {
+		return 1 // an exact question match, or nothing
+	}
+	if ratio <= ambiguityRatio {
+		return 1
+	}
+	d := 1 - ambiguityDiscount*(ratio-ambiguityRatio)/(1-ambiguityRatio)
+	if floor := min(top, clarify); top*d < floor {
+		d = floor / top
+	}
+	return d
+}
+
+// fuse is an entry's lexical confidence from its parts: the BM25 ratio and
+// the sparse classifier blended, then the fastText-style classifier (once
+// trained) blended in, all scaled by the query's specificity.
+func fuse(c *scored, specific float32, withFT bool, ftShare float32) float32 {
+	conf := (1-clfBlend)*c.ratio + clfBlend*c.prob
+	if withFT {
+		conf = (1-ftShare)*conf + ftShare*c.ft
+	}
+	return conf * specific
+}
+
+// addSemantic adds to cands the entries most similar to the query's
+// embedding that the lexical pass did not find (when the knowledge base is
+// small enough to scan: semScanLimit), with their lexical parts computed
+// exactly.
+func (kb *KnowledgeBase) addSemantic(ms *matchScratch, cands []scored, clf *classifier) []scored {
+	si := ms.si
+	if len(kb.entries)*si.dims > semScanLimit {
+		return cands
+	}
+	type hit struct {
+		e   uint32
+		cos float32
+	}
+	var best [semAdd]hit
+	nb := 0
+	for e := range kb.entries {
+		c := si.cos(uint32(e), ms.qv)
+		if nb == semAdd && c <= best[nb-1].cos {
+			continue
+		}
+		j := min(nb, semAdd-1)
+		for j > 0 && best[j-1].cos < c {
+			if j < semAdd {
+				best[j] = best[j-1]
+			}
+			j--
+		}
+		best[j] = hit{uint32(e), c}
+		nb = min(nb+1, semAdd)
+	}
+	ms.qsorted = append(ms.qsorted[:0], ms.qterms...)
+	slices.SortFunc(ms.qsorted, func(a, b qterm) int { return cmp.Compare(a.id, b.id) })
+	for _, h := range best[:nb] {
+		if slices.ContainsFunc(cands, func(c scored) bool { return c.entry == h.e }) {
+			continue
+		}
+		c := scored{entry: h.e}
+		kb.complete(&c, ms.qsorted, clf)
+		cands = append(cands, c)
+	}
 	return cands
 }
 
@@ -500,29 +713,6 @@ func sortCandidates(c []scored) {
 		}
 		return cmp.Compare(a.entry, b.entry)
 	})
-}
-
-// discountAmbiguity lowers the scores when the two best entries are nearly
-// tied (second/first above ambiguityRatio), by up to ambiguityDiscount, so
-// a coin flip between two entries is asked about rather than answered. It
-// never takes the best score below the clarify threshold: ambiguity is a
-// reason to ask, not to give up. Ranking is unchanged.
-func (kb *KnowledgeBase) discountAmbiguity(cands []scored) {
-	if len(cands) < 2 || cands[0].conf <= 0 || cands[0].conf >= 1 {
-		return // nothing, or an exact question match
-	}
-	ratio := cands[1].conf / cands[0].conf
-	if ratio <= ambiguityRatio {
-		return
-	}
-	top := cands[0].conf
-	d := 1 - ambiguityDiscount*(ratio-ambiguityRatio)/(1-ambiguityRatio)
-	if floor := min(top, float32(kb.clarify)); top*d < floor {
-		d = floor / top
-	}
-	for i := range cands {
-		cands[i].conf *= d
-	}
 }
 
 // selectTop reorders c so that its first k elements are those with the

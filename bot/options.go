@@ -24,6 +24,9 @@ type Options struct {
 	// StopWords are dropped from questions before matching; nil means the
 	// built-in list (DefaultStopWords), an empty non-nil slice none.
 	StopWords []string
+	// Semantic, when set, adds embedding similarity to matching. Pass the
+	// same one to every rebuild of a knowledge base.
+	Semantic *Semantic
 }
 
 // OptionsFrom builds Options from the bot config. resolve turns the

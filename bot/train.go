@@ -30,13 +30,18 @@ const (
 // lower it.
 var syncTrainBudget = 100_000_000
 
+// syncFTBudget is the fastText training work (examples × entries × dims ×
+// epochs) done inside NewKnowledgeBase, about 0.3 s; more is done in the
+// background.
+var syncFTBudget = 5e8
+
 // skipTraining disables the classifier (tests and benchmarks only).
 var skipTraining bool
 
 // trainSem lets one background training run at a time per process.
 var trainSem = make(chan struct{}, 1)
 
-// startTraining trains the classifier now when it is cheap, else in the
+// startTraining trains the classifiers now when it is cheap, else in the
 // background. kb.trained is closed when training has ended.
 func (kb *KnowledgeBase) startTraining(ts *trainingSet) {
 	perEpoch := 0
@@ -45,32 +50,56 @@ func (kb *KnowledgeBase) startTraining(ts *trainingSet) {
 			perEpoch += 2 * int(n) // forward and backward
 		}
 	}
-	if ts.len() == 0 || perEpoch == 0 || skipTraining {
+	if ts.len() == 0 || skipTraining {
 		close(kb.trained)
 		return
 	}
-	epochs := clfEpochs
-	if perEpoch*epochs > maxTrainWork {
-		epochs = max(2, maxTrainWork/perEpoch)
+	epochs := 0
+	if perEpoch > 0 {
+		epochs = clfEpochs
+		if perEpoch*epochs > maxTrainWork {
+			epochs = max(2, maxTrainWork/perEpoch)
+		}
 	}
+	ftEp := ftEpochsFor(ts.len(), len(kb.entries))
 	ix := trainIndex{n: len(kb.entries), terms: kb.terms, postE: kb.postE}
-	if perEpoch*epochs <= syncTrainBudget {
+	clfNow := epochs > 0 && perEpoch*epochs <= syncTrainBudget
+	if clfNow {
 		kb.clf.Store(kb.newClassifier(train(ix, ts, epochs, kb.retired)))
+		epochs = 0
+	}
+	ftNow := ftEp > 0 && float64(ts.len())*float64(len(kb.entries))*ftDims*float64(ftEp) <= syncFTBudget
+	if ftNow {
+		kb.ft.Store(kb.trainFastText(ts, ftEp, kb.retired))
+		ftEp = 0
+	}
+	if epochs == 0 && ftEp == 0 {
 		close(kb.trained)
 		return
 	}
 	// The goroutine holds the index data but only a weak pointer to the
 	// knowledge base: one that is dropped without Bot.Replace (say, built
 	// to validate a config) is collected, and its cleanup stops training.
+	// The fastText model needs the knowledge base's terms, which the
+	// goroutine holds through a copy of the fields it reads.
+	ftkb := &KnowledgeBase{entries: kb.entries, terms: kb.terms}
 	wp, trained, retired := weak.Make(kb), kb.trained, kb.retired
 	runtime.AddCleanup(kb, func(r *atomic.Bool) { r.Store(true) }, retired)
 	go func() {
 		defer close(trained)
 		trainSem <- struct{}{}
 		defer func() { <-trainSem }()
-		w := train(ix, ts, epochs, retired)
-		if kb := wp.Value(); w != nil && kb != nil {
-			kb.clf.Store(kb.newClassifier(w))
+		if epochs > 0 {
+			w := train(ix, ts, epochs, retired)
+			if kb := wp.Value(); w != nil && kb != nil {
+				kb.clf.Store(kb.newClassifier(w))
+			}
+		}
+		if ftEp > 0 && !retired.Load() {
+			m := ftkb.trainFastText(ts, ftEp, retired)
+			if kb := wp.Value(); m != nil && kb != nil {
+				kb.ft.Store(m)
+			}
 		}
 	}()
 }
@@ -84,12 +113,12 @@ func (kb *KnowledgeBase) newClassifier(post []float32) *classifier {
 	return &classifier{post: post, fwd: fwd}
 }
 
-// WaitTrained blocks until the classifier is trained (or training was
+// WaitTrained blocks until both classifiers are trained (or training was
 // abandoned because the knowledge base was replaced). Until then Match uses
-// BM25 alone. Mostly for tests and benchmarks.
+// BM25 alone or without the fastText part. Mostly for tests and tools.
 func (kb *KnowledgeBase) WaitTrained() { <-kb.trained }
 
-// Trained reports whether the classifier is in use.
+// Trained reports whether the sparse classifier is in use.
 func (kb *KnowledgeBase) Trained() bool { return kb.clf.Load() != nil }
 
 // retire stops a background training that has not finished.

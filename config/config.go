@@ -163,6 +163,36 @@ type Bot struct {
 	// StopWords are dropped from questions before matching. Default: a
 	// built-in list of Chinese function words.
 	StopWords []string `mapstructure:"stop_words"`
+	// Semantic is the optional semantic tier. Default off.
+	Semantic Semantic `mapstructure:"semantic"`
+}
+
+// Semantic adds embedding similarity from an OpenAI-compatible embeddings
+// endpoint (POST {base_url}/embeddings: OpenAI, Ollama, vLLM,
+// text-embeddings-inference, DashScope compatible mode…) to matching.
+type Semantic struct {
+	// Enabled turns the tier on. Default false.
+	Enabled bool `mapstructure:"enabled"`
+	// BaseURL is the API root including its version, e.g.
+	// "http://127.0.0.1:11434/v1". Default "".
+	BaseURL string `mapstructure:"base_url"`
+	// Model is the embedding model's name (it keys the cache). Default "".
+	Model string `mapstructure:"model"`
+	// APIKey is sent as a bearer token when set; set it through
+	// DINGDESK_BOT_SEMANTIC_API_KEY. Default "".
+	APIKey Secret `mapstructure:"api_key"`
+	// Dimensions, when > 0, is requested and every vector must have it.
+	// Default 0 (the model's own).
+	Dimensions int `mapstructure:"dimensions"`
+	// Timeout bounds one question's embedding; past it the question is
+	// matched lexically. Default 300ms.
+	Timeout time.Duration `mapstructure:"timeout"`
+	// BatchSize is how many knowledge questions one request carries at
+	// load. Default 32.
+	BatchSize int `mapstructure:"batch_size"`
+	// CacheDir keeps the knowledge questions' embeddings between runs,
+	// relative to the config file. Default "data/embeddings".
+	CacheDir string `mapstructure:"cache_dir"`
 }
 
 // Routing decides between the bot and a person.

@@ -34,6 +34,7 @@ func Default() *Config {
 			HotPrompt:        "大家都在问：",
 			HotCount:         5,
 			UnsupportedReply: "暂时只能识别文字消息哦，请用文字描述您的问题。",
+			Semantic:         Semantic{Timeout: 300 * time.Millisecond, BatchSize: 32, CacheDir: "data/embeddings"},
 		},
 		Routing: Routing{
 			Mode:             "bot_first",

@@ -131,6 +131,24 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	if sm := b.Semantic; sm.Enabled {
+		if u, err := url.Parse(sm.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("bot.semantic.base_url", "must be an http(s) URL such as http://127.0.0.1:11434/v1 (got %q)", sm.BaseURL)
+		}
+		if strings.TrimSpace(sm.Model) == "" {
+			add("bot.semantic.model", "must name the embedding model")
+		}
+		if sm.Dimensions < 0 || sm.Dimensions > 65536 {
+			add("bot.semantic.dimensions", "must be 0 (the model's own) to 65536")
+		}
+		if sm.Timeout <= 0 || sm.Timeout > 10*time.Second {
+			add("bot.semantic.timeout", "must be in (0, 10s]: a reply waits for it")
+		}
+		if sm.BatchSize < 1 || sm.BatchSize > 2048 {
+			add("bot.semantic.batch_size", "must be 1 to 2048")
+		}
+	}
+
 	r := c.Routing
 	oneOf("routing.mode", r.Mode, Modes...)
 	if r.NoAnswerLimit < 1 {

@@ -121,10 +121,16 @@ func knowledgePaths(cfg *config.Config) []string {
 
 // buildKB indexes entries with the config's matching options.
 func buildKB(cfg *config.Config, entries []bot.Entry) (*bot.KnowledgeBase, error) {
+	return buildKBWith(cfg, entries, nil)
+}
+
+// buildKBWith is buildKB with the semantic tier sem (nil: none).
+func buildKBWith(cfg *config.Config, entries []bot.Entry, sem *bot.Semantic) (*bot.KnowledgeBase, error) {
 	opts, err := bot.OptionsFrom(cfg.Bot, cfg.Resolve)
 	if err != nil {
 		return nil, err
 	}
+	opts.Semantic = sem
 	return bot.NewKnowledgeBase(entries, opts)
 }
 

@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/dingdesk/dingdesk/bot/embedtest"
 )
 
 // writeKBConfig writes a config whose knowledge files are the bot package's
@@ -150,5 +153,148 @@ func TestKBConfigProblems(t *testing.T) {
 	}
 	if code, _, _ := runKBTest(t, ""); code != 2 {
 		t.Errorf("no subcommand: exit %d", code)
+	}
+}
+
+func writeQueries(t *testing.T, lines ...string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "queries.jsonl")
+	if err := os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestKBEval(t *testing.T) {
+	cfg := writeKBConfig(t, "webhook")
+	qs := writeQueries(t,
+		`{"query": "VPN连不上怎么办？", "expect_id": "it-vpn"}`,
+		`{"query": "在家里连不上vpn", "expect_id": "it-vpn"}`,
+		`{"query": "请问年休假的流程", "expect_id": "hr-leave"}`,
+		`{"query": "工牌丢了", "expect_id": "adm-badge"}`,
+		`{"query": "今天天气怎么样", "expect_id": null}`,
+		`{"query": "量子纠缠是什么", "expect_id": ""}`,
+	)
+	code, out, errs := runKBTest(t, "", "eval", "-c", cfg, qs)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, want := range []string{
+		"6 queries: 4 in domain, 2 out of domain",
+		"thresholds answer 0.60, clarify 0.28",
+		"top-1                      1.000",
+		"OOD rejected               1.000",
+		"falsely rejected           0.000",
+		"threshold curve",
+		"← clarify", "← answer",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("kb eval output lacks %q:\n%s", want, out)
+		}
+	}
+	// -json carries the same figures, curve included.
+	code, out, errs = runKBTest(t, "", "eval", "-json", "-c", cfg, qs)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var ev struct {
+		ClarifyThreshold  float64
+		InDomain, OOD     int
+		Top1, OODRejected float64
+		Curve             []struct{ Threshold, FalseRejected, OODRejected float64 }
+	}
+	if err := json.Unmarshal([]byte(out), &ev); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	if ev.InDomain != 4 || ev.OOD != 2 || ev.Top1 != 1 || ev.OODRejected != 1 || len(ev.Curve) < 10 || ev.Curve[0].Threshold != 0.1 {
+		t.Errorf("json figures %+v", ev)
+	}
+	// A question answered wrongly counts against top-1 and shows in the
+	// share of right answers.
+	wrong := writeQueries(t, `{"query": "VPN连不上怎么办？", "expect_id": "hr-leave"}`)
+	code, out, _ = runKBTest(t, "", "eval", "-c", cfg, wrong)
+	if code != 0 || !strings.Contains(out, "top-1                      0.000") || !strings.Contains(out, "(0.000 of them right)") {
+		t.Errorf("wrong answer: exit %d\n%s", code, out)
+	}
+}
+
+func TestKBEvalBadInput(t *testing.T) {
+	cfg := writeKBConfig(t, "webhook")
+	for name, c := range map[string]struct {
+		lines []string
+		want  []string
+	}{
+		"unknown id": {[]string{`{"query": "VPN", "expect_id": "it-vpn"}`, `{"query": "年假", "expect_id": "no-such"}`}, []string{`query 2 ("年假"): expect_id "no-such" is not in the knowledge base`}},
+		"bad lines":  {[]string{`{"query": "VPN", "expect": "it-vpn"}`, `not json`, `{"query": " ", "expect_id": null}`}, []string{"queries.jsonl:1:", "queries.jsonl:2:", "queries.jsonl:3: empty query"}},
+		"empty file": {[]string{""}, []string{"no queries"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			code, _, errs := runKBTest(t, "", "eval", "-c", cfg, writeQueries(t, c.lines...))
+			if code != 1 {
+				t.Fatalf("exit %d, want 1: %s", code, errs)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(errs, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, errs)
+				}
+			}
+		})
+	}
+	if code, _, errs := runKBTest(t, "", "eval", "-c", cfg); code != 2 || !strings.Contains(errs, "needs one queries file") {
+		t.Errorf("no file: exit %d %s", code, errs)
+	}
+	if code, _, errs := runKBTest(t, "", "eval", "-c", cfg, "/nonexistent/q.jsonl"); code != 1 || !strings.Contains(errs, "no such file") {
+		t.Errorf("missing file: exit %d %s", code, errs)
+	}
+}
+
+func TestKBEvalWithSemanticTier(t *testing.T) {
+	srv := embedtest.New(32, map[string]string{"苹果支付": "applepay", "apple pay": "applepay", "添加": "bind", "绑定": "bind", "刷卡机": "pos", "pos机": "pos", "小票": "receipt", "凭条": "receipt"})
+	defer srv.Close()
+	dir := t.TempDir()
+	kb := `[
+{"id":"applepay","question":"Apple Pay怎么绑定银行卡？","similar":["Apple Pay支持哪些银行","Apple Pay绑卡失败"],"answer":"在钱包里添加。"},
+{"id":"pos","question":"POS机消费没有小票怎么办？","similar":["POS机打印不出凭条"],"answer":"联系商户。"},
+{"id":"lost","question":"银行卡丢了怎么挂失？","similar":["卡片遗失如何挂失"],"answer":"拨打95516。"},
+{"id":"open","question":"怎么开通云闪付？","similar":["云闪付注册","下载云闪付"],"answer":"下载应用。"}
+]`
+	os.WriteFile(filepath.Join(dir, "kb.yaml"), []byte(kb), 0o644)
+	qs := writeQueries(t,
+		`{"query": "苹果支付怎么添加银行卡", "expect_id": "applepay"}`,
+		`{"query": "刷卡机没给小票", "expect_id": "pos"}`,
+		`{"query": "今天天气怎么样", "expect_id": null}`,
+	)
+	write := func(enabled bool) string {
+		cfg := fmt.Sprintf("dingtalk:\n  mode: webhook\nbot:\n  knowledge: [kb.yaml]\n  semantic:\n    enabled: %v\n    base_url: %s\n    model: fake\n    cache_dir: emb\n", enabled, srv.BaseURL())
+		p := filepath.Join(dir, fmt.Sprintf("semantic-%v.yaml", enabled))
+		os.WriteFile(p, []byte(cfg), 0o644)
+		return p
+	}
+	_, lexical, _ := runKBTest(t, "", "eval", "-json", "-c", write(false), qs)
+	code, semantic, errs := runKBTest(t, "", "eval", "-json", "-c", write(true), qs)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	type figures struct{ Top1, FalseRejected, Answered, OODRejected float64 }
+	var l, s figures
+	json.Unmarshal([]byte(lexical), &l)
+	json.Unmarshal([]byte(semantic), &s)
+	// Lexically the paraphrases share too little with their entries to be
+	// answered; the embeddings bridge 苹果支付 ↔ Apple Pay and 刷卡机 ↔ POS机.
+	t.Logf("semantic %+v, lexical %+v", s, l)
+	if s.Top1 != 1 || s.Answered+1e-9 < l.Answered || s.FalseRejected >= l.FalseRejected && l.Answered == s.Answered || s.OODRejected != 1 {
+		t.Errorf("semantic %+v, lexical %+v", s, l)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "emb")); err != nil {
+		t.Errorf("cache dir not made relative to the config: %v", err)
+	}
+	// A dead endpoint: the entries come from the cache, every query falls
+	// back, and the figures are the lexical ones.
+	srv.Close()
+	code, dead, errs := runKBTest(t, "", "eval", "-json", "-c", write(true), qs)
+	var d figures
+	json.Unmarshal([]byte(dead), &d)
+	if code != 0 || d != l || !strings.Contains(errs, "matching lexically") {
+		t.Fatalf("dead endpoint: exit %d, %+v (lexical %+v), stderr %s", code, d, l, errs)
 	}
 }

@@ -65,6 +65,7 @@ func (m *Main) rebuildKnowledge(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	opts.Semantic = m.Semantic
 	oldFiles, oldOpts := m.kb.files.Swap(&files), m.kb.opts.Swap(&opts)
 	if err := m.KnowledgeSync.Rebuild(ctx); err != nil {
 		if oldFiles != nil {

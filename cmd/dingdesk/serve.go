@@ -94,6 +94,9 @@ type Main struct {
 	KnowledgeSync *knowledge.Sync
 	Reviewer      *knowledge.Reviewer
 	kb            kbState
+	// Semantic is the bot's semantic tier (nil when off), kept across
+	// knowledge-base reloads.
+	Semantic *bot.Semantic
 	// Platform is DingTalk unless set before Run (dingdesk chat sets a
 	// terminal adapter).
 	Platform adapter.Adapter
@@ -141,6 +144,9 @@ func (m *Main) Run(ctx context.Context) error {
 	m.probe = &storageProbe{check: m.Inbox.Probe}
 
 	m.kbInputs = knowledgeInputs(cfg) // before reading: a later edit then differs
+	// The semantic tier outlives knowledge rebuilds (its embedding cache
+	// follows the entries); nil when bot.semantic is off.
+	m.Semantic = newSemantic(cfg, m.Log.With("component", "semantic"))
 	if err := m.startKnowledge(ctx, cfg); err != nil {
 		return fmt.Errorf("knowledge: %w", err)
 	}
@@ -168,6 +174,13 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	if m.prom, err = metrics.New(m.Registry, mo); err != nil {
 		return err
+	}
+	if m.Semantic != nil {
+		for _, c := range m.Semantic.Collectors() {
+			if err := m.Registry.Register(c); err != nil {
+				return fmt.Errorf("register semantic metrics: %w", err)
+			}
+		}
 	}
 	m.Metrics.Delivered = m.prom.Delivered
 
@@ -553,6 +566,9 @@ func restartKeys(a, b *config.Config) []string {
 		a.DingTalk.WebhookPath != b.DingTalk.WebhookPath || a.DingTalk.RobotCode != b.DingTalk.RobotCode ||
 		!slices.Equal(a.DingTalk.SessionWebhookHosts, b.DingTalk.SessionWebhookHosts) {
 		keys = append(keys, "dingtalk")
+	}
+	if a.Bot.Semantic != b.Bot.Semantic {
+		keys = append(keys, "bot.semantic")
 	}
 	return keys
 }
