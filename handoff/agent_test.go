@@ -7,14 +7,14 @@ import (
 	"time"
 
 	"github.com/dingdesk/dingdesk/adapter"
+	"github.com/dingdesk/dingdesk/gormstore"
+	"github.com/dingdesk/dingdesk/gormstore/gormstoretest"
 	"github.com/dingdesk/dingdesk/handoff"
 	"github.com/dingdesk/dingdesk/handoff/clocktest"
-	"github.com/dingdesk/dingdesk/storage"
-	"github.com/dingdesk/dingdesk/storage/storagetest"
 )
 
 func TestTransfer(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
 		h := newHarness(t, driver, queueConfig())
 		h.presence("a1", handoff.Online)
 		h.presence("b1", handoff.Online)
@@ -76,7 +76,7 @@ func TestTransfer(t *testing.T) {
 
 func TestAgentReplies(t *testing.T) {
 	yaml := strings.Replace(queueConfig(), "    queue_timeout: 15m", "    queue_timeout: 15m\n    assigned_message: 已为您转接人工客服，请稍候。", 1)
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
 		h := newHarness(t, driver, strings.Replace(yaml, "name: 小王, max_chats: 1", "name: 小王, max_chats: 3", 1))
 		chat := h.msg("agentchat-a1", "a1", "上线")
 		if err := h.e.NoteAgentChat(h.ctx, chat); err != nil {
@@ -147,7 +147,7 @@ func TestAgentReplies(t *testing.T) {
 		expectTexts(t, h.sent(), "a1", "提醒")
 
 		// The transcript has the agent's lines.
-		lines, _ := storage.NewHandoffStore(h.db, nil).Messages(h.ctx, "cid-u1|u1")
+		lines, _ := gormstore.NewHandoffStore(h.db, nil).Messages(h.ctx, "cid-u1|u1")
 		var agentLines int
 		for _, l := range lines {
 			if l.Sender == handoff.SenderAgent && l.SenderID == "a1" && l.SessionID != 0 {
@@ -175,7 +175,7 @@ func (h *harness) AgentReplyText(t *testing.T, staff string, no int, text, want 
 }
 
 func TestConfigReload(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
 		h := newHarness(t, driver, queueConfig())
 		h.presence("a1", handoff.Online)
 		h.say("u1", "转人工")
@@ -206,9 +206,9 @@ func TestConfigReload(t *testing.T) {
 // TestRestart: a new engine (a restarted process) on the same database
 // continues states, queue and pending timeouts.
 func TestRestart(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
-		cfg := storagetest.NewStorage(t, driver)
-		db1, err := storage.Open(t.Context(), cfg, nil)
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
+		cfg := gormstoretest.NewStorage(t, driver)
+		db1, err := gormstore.Open(t.Context(), cfg, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -220,7 +220,7 @@ func TestRestart(t *testing.T) {
 		h.say("u3", "转人工")
 		db1.Close() // the process dies
 
-		db2 := storagetest.OpenStorage(t, cfg)
+		db2 := gormstoretest.OpenStorage(t, cfg)
 		h2 := newHarnessOn(t, db2, queueConfig(), clocktest.New(wed10.Add(time.Minute)))
 		expectState(t, h2.conv("u1"), handoff.StateHuman)
 		expectTexts(t, h2.say("u1", "我回来了"), "a1", "#1 用户u1：我回来了")

@@ -8,21 +8,21 @@ import (
 
 	"github.com/dingdesk/dingdesk/adapter"
 	"github.com/dingdesk/dingdesk/config"
+	"github.com/dingdesk/dingdesk/gormstore"
+	"github.com/dingdesk/dingdesk/gormstore/gormstoretest"
 	"github.com/dingdesk/dingdesk/handoff"
 	"github.com/dingdesk/dingdesk/handoff/clocktest"
-	"github.com/dingdesk/dingdesk/storage"
-	"github.com/dingdesk/dingdesk/storage/storagetest"
 )
 
 // BenchmarkRelayToAgent: a user with a person writes; the message is
 // relayed to the agent (transcript line, notice, and the event the
 // workbench streams, all in one transaction).
 func BenchmarkRelayToAgent(b *testing.B) {
-	for _, driver := range storagetest.Drivers(b) {
+	for _, driver := range gormstoretest.Drivers(b) {
 		b.Run(driver, func(b *testing.B) {
-			db := storagetest.Open(b, driver)
+			db := gormstoretest.Open(b, driver)
 			store := config.NewStore(parseConfig(b, baseYAML))
-			e := handoff.New(handoff.Deps{Config: store, Bot: newTestBot(b, store.Current()), Store: storage.NewHandoffStore(db, nil), Clock: clocktest.New(wed10)})
+			e := handoff.New(handoff.Deps{Config: store, Bot: newTestBot(b, store.Current()), Store: gormstore.NewHandoffStore(db, nil), Clock: clocktest.New(wed10)})
 			ctx := context.Background()
 			if _, err := e.SetPresence(ctx, "a1", handoff.Online); err != nil {
 				b.Fatal(err)

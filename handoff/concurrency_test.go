@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"github.com/dingdesk/dingdesk/adapter"
+	"github.com/dingdesk/dingdesk/gormstore"
+	"github.com/dingdesk/dingdesk/gormstore/gormstoretest"
 	"github.com/dingdesk/dingdesk/handoff"
 	"github.com/dingdesk/dingdesk/handoff/clocktest"
-	"github.com/dingdesk/dingdesk/storage"
-	"github.com/dingdesk/dingdesk/storage/storagetest"
 )
 
 const crowdYAML = `
@@ -40,15 +40,15 @@ var positionRE = regexp.MustCompile(`当前排第 (\d+) 位`)
 // TestConcurrentHandoffs: two replicas on one MariaDB database, 200 users
 // asking for a person at once, 5 agents × 3 chats.
 func TestConcurrentHandoffs(t *testing.T) {
-	if os.Getenv(storagetest.EnvMySQL) == "" {
-		t.Skipf("set %s to run the MariaDB concurrency test", storagetest.EnvMySQL)
+	if os.Getenv(gormstoretest.EnvMySQL) == "" {
+		t.Skipf("set %s to run the MariaDB concurrency test", gormstoretest.EnvMySQL)
 	}
 	const users, agents, maxChats = 200, 5, 3
-	cfg := storagetest.NewStorage(t, "mysql")
+	cfg := gormstoretest.NewStorage(t, "mysql")
 	clock := clocktest.New(wed10)
 	hs := []*harness{
-		newHarnessOn(t, storagetest.OpenStorage(t, cfg), crowdYAML, clock),
-		newHarnessOn(t, storagetest.OpenStorage(t, cfg), crowdYAML, clock),
+		newHarnessOn(t, gormstoretest.OpenStorage(t, cfg), crowdYAML, clock),
+		newHarnessOn(t, gormstoretest.OpenStorage(t, cfg), crowdYAML, clock),
 	}
 	hs[1].shareKicks(hs[0])
 	h := hs[0]
@@ -77,7 +77,7 @@ func TestConcurrentHandoffs(t *testing.T) {
 		t.FailNow()
 	}
 
-	st := storage.NewHandoffStore(h.db, nil)
+	st := gormstore.NewHandoffStore(h.db, nil)
 	checkCapacity := func() int {
 		t.Helper()
 		total := 0
@@ -102,7 +102,7 @@ func TestConcurrentHandoffs(t *testing.T) {
 	// Everyone got exactly one message: assigned, or queued with the
 	// position that is their place in the queue (arrival order = the order
 	// they took the group lock).
-	sent, err := storage.NewOutboxStore(h.db).After(h.ctx, 0, 1<<20)
+	sent, err := gormstore.NewOutboxStore(h.db).After(h.ctx, 0, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,12 +202,12 @@ func TestConcurrentHandoffs(t *testing.T) {
 // TestTimersFireOnce: two replicas scan the same due timers at once; each
 // timeout fires once.
 func TestTimersFireOnce(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
-		cfg := storagetest.NewStorage(t, driver)
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
+		cfg := gormstoretest.NewStorage(t, driver)
 		clock := clocktest.New(wed10)
 		yaml := strings.Replace(queueConfig(), "customer_idle_timeout: 10m", "customer_idle_timeout: 0s", 1)
-		h1 := newHarnessOn(t, storagetest.OpenStorage(t, cfg), yaml, clock)
-		h2 := newHarnessOn(t, storagetest.OpenStorage(t, cfg), yaml, clock)
+		h1 := newHarnessOn(t, gormstoretest.OpenStorage(t, cfg), yaml, clock)
+		h2 := newHarnessOn(t, gormstoretest.OpenStorage(t, cfg), yaml, clock)
 		h2.shareKicks(h1)
 		h1.presence("a1", handoff.Online)
 		const n = 30

@@ -11,7 +11,7 @@
 // Tx its operations run in (store.go, with the lock order), and the Bot it
 // asks (Bot). Enqueueing replies and marking the inbound message handled
 // are methods of Tx, so that bookkeeping lives behind one interface; the
-// gorm implementation (storage.HandoffStore) converts its rows at its edge
+// gorm implementation (gormstore.HandoffStore) converts its rows at its edge
 // and sends the replies a transaction enqueued once it has committed.
 // All state lives in the database, so replicas sharing one MySQL database
 // and restarts lose nothing; the engine keeps only caches of the config

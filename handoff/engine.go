@@ -31,7 +31,7 @@ type Deps struct {
 	// Bot answers in the bot state; nil answers nothing (every question is
 	// unanswered).
 	Bot Bot
-	// Store keeps the engine's records (storage.HandoffStore).
+	// Store keeps the engine's records (gormstore.HandoffStore).
 	Store Store
 	Clock Clock // default SystemClock
 	// Log is the engine's scoped logger (the wiring adds

@@ -7,14 +7,14 @@ import (
 
 	"github.com/dingdesk/dingdesk/adapter"
 	"github.com/dingdesk/dingdesk/bot"
+	"github.com/dingdesk/dingdesk/gormstore"
+	"github.com/dingdesk/dingdesk/gormstore/gormstoretest"
 	"github.com/dingdesk/dingdesk/handoff"
 	"github.com/dingdesk/dingdesk/handoff/clocktest"
-	"github.com/dingdesk/dingdesk/storage"
-	"github.com/dingdesk/dingdesk/storage/storagetest"
 )
 
 func TestBotTurns(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
 		h := newHarness(t, driver, baseYAML)
 
 		r := h.say("u1", "怎么退货")
@@ -45,7 +45,7 @@ func TestBotTurns(t *testing.T) {
 			t.Fatalf("conversation = %+v, want bot with 1 miss", c)
 		}
 
-		st := storage.NewHandoffStore(h.db, nil)
+		st := gormstore.NewHandoffStore(h.db, nil)
 		un, err := st.Unanswered(h.ctx, 10)
 		if err != nil || len(un) != 1 || un[0].Question != "2" || un[0].ConversationID != "cid-u1" {
 			t.Fatalf("unanswered = %+v, %v", un, err)
@@ -158,9 +158,9 @@ func TestRouting(t *testing.T) {
 		{name: "members of other groups do not count", online: []string{"b1"}, msgs: []string{"转人工"},
 			state: handoff.StateBot, last: []string{"暂时没有客服在线"}},
 	}
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
-		cfg := storagetest.NewStorage(t, driver)
-		db := storagetest.OpenStorage(t, cfg)
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
+		cfg := gormstoretest.NewStorage(t, driver)
+		db := gormstoretest.OpenStorage(t, cfg)
 		for i, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
 				yaml := c.yaml
@@ -278,8 +278,8 @@ skill_groups:
 		{"new york rule: 22:00 shanghai is 10:00 there", sh("2026-06-03 22:00"), "us", true},
 		{"new york rule: 10:00 shanghai is 22:00 there", sh("2026-06-03 10:00"), "us", false},
 	}
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
-		db := storagetest.Open(t, driver)
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
+		db := gormstoretest.Open(t, driver)
 		clock := clocktest.New(wed10)
 		h := newHarnessOn(t, db, yaml, clock)
 		h.presence("x1", handoff.Online)

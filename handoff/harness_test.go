@@ -13,10 +13,10 @@ import (
 	"github.com/dingdesk/dingdesk/adapter"
 	"github.com/dingdesk/dingdesk/bot"
 	"github.com/dingdesk/dingdesk/config"
+	"github.com/dingdesk/dingdesk/gormstore"
+	"github.com/dingdesk/dingdesk/gormstore/gormstoretest"
 	"github.com/dingdesk/dingdesk/handoff"
 	"github.com/dingdesk/dingdesk/handoff/clocktest"
-	"github.com/dingdesk/dingdesk/storage"
-	"github.com/dingdesk/dingdesk/storage/storagetest"
 )
 
 // wed10 is Wednesday 2026-06-03 10:00 in Shanghai.
@@ -80,45 +80,45 @@ var kbEntries = []bot.Entry{
 type harness struct {
 	t     *testing.T
 	ctx   context.Context
-	db    *storage.DB
+	db    *gormstore.DB
 	store *config.Store
 	clock *clocktest.Clock
 	e     *handoff.Engine
 	bot   *bot.Bot
 
 	mu     sync.Mutex
-	kicked []storage.OutboxItem
+	kicked []gormstore.OutboxItem
 	seen   int64 // outbox rows read so far
 	n      int
 }
 
 func newHarness(t *testing.T, driver, yaml string) *harness {
 	t.Helper()
-	return newHarnessOn(t, storagetest.Open(t, driver), yaml, clocktest.New(wed10))
+	return newHarnessOn(t, gormstoretest.Open(t, driver), yaml, clocktest.New(wed10))
 }
 
-func newHarnessOn(t *testing.T, db *storage.DB, yaml string, clock *clocktest.Clock) *harness {
+func newHarnessOn(t *testing.T, db *gormstore.DB, yaml string, clock *clocktest.Clock) *harness {
 	return newHarnessWith(t, db, parseConfig(t, yaml), clock)
 }
 
-func newHarnessWith(t *testing.T, db *storage.DB, cfg *config.Config, clock *clocktest.Clock) *harness {
+func newHarnessWith(t *testing.T, db *gormstore.DB, cfg *config.Config, clock *clocktest.Clock) *harness {
 	h := &harness{t: t, ctx: context.Background(), db: db, store: config.NewStore(cfg), clock: clock}
 	h.bot = newTestBot(t, h.store.Current())
 	h.e = h.engine()
 	// Another harness may have used the database: start after its rows.
 	var err error
-	if h.seen, err = storage.NewOutboxStore(db).LastID(h.ctx); err != nil {
+	if h.seen, err = gormstore.NewOutboxStore(db).LastID(h.ctx); err != nil {
 		t.Fatal(err)
 	}
 	return h
 }
 
 func (h *harness) engine() *handoff.Engine {
-	return handoff.New(handoff.Deps{Config: h.store, Bot: h.bot, Clock: h.clock, Store: storage.NewHandoffStore(h.db, h.kick)})
+	return handoff.New(handoff.Deps{Config: h.store, Bot: h.bot, Clock: h.clock, Store: gormstore.NewHandoffStore(h.db, h.kick)})
 }
 
 // kick records what the store hands the sender.
-func (h *harness) kick(sent []storage.OutboxItem) {
+func (h *harness) kick(sent []gormstore.OutboxItem) {
 	h.mu.Lock()
 	h.kicked = append(h.kicked, sent...)
 	h.mu.Unlock()
@@ -127,8 +127,8 @@ func (h *harness) kick(sent []storage.OutboxItem) {
 // shareKicks makes h record its kicks in other's list (two replicas, one
 // reader).
 func (h *harness) shareKicks(other *harness) {
-	h.e = handoff.New(handoff.Deps{Config: h.store, Bot: h.bot, Clock: h.clock, Store: storage.NewHandoffStore(h.db,
-		func(sent []storage.OutboxItem) {
+	h.e = handoff.New(handoff.Deps{Config: h.store, Bot: h.bot, Clock: h.clock, Store: gormstore.NewHandoffStore(h.db,
+		func(sent []gormstore.OutboxItem) {
 			other.mu.Lock()
 			other.kicked = append(other.kicked, sent...)
 			other.mu.Unlock()
@@ -170,7 +170,7 @@ func (h *harness) send(m adapter.Message) []adapter.Reply {
 // each was kicked.
 func (h *harness) sent() []adapter.Reply {
 	h.t.Helper()
-	rows, err := storage.NewOutboxStore(h.db).After(h.ctx, h.seen, 1<<20)
+	rows, err := gormstore.NewOutboxStore(h.db).After(h.ctx, h.seen, 1<<20)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func (h *harness) sent() []adapter.Reply {
 	for i, r := range rows {
 		out[i] = r.Reply
 		// The sender gets the rows in memory: they must be what was stored.
-		k := slices.IndexFunc(kicked, func(it storage.OutboxItem) bool { return it.ID == r.ID })
+		k := slices.IndexFunc(kicked, func(it gormstore.OutboxItem) bool { return it.ID == r.ID })
 		switch {
 		case k < 0:
 			h.t.Errorf("outbox row %d (%q) was not kicked", r.ID, out[i].Text)

@@ -7,17 +7,17 @@ import (
 
 	"github.com/dingdesk/dingdesk/adapter"
 	"github.com/dingdesk/dingdesk/config"
+	"github.com/dingdesk/dingdesk/gormstore"
+	"github.com/dingdesk/dingdesk/gormstore/gormstoretest"
 	"github.com/dingdesk/dingdesk/handoff"
 	"github.com/dingdesk/dingdesk/handoff/clocktest"
-	"github.com/dingdesk/dingdesk/storage"
-	"github.com/dingdesk/dingdesk/storage/storagetest"
 )
 
 // A company that only wants the bot today runs bot_first with no skill
 // group (钉小蜜's 人工技能组 is optional in 机器人优先): the bot answers, and
 // whatever would hand off gets the no-agent text (issue 13 #7).
 func TestBotFirstWithoutSkillGroups(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
 		const yaml = `
 dingtalk: { mode: webhook, client_secret: test-secret }
 routing: { mode: bot_first, no_answer_limit: 2 }
@@ -32,9 +32,9 @@ service_rules:
 		if err != nil {
 			t.Fatal(err)
 		}
-		logs := &storagetest.Logs{}
-		h := newHarnessWith(t, storagetest.Open(t, driver), cfg, clocktest.New(wed10))
-		h.e = handoff.New(handoff.Deps{Config: h.store, Bot: h.bot, Clock: h.clock, Store: storage.NewHandoffStore(h.db, h.kick),
+		logs := &gormstoretest.Logs{}
+		h := newHarnessWith(t, gormstoretest.Open(t, driver), cfg, clocktest.New(wed10))
+		h.e = handoff.New(handoff.Deps{Config: h.store, Bot: h.bot, Clock: h.clock, Store: gormstore.NewHandoffStore(h.db, h.kick),
 			Log: logs.Logger()})
 
 		expectTexts(t, h.say("u1", "怎么退货"), "u1", "退货请在订单页")
@@ -77,7 +77,7 @@ func TestBotOnlyNoAnswerText(t *testing.T) {
 // human_only has no bot to go back to: its closing texts do not say "可以
 // 继续问我" or "再次输入“转人工”".
 func TestHumanOnlyClosingText(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
 		yaml := strings.Replace(baseYAML, "mode: bot_first", "mode: human_only", 1)
 		h := newHarness(t, driver, yaml)
 		h.presence("a1", handoff.Online)
@@ -114,7 +114,7 @@ func TestHumanOnlyClosingText(t *testing.T) {
 // An agent going offline alone hands the users back to the queue; they
 // are told nobody is online, not that the agents are busy (issue 13 #9).
 func TestOfflineAloneTellsNoAgent(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
 		h := newHarness(t, driver, queueConfig())
 		h.presence("a1", handoff.Online)
 		h.say("u1", "转人工")
@@ -138,7 +138,7 @@ func TestOfflineAloneTellsNoAgent(t *testing.T) {
 // `推荐 N` sends from the list the agent saw, and that list is the one
 // shown with the user's latest question (issue 13 #9).
 func TestSuggestionsAreTheListTheAgentSaw(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
 		h := newHarness(t, driver, baseYAML)
 		h.presence("a1", handoff.Online)
 		h.say("u1", "怎么退货")
@@ -193,8 +193,8 @@ func TestSuggestionsAreTheListTheAgentSaw(t *testing.T) {
 // A refused transfer (nobody online in the target group) is rolled back
 // without a logged failure (issue 13 #8).
 func TestRefusedTransferLogsNoFailure(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
-		db, logs := storagetest.OpenLogged(t, driver)
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
+		db, logs := gormstoretest.OpenLogged(t, driver)
 		h := newHarnessOn(t, db, baseYAML, clocktest.New(wed10))
 		h.presence("a1", handoff.Online)
 		h.say("u1", "转人工")

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/dingdesk/dingdesk/adapter"
+	"github.com/dingdesk/dingdesk/gormstore"
+	"github.com/dingdesk/dingdesk/gormstore/gormstoretest"
 	"github.com/dingdesk/dingdesk/handoff"
-	"github.com/dingdesk/dingdesk/storage"
-	"github.com/dingdesk/dingdesk/storage/storagetest"
 )
 
 // queueYAML: one group, agents with one chat each, timeouts on.
@@ -54,7 +54,7 @@ func queueConfig() string {
 }
 
 func TestQueueAndEndings(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
 		h := newHarness(t, driver, queueConfig())
 		h.presence("a1", handoff.Online)
 		h.sent()
@@ -137,7 +137,7 @@ func TestQueueAndEndings(t *testing.T) {
 			len(v.Queues) != 1 || v.Queues[0].Display != "售后服务" || v.Queues[0].Length != 0 {
 			t.Fatalf("view a2 = %+v", v)
 		}
-		st := storage.NewHandoffStore(h.db, nil)
+		st := gormstore.NewHandoffStore(h.db, nil)
 		for _, a := range []string{"a1", "a2"} {
 			row, _ := st.Agent(h.ctx, a)
 			want := map[string]int{"a1": 0, "a2": 1}[a]
@@ -149,7 +149,7 @@ func TestQueueAndEndings(t *testing.T) {
 }
 
 func TestTimeouts(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
 		h := newHarness(t, driver, queueConfig())
 		h.presence("a1", handoff.Online)
 		h.say("u1", "转人工")
@@ -200,7 +200,7 @@ func TestTimeouts(t *testing.T) {
 }
 
 func TestOfflineAgentHandsSessionsOn(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
 		t.Run("to a colleague with capacity", func(t *testing.T) {
 			h := newHarness(t, driver, queueConfig())
 			h.presence("a1", handoff.Online)
@@ -264,7 +264,7 @@ func TestOfflineAgentHandsSessionsOn(t *testing.T) {
 func TestRunTimers(t *testing.T) {
 	h := newHarness(t, "sqlite", queueConfig())
 	h.e = handoff.New(handoff.Deps{Config: h.store, Bot: h.bot, Clock: h.clock, TimerInterval: 5 * time.Millisecond,
-		Store: storage.NewHandoffStore(h.db, func(sent []storage.OutboxItem) { h.mu.Lock(); h.kicked = append(h.kicked, sent...); h.mu.Unlock() })})
+		Store: gormstore.NewHandoffStore(h.db, func(sent []gormstore.OutboxItem) { h.mu.Lock(); h.kicked = append(h.kicked, sent...); h.mu.Unlock() })})
 	h.presence("a1", handoff.Online)
 	h.say("u1", "转人工")
 	h.say("u2", "转人工")
@@ -297,7 +297,7 @@ func TestRunTimers(t *testing.T) {
 }
 
 func TestBusyKeepsSessions(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
 		h := newHarness(t, driver, queueConfig())
 		h.presence("a1", handoff.Online)
 		h.say("u1", "转人工")

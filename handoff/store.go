@@ -8,9 +8,9 @@ import (
 	"github.com/dingdesk/dingdesk/adapter"
 )
 
-// The engine's contract with its storage. The engine decides; a Store
+// The engine's contract with its gormstore. The engine decides; a Store
 // keeps the records below and runs the engine's transactions. The gorm
-// implementation (storage.HandoffStore) converts its rows to these records
+// implementation (gormstore.HandoffStore) converts its rows to these records
 // at its edge, so nothing here knows about SQL.
 
 // Conversation is one user's conversation with the service (a private

@@ -7,14 +7,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dingdesk/dingdesk/gormstore"
+	"github.com/dingdesk/dingdesk/gormstore/gormstoretest"
 	"github.com/dingdesk/dingdesk/handoff"
-	"github.com/dingdesk/dingdesk/storage"
-	"github.com/dingdesk/dingdesk/storage/storagetest"
 	"github.com/dingdesk/dingdesk/web"
 )
 
 func TestTransferNoteAndToAgent(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
 		h := newHarness(t, driver, queueConfig())
 		for _, a := range []string{"a1", "a2", "b1", "c1"} {
 			h.presence(a, handoff.Online)
@@ -106,9 +106,9 @@ func TestTransferNoteAndToAgent(t *testing.T) {
 // The engine publishes its events in its own transactions; a refused
 // operation publishes nothing.
 func TestEngineEvents(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
 		h := newHarness(t, driver, queueConfig())
-		ws := storage.NewWebStore(h.db)
+		ws := gormstore.NewWebStore(h.db)
 		var last int64
 		next := func() []string {
 			t.Helper()

@@ -12,10 +12,10 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"github.com/dingdesk/dingdesk/bot"
+	"github.com/dingdesk/dingdesk/gormstore"
+	"github.com/dingdesk/dingdesk/gormstore/gormstoretest"
 	"github.com/dingdesk/dingdesk/kbxlsx"
 	"github.com/dingdesk/dingdesk/knowledge"
-	"github.com/dingdesk/dingdesk/storage"
-	"github.com/dingdesk/dingdesk/storage/storagetest"
 )
 
 var fileEntries = []bot.Entry{
@@ -24,8 +24,8 @@ var fileEntries = []bot.Entry{
 }
 
 func manager(t *testing.T, driver string) *knowledge.Manager {
-	db := storagetest.Open(t, driver)
-	return knowledge.NewManager(storage.NewKnowledgeStore(db), func() ([]bot.Entry, error) { return slices.Clone(fileEntries), nil }, nil)
+	db := gormstoretest.Open(t, driver)
+	return knowledge.NewManager(gormstore.NewKnowledgeStore(db), func() ([]bot.Entry, error) { return slices.Clone(fileEntries), nil }, nil)
 }
 
 // sheet builds a workbook the way an admin would fill one in.
@@ -46,7 +46,7 @@ func sheet(t *testing.T, rows [][]any) *bytes.Buffer {
 }
 
 func TestExportImportRoundTrip(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
 		ctx := context.Background()
 		m := manager(t, driver)
 		if _, err := m.Create(ctx, "admin", knowledge.Draft{ID: "printer", Question: "打印机卡纸", Similar: []string{"打印机卡住了|怎么办"}, Answer: "打开后盖。", Category: "IT"}); err != nil {
@@ -82,7 +82,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 }
 
 func TestImportWithBadRow(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
 		ctx := context.Background()
 		m := manager(t, driver)
 		buf := sheet(t, [][]any{
@@ -135,14 +135,14 @@ func TestReadRefusesBadFiles(t *testing.T) {
 // another; once only; refused when the knowledge changed since the preview
 // or the preview expired.
 func TestStagedImportAcrossReplicas(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
 		ctx := context.Background()
-		cfg := storagetest.NewStorage(t, driver)
-		dbA, dbB := storagetest.OpenStorage(t, cfg), storagetest.OpenStorage(t, cfg)
+		cfg := gormstoretest.NewStorage(t, driver)
+		dbA, dbB := gormstoretest.OpenStorage(t, cfg), gormstoretest.OpenStorage(t, cfg)
 		now := time.Now()
 		clock := func() time.Time { return now }
 		files := func() ([]bot.Entry, error) { return slices.Clone(fileEntries), nil }
-		stA, stB := storage.NewKnowledgeStore(dbA), storage.NewKnowledgeStore(dbB)
+		stA, stB := gormstore.NewKnowledgeStore(dbA), gormstore.NewKnowledgeStore(dbB)
 		mA, mB := knowledge.NewManager(stA, files, clock), knowledge.NewManager(stB, files, clock)
 		book := func() *bytes.Buffer {
 			return sheet(t, [][]any{{"问题", "答案", "转人工"}, {"报销要什么材料", "发票。", ""}, {"坏行", "答案", "也许"}})

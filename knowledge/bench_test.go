@@ -8,10 +8,10 @@ import (
 	"time"
 
 	"github.com/dingdesk/dingdesk/bot"
+	"github.com/dingdesk/dingdesk/gormstore"
+	"github.com/dingdesk/dingdesk/gormstore/gormstoretest"
 	"github.com/dingdesk/dingdesk/handoff"
 	"github.com/dingdesk/dingdesk/knowledge"
-	"github.com/dingdesk/dingdesk/storage"
-	"github.com/dingdesk/dingdesk/storage/storagetest"
 )
 
 // BenchmarkMergeActive: what every rebuild and admin page pays before
@@ -39,9 +39,9 @@ func BenchmarkMergeActive(b *testing.B) {
 // matcher ranking each listed group.
 func BenchmarkUnansweredList(b *testing.B) {
 	ctx := context.Background()
-	db := storagetest.Open(b, "sqlite")
+	db := gormstoretest.Open(b, "sqlite")
 	now := time.Now().UTC()
-	err := storage.NewHandoffStore(db, nil).Transact(ctx, func(tx handoff.Tx) error {
+	err := gormstore.NewHandoffStore(db, nil).Transact(ctx, func(tx handoff.Tx) error {
 		var rows []handoff.Unanswered
 		for i := 0; i < 5000; i++ {
 			rows = append(rows, handoff.Unanswered{UserKey: fmt.Sprintf("u%d", i%700), ConversationID: "c",
@@ -68,9 +68,9 @@ func BenchmarkUnansweredList(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	m := knowledge.NewManager(storage.NewKnowledgeStore(db), files, nil)
+	m := knowledge.NewManager(gormstore.NewKnowledgeStore(db), files, nil)
 	kb, _ := bot.NewKnowledgeBase(slices.Clone(fileEntries), bot.Options{})
-	rv := &knowledge.Reviewer{Manager: m, Store: storage.NewKnowledgeStore(db), Match: kb.Match}
+	rv := &knowledge.Reviewer{Manager: m, Store: gormstore.NewKnowledgeStore(db), Match: kb.Match}
 	b.ResetTimer()
 	for b.Loop() {
 		list, err := rv.Unanswered(ctx, knowledge.ListOptions{})

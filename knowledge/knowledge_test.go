@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/dingdesk/dingdesk/bot"
+	"github.com/dingdesk/dingdesk/gormstore"
+	"github.com/dingdesk/dingdesk/gormstore/gormstoretest"
 	"github.com/dingdesk/dingdesk/knowledge"
-	"github.com/dingdesk/dingdesk/storage"
-	"github.com/dingdesk/dingdesk/storage/storagetest"
 )
 
 var fileEntries = []bot.Entry{
@@ -22,9 +22,9 @@ var fileEntries = []bot.Entry{
 
 func files() ([]bot.Entry, error) { return slices.Clone(fileEntries), nil }
 
-func newManager(t *testing.T, db *storage.DB) *knowledge.Manager {
+func newManager(t *testing.T, db *gormstore.DB) *knowledge.Manager {
 	t.Helper()
-	return knowledge.NewManager(storage.NewKnowledgeStore(db), files, nil)
+	return knowledge.NewManager(gormstore.NewKnowledgeStore(db), files, nil)
 }
 
 func ids(es []knowledge.Entry) []string {
@@ -36,9 +36,9 @@ func ids(es []knowledge.Entry) []string {
 }
 
 func TestManagerOverlay(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
 		ctx := context.Background()
-		db := storagetest.Open(t, driver)
+		db := gormstoretest.Open(t, driver)
 		m := newManager(t, db)
 
 		all, err := m.List(ctx, knowledge.Filter{})
@@ -142,7 +142,7 @@ func TestManagerOverlay(t *testing.T) {
 		}
 
 		// Hit counts from kb_hits.
-		if err := storage.NewHitStore(db).Flush(ctx, map[string]int64{"leave": 7}); err != nil {
+		if err := gormstore.NewHitStore(db).Flush(ctx, map[string]int64{"leave": 7}); err != nil {
 			t.Fatal(err)
 		}
 		if top, _ := m.List(ctx, knowledge.Filter{Sort: "hits"}); top[0].ID != "leave" || top[0].Hits != 7 {
@@ -155,10 +155,10 @@ func TestManagerOverlay(t *testing.T) {
 // it was made over changed.
 func TestFileChangedUnderEdit(t *testing.T) {
 	ctx := context.Background()
-	db := storagetest.Open(t, "sqlite")
+	db := gormstoretest.Open(t, "sqlite")
 	current := slices.Clone(fileEntries)
 	var mu sync.Mutex
-	m := knowledge.NewManager(storage.NewKnowledgeStore(db), func() ([]bot.Entry, error) {
+	m := knowledge.NewManager(gormstore.NewKnowledgeStore(db), func() ([]bot.Entry, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		return slices.Clone(current), nil
@@ -191,11 +191,11 @@ func TestFileChangedUnderEdit(t *testing.T) {
 // TestSyncAcrossReplicas: an edit on one replica reaches the other's
 // matcher through the revision poll, and the bot answers with it.
 func TestSyncAcrossReplicas(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		cfg := storagetest.NewStorage(t, driver)
-		dbA, dbB := storagetest.OpenStorage(t, cfg), storagetest.OpenStorage(t, cfg)
+		cfg := gormstoretest.NewStorage(t, driver)
+		dbA, dbB := gormstoretest.OpenStorage(t, cfg), gormstoretest.OpenStorage(t, cfg)
 		mA, mB := newManager(t, dbA), newManager(t, dbB)
 
 		botB := bot.New(nil)
@@ -228,7 +228,7 @@ func TestSyncAcrossReplicas(t *testing.T) {
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
-		if rev, _ := storage.NewKnowledgeStore(dbB).Revision(ctx); rev != syncB.Revision() || rev != 1 {
+		if rev, _ := gormstore.NewKnowledgeStore(dbB).Revision(ctx); rev != syncB.Revision() || rev != 1 {
 			t.Fatalf("store revision %d, built %d", rev, syncB.Revision())
 		}
 	})
@@ -237,10 +237,10 @@ func TestSyncAcrossReplicas(t *testing.T) {
 // TestConcurrentEditsConflict: two admins saving the same version — one
 // wins, the other gets ErrConflict; nothing is lost silently.
 func TestConcurrentEditsConflict(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
 		ctx := context.Background()
-		cfg := storagetest.NewStorage(t, driver)
-		mA, mB := newManager(t, storagetest.OpenStorage(t, cfg)), newManager(t, storagetest.OpenStorage(t, cfg))
+		cfg := gormstoretest.NewStorage(t, driver)
+		mA, mB := newManager(t, gormstoretest.OpenStorage(t, cfg)), newManager(t, gormstoretest.OpenStorage(t, cfg))
 		e, err := mA.Update(ctx, "a", "wifi", 0, knowledge.Draft{Question: "公司 WiFi 密码是多少", Answer: "v1"})
 		if err != nil {
 			t.Fatal(err)

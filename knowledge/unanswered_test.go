@@ -12,25 +12,25 @@ import (
 	_ "github.com/go-sql-driver/mysql"
 
 	"github.com/dingdesk/dingdesk/bot"
+	"github.com/dingdesk/dingdesk/gormstore"
+	"github.com/dingdesk/dingdesk/gormstore/gormstoretest"
 	"github.com/dingdesk/dingdesk/handoff"
 	"github.com/dingdesk/dingdesk/knowledge"
-	"github.com/dingdesk/dingdesk/storage"
-	"github.com/dingdesk/dingdesk/storage/storagetest"
 )
 
 // engineWrites stores what the hand-off engine stores, through its own
 // transaction API.
-func engineWrites(t *testing.T, db *storage.DB, fn func(tx handoff.Tx) error) {
+func engineWrites(t *testing.T, db *gormstore.DB, fn func(tx handoff.Tx) error) {
 	t.Helper()
-	if err := storage.NewHandoffStore(db, nil).Transact(context.Background(), fn); err != nil {
+	if err := gormstore.NewHandoffStore(db, nil).Transact(context.Background(), fn); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestReviewer(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
 		ctx := context.Background()
-		db := storagetest.Open(t, driver)
+		db := gormstoretest.Open(t, driver)
 		m := newManager(t, db)
 		now := time.Now().UTC().Truncate(time.Second)
 		clock := func() time.Time { return now }
@@ -45,7 +45,7 @@ func TestReviewer(t *testing.T) {
 		if err := rebuild.Rebuild(ctx); err != nil {
 			t.Fatal(err)
 		}
-		rv := &knowledge.Reviewer{Manager: m, Store: storage.NewKnowledgeStore(db), Now: clock,
+		rv := &knowledge.Reviewer{Manager: m, Store: gormstore.NewKnowledgeStore(db), Now: clock,
 			Match:        func(q string) bot.Result { return live.KB().Match(q) },
 			NotAQuestion: func(s string) bool { return strings.Contains(s, "转人工") }}
 
@@ -144,9 +144,9 @@ func TestReviewer(t *testing.T) {
 }
 
 func TestImportPlan(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
 		ctx := context.Background()
-		db := storagetest.Open(t, driver)
+		db := gormstoretest.Open(t, driver)
 		m := newManager(t, db)
 		yes := true
 		rows := []knowledge.ImportRow{
@@ -173,7 +173,7 @@ func TestImportPlan(t *testing.T) {
 			t.Fatalf("errors:\n%s", p.ErrorsText())
 		}
 		// The preview wrote nothing.
-		if rev, _ := storage.NewKnowledgeStore(db).Revision(ctx); rev != 0 {
+		if rev, _ := gormstore.NewKnowledgeStore(db).Revision(ctx); rev != 0 {
 			t.Fatalf("revision after a preview = %d", rev)
 		}
 		n, err := m.ApplyImport(ctx, "admin", p)
@@ -203,17 +203,17 @@ func TestImportPlan(t *testing.T) {
 // TestClarifyAbandonedKind: once the engine's kind column exists on
 // handoff_unanswered, clarify lists the user left are counted apart.
 func TestClarifyAbandonedKind(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
 		ctx := context.Background()
-		cfg := storagetest.NewStorage(t, driver)
-		db := storagetest.OpenStorage(t, cfg)
+		cfg := gormstoretest.NewStorage(t, driver)
+		db := gormstoretest.OpenStorage(t, cfg)
 		// A plain connection of our own: storage keeps its gorm handle.
 		raw, err := sql.Open(driver, cfg.DSN.Reveal())
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer raw.Close()
-		// What the engine's migration will add (see storage.KnowledgeStore.Unanswered).
+		// What the engine's migration will add (see gormstore.KnowledgeStore.Unanswered).
 		if _, err := raw.Exec("ALTER TABLE handoff_unanswered ADD COLUMN kind VARCHAR(16) NOT NULL DEFAULT 'none'"); err != nil {
 			t.Fatal(err)
 		}
@@ -227,7 +227,7 @@ func TestClarifyAbandonedKind(t *testing.T) {
 		if _, err := raw.Exec("UPDATE handoff_unanswered SET kind = 'clarify' WHERE user_key = 'u2'"); err != nil {
 			t.Fatal(err)
 		}
-		rv := &knowledge.Reviewer{Manager: newManager(t, db), Store: storage.NewKnowledgeStore(db)}
+		rv := &knowledge.Reviewer{Manager: newManager(t, db), Store: gormstore.NewKnowledgeStore(db)}
 		list, err := rv.Unanswered(ctx, knowledge.ListOptions{})
 		if err != nil || len(list) != 1 || list[0].Count != 2 || list[0].Clarify != 1 || list[0].NoAnswer != 1 {
 			t.Fatalf("list = %+v, %v", list, err)

@@ -19,9 +19,9 @@ import (
 	"github.com/dingdesk/dingdesk/adapter"
 	"github.com/dingdesk/dingdesk/bot"
 	"github.com/dingdesk/dingdesk/config"
+	"github.com/dingdesk/dingdesk/gormstore"
 	"github.com/dingdesk/dingdesk/handoff"
 	"github.com/dingdesk/dingdesk/pipeline"
-	"github.com/dingdesk/dingdesk/storage"
 )
 
 const namespace = "dingdesk"
@@ -55,10 +55,10 @@ type Options struct {
 	Log *slog.Logger
 }
 
-// Store is what the metrics read from storage (storage.StatsStore).
+// Store is what the metrics read from storage (gormstore.StatsStore).
 type Store interface {
 	// Stats reads the open work: backlogs, sessions, presences.
-	Stats(ctx context.Context) (storage.Stats, error)
+	Stats(ctx context.Context) (gormstore.Stats, error)
 	// ReceivedAt is when the inbox accepted msgID (ok false: unknown).
 	ReceivedAt(ctx context.Context, msgID string) (at time.Time, ok bool, err error)
 }

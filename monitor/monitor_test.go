@@ -6,19 +6,19 @@ import (
 	"time"
 
 	"github.com/dingdesk/dingdesk/config"
+	"github.com/dingdesk/dingdesk/gormstore"
+	"github.com/dingdesk/dingdesk/gormstore/gormstoretest"
 	"github.com/dingdesk/dingdesk/handoff"
 	"github.com/dingdesk/dingdesk/monitor"
-	"github.com/dingdesk/dingdesk/storage"
-	"github.com/dingdesk/dingdesk/storage/storagetest"
 )
 
 func TestReadOnBothDrivers(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
 		ctx := context.Background()
-		db := storagetest.Open(t, driver)
+		db := gormstoretest.Open(t, driver)
 		now := time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC) // Monday 11:00 in Shanghai
 		yesterday := now.Add(-24 * time.Hour)
-		err := storage.NewHandoffStore(db, nil).Transact(ctx, func(tx handoff.Tx) error {
+		err := gormstore.NewHandoffStore(db, nil).Transact(ctx, func(tx handoff.Tx) error {
 			bt := tx.(interface {
 				AddBotTurn(userKey, outcome, entryID string, score float64, at time.Time) error
 			})
@@ -52,14 +52,14 @@ func TestReadOnBothDrivers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := storage.NewHandoffStore(db, nil).SetPresence(ctx, "a1", handoff.Busy, now); err != nil {
+		if err := gormstore.NewHandoffStore(db, nil).SetPresence(ctx, "a1", handoff.Busy, now); err != nil {
 			t.Fatal(err)
 		}
 		cfg := config.Default()
 		cfg.ServiceRules = []config.ServiceRule{config.DefaultServiceRule()}
 		cfg.ServiceRules[0].Name = "office"
 		cfg.SkillGroups = []config.SkillGroup{{Name: "it", Rule: "office", Members: []config.Member{{StaffID: "a1", Name: "小王", MaxChats: 3}, {StaffID: "a2", MaxChats: 2}}}}
-		st, err := monitor.Read(ctx, storage.NewMonitorStore(db), cfg, now, nil)
+		st, err := monitor.Read(ctx, gormstore.NewMonitorStore(db), cfg, now, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,7 +74,7 @@ func TestReadOnBothDrivers(t *testing.T) {
 			t.Fatalf("bot = %+v", b)
 		}
 		// Sunday: outside mon-fri hours.
-		if st, _ := monitor.Read(ctx, storage.NewMonitorStore(db), cfg, now.Add(-24*time.Hour), nil); st.Groups[0].OpenNow {
+		if st, _ := monitor.Read(ctx, gormstore.NewMonitorStore(db), cfg, now.Add(-24*time.Hour), nil); st.Groups[0].OpenNow {
 			t.Fatal("open on a Sunday")
 		}
 	})

@@ -17,7 +17,7 @@ import (
 
 	"github.com/dingdesk/dingdesk/adapter"
 	"github.com/dingdesk/dingdesk/config"
-	"github.com/dingdesk/dingdesk/storage"
+	"github.com/dingdesk/dingdesk/gormstore"
 )
 
 // HandleFunc handles one stored inbound message. It is never called twice
@@ -58,7 +58,7 @@ type IntakeOptions struct {
 	// Config is read live for limits, attempts and the apology text.
 	Config func() config.Inbox
 	// Kick sends the apology written for a failed message (Outbox.Kick).
-	Kick func([]storage.OutboxItem)
+	Kick func([]gormstore.OutboxItem)
 	Now  func() time.Time
 	Log  *slog.Logger
 	// Metrics gets the accepted/duplicate/handled counters.
@@ -77,7 +77,7 @@ type IntakeStats struct {
 
 // Intake is the adapter.Handler of the service.
 type Intake struct {
-	inbox   *storage.Inbox
+	inbox   *gormstore.Inbox
 	handle  HandleFunc
 	opts    IntakeOptions
 	log     *slog.Logger
@@ -102,7 +102,7 @@ type Intake struct {
 // NewIntake starts the ordered workers. Messages of one user always go to
 // the same worker, which keeps them in order without any lock shared by
 // all.
-func NewIntake(inbox *storage.Inbox, handle HandleFunc, o IntakeOptions) *Intake {
+func NewIntake(inbox *gormstore.Inbox, handle HandleFunc, o IntakeOptions) *Intake {
 	if o.Shards < 1 {
 		o.Shards = 1
 	}
@@ -377,7 +377,7 @@ func (in *Intake) process(msg adapter.Message) {
 		default:
 		}
 		err := in.handleSafely(msg)
-		if err == nil || errors.Is(err, storage.ErrAlreadyHandled) {
+		if err == nil || errors.Is(err, gormstore.ErrAlreadyHandled) {
 			in.metrics.Handled.Add(1)
 			return
 		}

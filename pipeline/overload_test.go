@@ -13,9 +13,9 @@ import (
 
 	"github.com/dingdesk/dingdesk/adapter"
 	"github.com/dingdesk/dingdesk/config"
+	"github.com/dingdesk/dingdesk/gormstore"
+	"github.com/dingdesk/dingdesk/gormstore/gormstoretest"
 	"github.com/dingdesk/dingdesk/pipeline"
-	"github.com/dingdesk/dingdesk/storage"
-	"github.com/dingdesk/dingdesk/storage/storagetest"
 )
 
 // The burst is 50 000 messages from 5 000 users:
@@ -63,9 +63,9 @@ func (p *platform) deliver(t *testing.T, m adapter.Message) {
 // order written, none is parked for a sweep, and what waits in memory
 // stays under inbox.max_queued: the service pushes back instead.
 func TestIntakeBurstKeepsOrder(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
-		db := storagetest.Open(t, driver)
-		inbox := storage.NewInbox(db, nil)
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
+		db := gormstoretest.Open(t, driver)
+		inbox := gormstore.NewInbox(db, nil)
 		defer inbox.Close()
 		const perUser = 10
 		users, maxQueued := *burstUsers, int64(*burstMaxQueued)
@@ -153,9 +153,9 @@ func (p *platform) deliverSync(t *testing.T, m adapter.Message) {
 // times, recorded as failed with the reason, the user gets the apology,
 // and the user's next message is handled.
 func TestIntakeGivesUpPoisonMessage(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
-		db := storagetest.Open(t, driver)
-		inbox := storage.NewInbox(db, nil)
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
+		db := gormstoretest.Open(t, driver)
+		inbox := gormstore.NewInbox(db, nil)
 		defer inbox.Close()
 		h := &handled{db: db, byUser: map[string][]string{}}
 		var tries atomic.Int64
@@ -167,13 +167,13 @@ func TestIntakeGivesUpPoisonMessage(t *testing.T) {
 			return h.handle(ctx, m)
 		}
 		var mu sync.Mutex
-		var kicked []storage.OutboxItem
+		var kicked []gormstore.OutboxItem
 		cfg := config.Default().Inbox
 		cfg.MaxAttempts = 3
 		cfg.FailedReply = "抱歉，处理失败"
 		in := pipeline.NewIntake(inbox, handle, pipeline.IntakeOptions{Shards: 2, Log: quiet,
 			Config: func() config.Inbox { return cfg },
-			Kick: func(items []storage.OutboxItem) {
+			Kick: func(items []gormstore.OutboxItem) {
 				mu.Lock()
 				kicked = append(kicked, items...)
 				mu.Unlock()
@@ -211,16 +211,16 @@ func TestIntakeGivesUpPoisonMessage(t *testing.T) {
 // Failures while storage refuses writes are not attempts: a message is
 // never given up because the database was away.
 func TestIntakeDoesNotCountStorageOutages(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
-		cfgS := storagetest.NewStorage(t, driver)
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
+		cfgS := gormstoretest.NewStorage(t, driver)
 		// A replica that died at once (it never beat) accepted the message.
-		dead := storage.NewInbox(storagetest.OpenStorage(t, cfgS), nil)
+		dead := gormstore.NewInbox(gormstoretest.OpenStorage(t, cfgS), nil)
 		if _, err := dead.Accept(context.Background(), msg("flaky", "u")); err != nil {
 			t.Fatal(err)
 		}
 		dead.Close()
-		db := storagetest.OpenStorage(t, cfgS)
-		inbox := storage.NewInbox(db, nil)
+		db := gormstoretest.OpenStorage(t, cfgS)
+		inbox := gormstore.NewInbox(db, nil)
 		defer inbox.Close()
 		ctx := context.Background()
 		refuse := "CREATE TRIGGER refuse_inbox BEFORE INSERT ON inbox BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
@@ -266,9 +266,9 @@ func TestIntakeDoesNotCountStorageOutages(t *testing.T) {
 // A replica whose heartbeats were late does not send rows another replica
 // took over meanwhile: the other one sends them, once.
 func TestOutboxLateHeartbeatSendsOnlyWhatItStillHolds(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
-		cfgS := storagetest.NewStorage(t, driver)
-		slow, other := storagetest.OpenStorage(t, cfgS), storagetest.OpenStorage(t, cfgS)
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
+		cfgS := gormstoretest.NewStorage(t, driver)
+		slow, other := gormstoretest.OpenStorage(t, cfgS), gormstoretest.OpenStorage(t, cfgS)
 		ctx := context.Background()
 		t0 := time.Now()
 		if err := slow.Heartbeat(ctx, t0); err != nil {
@@ -280,12 +280,12 @@ func TestOutboxLateHeartbeatSendsOnlyWhatItStillHolds(t *testing.T) {
 		if err := other.Heartbeat(ctx, t1); err != nil {
 			t.Fatal(err)
 		}
-		if it, err := storage.NewOutboxStore(other).Claim(ctx, items[0].ID, t1); err != nil || it == nil {
+		if it, err := gormstore.NewOutboxStore(other).Claim(ctx, items[0].ID, t1); err != nil || it == nil {
 			t.Fatalf("takeover claim: %v %v", it, err)
 		}
 		sender := &recordingSender{}
 		cfg := config.Default().Outbox
-		ob := pipeline.NewOutbox(storage.NewOutboxStore(slow), sender, func() config.Outbox { return cfg },
+		ob := pipeline.NewOutbox(gormstore.NewOutboxStore(slow), sender, func() config.Outbox { return cfg },
 			func() time.Time { return t1 }, quiet, &pipeline.Metrics{})
 		defer ob.Close()
 		ob.Kick(items)

@@ -12,10 +12,10 @@ import (
 
 	"github.com/dingdesk/dingdesk/adapter"
 	"github.com/dingdesk/dingdesk/config"
+	"github.com/dingdesk/dingdesk/gormstore"
+	"github.com/dingdesk/dingdesk/gormstore/gormstoretest"
 	"github.com/dingdesk/dingdesk/handoff"
 	"github.com/dingdesk/dingdesk/pipeline"
-	"github.com/dingdesk/dingdesk/storage"
-	"github.com/dingdesk/dingdesk/storage/storagetest"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -27,7 +27,7 @@ func msg(id, user string) adapter.Message {
 // handled records handling order per user and marks messages handled the
 // way the engine does.
 type handled struct {
-	db     *storage.DB
+	db     *gormstore.DB
 	mu     sync.Mutex
 	byUser map[string][]string
 	fail   int // fail this many calls first
@@ -41,7 +41,7 @@ func (h *handled) handle(ctx context.Context, m adapter.Message) error {
 		return errors.New("database went away")
 	}
 	h.mu.Unlock()
-	err := storage.NewHandoffStore(h.db, nil).Transact(ctx, func(tx handoff.Tx) error { return tx.MarkHandled(m.ID, time.Now()) })
+	err := gormstore.NewHandoffStore(h.db, nil).Transact(ctx, func(tx handoff.Tx) error { return tx.MarkHandled(m.ID, time.Now()) })
 	if err != nil {
 		return err
 	}
@@ -52,9 +52,9 @@ func (h *handled) handle(ctx context.Context, m adapter.Message) error {
 }
 
 func TestIntakeOrderPerUserAndDedup(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
-		db := storagetest.Open(t, driver)
-		inbox := storage.NewInbox(db, nil)
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
+		db := gormstoretest.Open(t, driver)
+		inbox := gormstore.NewInbox(db, nil)
 		defer inbox.Close()
 		h := &handled{db: db, byUser: map[string][]string{}, fail: 3}
 		in := pipeline.NewIntake(inbox, h.handle, pipeline.IntakeOptions{Shards: 8, Log: quiet})
@@ -96,10 +96,10 @@ func TestIntakeOrderPerUserAndDedup(t *testing.T) {
 }
 
 func TestIntakeRecoversPendingAfterRestart(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
-		cfg := storagetest.NewStorage(t, driver)
-		db := storagetest.OpenStorage(t, cfg)
-		inbox := storage.NewInbox(db, nil)
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
+		cfg := gormstoretest.NewStorage(t, driver)
+		db := gormstoretest.OpenStorage(t, cfg)
+		inbox := gormstore.NewInbox(db, nil)
 		// A first process accepts and dies before handling (its heartbeat
 		// stops: here it never beat).
 		if _, err := inbox.Accept(context.Background(), msg("m1", "u")); err != nil {
@@ -108,8 +108,8 @@ func TestIntakeRecoversPendingAfterRestart(t *testing.T) {
 		inbox.Close()
 		db.Close()
 
-		db2 := storagetest.OpenStorage(t, cfg)
-		inbox2 := storage.NewInbox(db2, nil)
+		db2 := gormstoretest.OpenStorage(t, cfg)
+		inbox2 := gormstore.NewInbox(db2, nil)
 		defer inbox2.Close()
 		h := &handled{db: db2, byUser: map[string][]string{}}
 		in := pipeline.NewIntake(inbox2, h.handle, pipeline.IntakeOptions{Shards: 2, Log: quiet})
@@ -146,14 +146,14 @@ func (s *recordingSender) Send(_ context.Context, r adapter.Reply) error {
 	return nil
 }
 
-func enqueue(t *testing.T, db *storage.DB, at time.Time, texts ...string) []storage.OutboxItem {
+func enqueue(t *testing.T, db *gormstore.DB, at time.Time, texts ...string) []gormstore.OutboxItem {
 	t.Helper()
 	var replies []adapter.Reply
 	for _, s := range texts {
 		replies = append(replies, adapter.Reply{ConversationID: "c", UserID: "u", Text: s})
 	}
-	var items []storage.OutboxItem
-	store := storage.NewHandoffStore(db, func(sent []storage.OutboxItem) { items = sent })
+	var items []gormstore.OutboxItem
+	store := gormstore.NewHandoffStore(db, func(sent []gormstore.OutboxItem) { items = sent })
 	if err := store.Transact(context.Background(), func(tx handoff.Tx) error {
 		_, err := tx.Enqueue(at, replies...)
 		return err
@@ -164,9 +164,9 @@ func enqueue(t *testing.T, db *storage.DB, at time.Time, texts ...string) []stor
 }
 
 func TestOutboxRetriesAndRecordsFailure(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
-		db := storagetest.Open(t, driver)
-		store := storage.NewOutboxStore(db)
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
+		db := gormstoretest.Open(t, driver)
+		store := gormstore.NewOutboxStore(db)
 		clock := time.Now()
 		var mu sync.Mutex
 		now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
@@ -218,7 +218,7 @@ func TestOutboxRetriesAndRecordsFailure(t *testing.T) {
 			advance(10 * time.Minute)
 			ob.RetryDue(ctx)
 		}
-		if c := counts(); c[storage.OutboxFailed] != 2 || c[storage.OutboxSent] != 2 {
+		if c := counts(); c[gormstore.OutboxFailed] != 2 || c[gormstore.OutboxSent] != 2 {
 			t.Fatalf("counts = %v", c)
 		}
 		if n := len(sender.sent); n != 2 {

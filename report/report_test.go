@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dingdesk/dingdesk/gormstore"
+	"github.com/dingdesk/dingdesk/gormstore/gormstoretest"
 	"github.com/dingdesk/dingdesk/handoff"
 	"github.com/dingdesk/dingdesk/report"
-	"github.com/dingdesk/dingdesk/storage"
-	"github.com/dingdesk/dingdesk/storage/storagetest"
 )
 
 var shanghai = func() *time.Location {
@@ -41,9 +41,9 @@ type reportTx interface {
 // seed writes, through the engine's own transaction API, two days of
 // service: bot turns, sessions (served, queued and abandoned, a transfer),
 // agent replies and ratings.
-func seed(t *testing.T, db *storage.DB) {
+func seed(t *testing.T, db *gormstore.DB) {
 	t.Helper()
-	err := storage.NewHandoffStore(db, nil).Transact(context.Background(), func(tx handoff.Tx) error {
+	err := gormstore.NewHandoffStore(db, nil).Transact(context.Background(), func(tx handoff.Tx) error {
 		rt := tx.(reportTx)
 		turns := []struct {
 			UserKey, Outcome, EntryID string
@@ -136,10 +136,10 @@ func build(t *testing.T, st report.Store, o report.Options) *report.Report {
 }
 
 func TestReportByDay(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
-		db := storagetest.Open(t, driver)
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
+		db := gormstoretest.Open(t, driver)
 		seed(t, db)
-		rep := build(t, storage.NewReportStore(db), report.Options{Period: report.Day})
+		rep := build(t, gormstore.NewReportStore(db), report.Options{Period: report.Day})
 		if len(rep.Rows) != 2 || rep.Rows[0].Period != "2026-12-01" || rep.Rows[1].Period != "2026-12-02" {
 			t.Fatalf("rows = %+v", rep.Rows)
 		}
@@ -182,13 +182,13 @@ func TestReportByDay(t *testing.T) {
 			t.Errorf("column = %v %v", labels, noAnswer)
 		}
 		// A range with quiet days shows them at 0; weeks are ISO weeks.
-		wide, _ := report.Build(context.Background(), storage.NewReportStore(db), report.Options{Period: report.Day, Location: shanghai,
+		wide, _ := report.Build(context.Background(), gormstore.NewReportStore(db), report.Options{Period: report.Day, Location: shanghai,
 			From: at("1", "00:00:00").In(shanghai).AddDate(0, 0, -2), To: at("1", "00:00:00").In(shanghai).AddDate(0, 0, 3)})
 		labels, qs := wide.Column(func(m report.Metrics) float64 { return float64(m.Questions) })
 		if strings.Join(labels, ",") != "2026-11-29,2026-11-30,2026-12-01,2026-12-02,2026-12-03,2026-12-04" || qs[2] != 4 || qs[0] != 0 || qs[4] != 1 {
 			t.Errorf("wide column = %v %v", labels, qs)
 		}
-		weeks, _ := report.Build(context.Background(), storage.NewReportStore(db), report.Options{Period: report.Week, Location: shanghai,
+		weeks, _ := report.Build(context.Background(), gormstore.NewReportStore(db), report.Options{Period: report.Week, Location: shanghai,
 			From: at("1", "00:00:00").In(shanghai).AddDate(0, 0, -2), To: at("1", "00:00:00").In(shanghai).AddDate(0, 0, 3)})
 		if labels, qs := weeks.Column(func(m report.Metrics) float64 { return float64(m.Questions) }); strings.Join(labels, ",") != "2026-W48,2026-W49" || qs[1] != 6 {
 			t.Errorf("weeks = %v %v", labels, qs)
@@ -200,10 +200,10 @@ func TestReportByDay(t *testing.T) {
 }
 
 func TestReportByGroupAndAgentCSV(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
-		db := storagetest.Open(t, driver)
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
+		db := gormstoretest.Open(t, driver)
 		seed(t, db)
-		st := storage.NewReportStore(db)
+		st := gormstore.NewReportStore(db)
 		rep := build(t, st, report.Options{Period: report.Day, ByGroup: true, ByAgent: true})
 		var keys []string
 		for _, r := range rep.Rows {

@@ -8,20 +8,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dingdesk/dingdesk/gormstore"
+	"github.com/dingdesk/dingdesk/gormstore/gormstoretest"
 	"github.com/dingdesk/dingdesk/handoff"
-	"github.com/dingdesk/dingdesk/storage"
-	"github.com/dingdesk/dingdesk/storage/storagetest"
 	"github.com/dingdesk/dingdesk/transcript"
 )
 
 func TestSearchAndOpen(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
 		ctx := context.Background()
-		db := storagetest.Open(t, driver)
-		st := storage.NewTranscriptStore(db)
+		db := gormstoretest.Open(t, driver)
+		st := gormstore.NewTranscriptStore(db)
 		base := time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
 		var ids []int64
-		err := storage.NewHandoffStore(db, nil).Transact(ctx, func(tx handoff.Tx) error {
+		err := gormstore.NewHandoffStore(db, nil).Transact(ctx, func(tx handoff.Tx) error {
 			mk := func(user, nick, group, agent string, at time.Time, ended bool, lines ...string) error {
 				s := &handoff.Session{UserKey: "k-" + user, ConversationID: "c-" + user, ConversationType: "1", UserID: user, UserNick: nick,
 					Group: group, Status: handoff.StatusActive, Reason: "keyword", Agent: agent, AgentName: "名" + agent, CreatedAt: at, AssignedAt: at}

@@ -65,7 +65,7 @@ func IdentityOf(cfg *config.Config, staffID string) Identity {
 
 // CreateLoginLink stores a one-time login link for staffID and returns its
 // absolute URL (dingdesk login-link). The link works on any replica
-// sharing the storage.
+// sharing the gormstore.
 func CreateLoginLink(ctx context.Context, store Store, cfg *config.Config, publicURL, staffID string, now time.Time) (string, error) {
 	if len(IdentityOf(cfg, staffID).Roles) == 0 {
 		return "", errors.New("staff id " + staffID + " is neither an agent (skill_groups, agents) nor an admin (admins)")

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dingdesk/dingdesk/storage"
-	"github.com/dingdesk/dingdesk/storage/storagetest"
+	"github.com/dingdesk/dingdesk/gormstore"
+	"github.com/dingdesk/dingdesk/gormstore/gormstoretest"
 	"github.com/dingdesk/dingdesk/web"
 )
 
@@ -65,8 +65,8 @@ func expectLine(t *testing.T, lines <-chan string, want string, d time.Duration)
 	}
 }
 
-func newHub(t *testing.T, db *storage.DB) *web.Hub {
-	h := web.NewHub(storage.NewWebStore(db), slog.New(slog.DiscardHandler), time.Now, func() time.Duration { return time.Hour })
+func newHub(t *testing.T, db *gormstore.DB) *web.Hub {
+	h := web.NewHub(gormstore.NewWebStore(db), slog.New(slog.DiscardHandler), time.Now, func() time.Duration { return time.Hour })
 	ctx, cancel := context.WithCancel(context.Background())
 	go h.Run(ctx)
 	t.Cleanup(func() { h.Close(); cancel() })
@@ -76,9 +76,9 @@ func newHub(t *testing.T, db *storage.DB) *web.Hub {
 // A browser on replica A hears what replica B published, only for its
 // topics, and a reconnect replays from Last-Event-ID.
 func TestHubAcrossReplicasAndReplay(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
-		cfg := storagetest.NewStorage(t, driver)
-		a, b := newHub(t, storagetest.OpenStorage(t, cfg)), newHub(t, storagetest.OpenStorage(t, cfg))
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
+		cfg := gormstoretest.NewStorage(t, driver)
+		a, b := newHub(t, gormstoretest.OpenStorage(t, cfg)), newHub(t, gormstoretest.OpenStorage(t, cfg))
 		ctx := context.Background()
 		lines := stream(t, a, []string{web.AgentTopic("agent1")}, "")
 		expectLine(t, lines, "event: hello", 5*time.Second)

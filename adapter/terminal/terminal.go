@@ -1,7 +1,7 @@
 // Package terminal is a chat platform made of a terminal: messages typed
 // in come in as users' or agents' messages, replies are printed. dingdesk
 // chat uses it so admins can try the bot and the agent desk without
-// DingTalk, on the real engine and storage.
+// DingTalk, on the real engine and gormstore.
 package terminal
 
 import (

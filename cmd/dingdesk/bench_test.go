@@ -13,7 +13,7 @@ import (
 
 	"github.com/dingdesk/dingdesk/adapter/dingtalk/dingtalktest"
 	"github.com/dingdesk/dingdesk/bench/baseline"
-	"github.com/dingdesk/dingdesk/storage/storagetest"
+	"github.com/dingdesk/dingdesk/gormstore/gormstoretest"
 )
 
 // BenchmarkMessagePath measures a signed webhook message from POST to the
@@ -30,7 +30,7 @@ func BenchmarkMessagePath(b *testing.B) {
 		defer srv.Close()
 		drive(b, fake, srv.URL+"/dingtalk/callback")
 	})
-	for _, driver := range storagetest.Drivers(b) {
+	for _, driver := range gormstoretest.Drivers(b) {
 		b.Run("dingdesk-"+driver, func(b *testing.B) {
 			s := startService(b, serviceOpts{driver: driver, extra: "\noutbox: { workers: 8 }\n"})
 			drive(b, s.fake, s.webhookURL())

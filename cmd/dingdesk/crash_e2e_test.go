@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/dingdesk/dingdesk/adapter/dingtalk/dingtalktest"
-	"github.com/dingdesk/dingdesk/storage/storagetest"
+	"github.com/dingdesk/dingdesk/gormstore/gormstoretest"
 )
 
 // binary builds the real dingdesk once per test run, without the race
@@ -206,7 +206,7 @@ func answers(fake *dingtalktest.Server) map[string]int {
 
 // The crash drill: load on the service while DingTalk answers 503,
 // kill -9 mid-load, start again. Every acknowledged message is answered
-// within 30 s of the restart (in practice within storage.replica_timeout
+// within 30 s of the restart (in practice within gormstore.replica_timeout
 // and a retry or two), and nothing is answered twice: the sends in flight
 // at the crash were failing. With two replicas on MySQL, killing one
 // without restarting it, the other takes its work over as fast.
@@ -219,14 +219,14 @@ func TestKill9MidLoadEveryAcceptedMessageAnswered(t *testing.T) {
 		replicas     int
 	}
 	drills := []drill{{"sqlite restart", "sqlite", 1}}
-	if slices.Contains(storagetest.Drivers(t), "mysql") {
+	if slices.Contains(gormstoretest.Drivers(t), "mysql") {
 		drills = append(drills, drill{"mysql restart", "mysql", 1}, drill{"mysql two replicas", "mysql", 2})
 	}
 	for _, d := range drills {
 		t.Run(d.name, func(t *testing.T) {
 			fake := dingtalktest.NewServer()
 			t.Cleanup(fake.Close)
-			st := storagetest.NewStorage(t, d.driver)
+			st := gormstoretest.NewStorage(t, d.driver)
 			if !strings.Contains(serviceOpts{driver: d.driver}.yaml(fake, st.DSN.Reveal()), "driver: "+d.driver) {
 				t.Fatal("config does not name the driver")
 			}

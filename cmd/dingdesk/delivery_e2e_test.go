@@ -12,13 +12,13 @@ import (
 	"time"
 
 	"github.com/dingdesk/dingdesk/adapter/dingtalk/dingtalktest"
-	"github.com/dingdesk/dingdesk/storage/storagetest"
+	"github.com/dingdesk/dingdesk/gormstore/gormstoretest"
 )
 
 // A 70 KB text message (MySQL's text column holds 64 KiB) is stored whole
 // and answered, and the users writing at the same time are answered too.
 func TestLargeMessageStoredWholeAndAnswered(t *testing.T) {
-	for _, driver := range storagetest.Drivers(t) {
+	for _, driver := range gormstoretest.Drivers(t) {
 		t.Run(driver, func(t *testing.T) {
 			s := startService(t, serviceOpts{driver: driver})
 			big := "VPN 连不上怎么办。" + strings.Repeat("网络日志：连接超时，重试中。", 70_000/len("网络日志：连接超时，重试中。")+1)
@@ -71,7 +71,7 @@ func TestLargeMessageStoredWholeAndAnswered(t *testing.T) {
 // /readyz fails while storage refuses writes although it answers pings,
 // and passes again once writes work.
 func TestReadyzFailsWhenStorageRefusesWrites(t *testing.T) {
-	for _, driver := range storagetest.Drivers(t) {
+	for _, driver := range gormstoretest.Drivers(t) {
 		t.Run(driver, func(t *testing.T) {
 			s := startService(t, serviceOpts{driver: driver})
 			ready := func() (int, string) {

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/dingdesk/dingdesk/adapter/dingtalk/dingtalktest"
-	"github.com/dingdesk/dingdesk/storage/storagetest"
+	"github.com/dingdesk/dingdesk/gormstore/gormstoretest"
 )
 
 // deskService starts the service with agent1 online (IT, max_chats 1).
@@ -150,12 +150,12 @@ skill_groups:
 // Two replicas on one MySQL database: the agent talks to one, the user to
 // the other, and the session works across them.
 func TestDeskAcrossTwoReplicas(t *testing.T) {
-	if os.Getenv(storagetest.EnvMySQL) == "" {
-		t.Skipf("set %s to run the two-replica test on MySQL", storagetest.EnvMySQL)
+	if os.Getenv(gormstoretest.EnvMySQL) == "" {
+		t.Skipf("set %s to run the two-replica test on MySQL", gormstoretest.EnvMySQL)
 	}
 	fake := dingtalktest.NewServer()
 	t.Cleanup(fake.Close)
-	st := storagetest.NewStorage(t, "mysql")
+	st := gormstoretest.NewStorage(t, "mysql")
 	a := startService(t, serviceOpts{fake: fake, storage: &st})
 	b := startService(t, serviceOpts{fake: fake, storage: &st})
 	a.toUser(a.say("agent1", "上线"), "agent1", "已上线")

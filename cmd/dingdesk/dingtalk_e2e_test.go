@@ -16,7 +16,7 @@ import (
 
 	"github.com/dingdesk/dingdesk/adapter/dingtalk/dingtalktest"
 	"github.com/dingdesk/dingdesk/config"
-	"github.com/dingdesk/dingdesk/storage/storagetest"
+	"github.com/dingdesk/dingdesk/gormstore/gormstoretest"
 )
 
 func TestWebhookPrivateQuestionAnsweredOnSessionWebhook(t *testing.T) {
@@ -186,7 +186,7 @@ func TestStreamEndToEnd(t *testing.T) {
 // service's busy timeout.
 func TestWebhookStorageOutageLosesNothing(t *testing.T) {
 	dsn := t.TempDir() + "/outage.db"
-	st := storagetest.NewStorage(t, "sqlite")
+	st := gormstoretest.NewStorage(t, "sqlite")
 	st.DSN = config.Secret(dsn + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(200)&_txlock=immediate")
 	s := startService(t, serviceOpts{storage: &st})
 

@@ -15,7 +15,7 @@ import (
 
 	"github.com/dingdesk/dingdesk/adapter/dingtalk/dingtalktest"
 	"github.com/dingdesk/dingdesk/config"
-	"github.com/dingdesk/dingdesk/storage/storagetest"
+	"github.com/dingdesk/dingdesk/gormstore/gormstoretest"
 )
 
 // service is the real `serve` wiring on 127.0.0.1:0 against a fake DingTalk.
@@ -100,7 +100,7 @@ func startService(t testing.TB, o serviceOpts) *service {
 	}
 	st := o.storage
 	if st == nil {
-		s := storagetest.NewStorage(t, pickDriver(o.driver))
+		s := gormstoretest.NewStorage(t, pickDriver(o.driver))
 		st = &s
 	}
 	o.driver = st.Driver

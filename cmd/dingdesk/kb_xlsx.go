@@ -14,10 +14,10 @@ import (
 
 	"github.com/dingdesk/dingdesk/bot"
 	"github.com/dingdesk/dingdesk/config"
+	"github.com/dingdesk/dingdesk/gormstore"
 	"github.com/dingdesk/dingdesk/kbfile"
 	"github.com/dingdesk/dingdesk/kbxlsx"
 	"github.com/dingdesk/dingdesk/knowledge"
-	"github.com/dingdesk/dingdesk/storage"
 )
 
 // kbXLSXUsage continues kbUsage (kb.go).
@@ -64,13 +64,13 @@ func runKBXLSX(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	ctx := context.Background()
-	db, err := storage.Open(ctx, cfg.Storage, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	db, err := gormstore.Open(ctx, cfg.Storage, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		fmt.Fprintf(stderr, "storage: %v\n", err)
 		return 1
 	}
 	defer db.Close()
-	m := knowledge.NewManager(storage.NewKnowledgeStore(db), fileSource(cfg), nil)
+	m := knowledge.NewManager(gormstore.NewKnowledgeStore(db), fileSource(cfg), nil)
 	if cmd == "export" {
 		return kbExport(ctx, m, files[0], stdout, stderr)
 	}

@@ -8,8 +8,8 @@ import (
 	"github.com/dingdesk/dingdesk/bot"
 	"github.com/dingdesk/dingdesk/bot/textnorm"
 	"github.com/dingdesk/dingdesk/config"
+	"github.com/dingdesk/dingdesk/gormstore"
 	"github.com/dingdesk/dingdesk/knowledge"
-	"github.com/dingdesk/dingdesk/storage"
 )
 
 // kbState is what the running matcher is built from besides the managed
@@ -25,7 +25,7 @@ type kbState struct {
 // over them and builds the first matcher; Run then keeps it in sync
 // (knowledge.Sync).
 func (m *Main) startKnowledge(ctx context.Context, cfg *config.Config) error {
-	m.Knowledge = knowledge.NewManager(storage.NewKnowledgeStore(m.DB), func() ([]bot.Entry, error) {
+	m.Knowledge = knowledge.NewManager(gormstore.NewKnowledgeStore(m.DB), func() ([]bot.Entry, error) {
 		return *m.kb.files.Load(), nil
 	}, m.Clock.Now)
 	m.Bot = bot.New(nil)
@@ -39,7 +39,7 @@ func (m *Main) startKnowledge(ctx context.Context, cfg *config.Config) error {
 			return nil
 		}}
 	m.Knowledge.OnChange(m.KnowledgeSync.Kick)
-	m.Reviewer = &knowledge.Reviewer{Manager: m.Knowledge, Store: storage.NewKnowledgeStore(m.DB), Now: m.Clock.Now,
+	m.Reviewer = &knowledge.Reviewer{Manager: m.Knowledge, Store: gormstore.NewKnowledgeStore(m.DB), Now: m.Clock.Now,
 		Match:        func(q string) bot.Result { return m.Bot.KB().Match(q) },
 		NotAQuestion: func(text string) bool { return notAQuestion(m.Config.Current(), text) }}
 	return m.rebuildKnowledge(ctx, cfg)

@@ -12,9 +12,9 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"github.com/dingdesk/dingdesk/adapter/dingtalk/dingtalktest"
+	"github.com/dingdesk/dingdesk/gormstore/gormstoretest"
 	"github.com/dingdesk/dingdesk/kbxlsx"
 	"github.com/dingdesk/dingdesk/knowledge"
-	"github.com/dingdesk/dingdesk/storage/storagetest"
 )
 
 // TestKnowledgeEditLiveOnEveryReplica: two replicas share one database; an
@@ -22,11 +22,11 @@ import (
 // unanswered question added as a similar question in one call is answered
 // next time.
 func TestKnowledgeEditLiveOnEveryReplica(t *testing.T) {
-	for _, driver := range storagetest.Drivers(t) {
+	for _, driver := range gormstoretest.Drivers(t) {
 		t.Run(driver, func(t *testing.T) {
 			fake := dingtalktest.NewServer()
 			t.Cleanup(fake.Close)
-			st := storagetest.NewStorage(t, driver)
+			st := gormstoretest.NewStorage(t, driver)
 			a := startService(t, serviceOpts{fake: fake, storage: &st})
 			b := startService(t, serviceOpts{fake: fake, storage: &st})
 			ctx := context.Background()

@@ -14,7 +14,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/dingdesk/dingdesk/adapter/dingtalk/dingtalktest"
-	"github.com/dingdesk/dingdesk/storage/storagetest"
+	"github.com/dingdesk/dingdesk/gormstore/gormstoretest"
 )
 
 // scrape is one parsed GET /metrics.
@@ -97,7 +97,7 @@ func (sc scrape) count(name string, labels ...string) (uint64, float64) {
 // included, until it goes out), and the state gauges show the agent
 // online, the session, the queue and the outbox backlog as they are.
 func TestMetricsFollowTheMessagePath(t *testing.T) {
-	for _, driver := range storagetest.Drivers(t) {
+	for _, driver := range gormstoretest.Drivers(t) {
 		t.Run(driver, func(t *testing.T) { testMetricsFollowTheMessagePath(t, driver) })
 	}
 }

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dingdesk/dingdesk/gormstore"
 	"github.com/dingdesk/dingdesk/monitor"
-	"github.com/dingdesk/dingdesk/storage"
 )
 
 // TestMonitorCounts: the monitor's figures follow a real hand-off: one
@@ -14,7 +14,7 @@ import (
 // ends the first session.
 func TestMonitorCounts(t *testing.T) {
 	s := startService(t, serviceOpts{})
-	st := storage.NewMonitorStore(s.main.DB)
+	st := gormstore.NewMonitorStore(s.main.DB)
 	read := func() *monitor.Status {
 		t.Helper()
 		status, err := monitor.Read(context.Background(), st, s.main.Config.Current(), time.Now(), nil)

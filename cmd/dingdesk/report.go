@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/dingdesk/dingdesk/config"
+	"github.com/dingdesk/dingdesk/gormstore"
 	svcreport "github.com/dingdesk/dingdesk/report"
-	"github.com/dingdesk/dingdesk/storage"
 )
 
 const reportUsage = `Usage:
@@ -78,13 +78,13 @@ func runReport(args []string, stdout, stderr io.Writer) int {
 		opts.From = today.AddDate(0, 0, -6)
 	}
 	ctx := context.Background()
-	db, err := storage.Open(ctx, cfg.Storage, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	db, err := gormstore.Open(ctx, cfg.Storage, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		fmt.Fprintf(stderr, "storage: %v\n", err)
 		return 1
 	}
 	defer db.Close()
-	st := storage.NewReportStore(db)
+	st := gormstore.NewReportStore(db)
 	names := svcreport.Names{}
 	for _, g := range cfg.SkillGroups {
 		names[g.Name] = g.DisplayName

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dingdesk/dingdesk/storage"
+	"github.com/dingdesk/dingdesk/gormstore"
 	"github.com/dingdesk/dingdesk/transcript"
 )
 
@@ -25,11 +25,11 @@ func TestReportCommand(t *testing.T) {
 	s.toUser(s.say("u1", "结束会话"), "u1", "已结束")
 
 	// The session is found by the agent's words and opens with the bot part.
-	found, err := transcript.Search(context.Background(), storage.NewTranscriptStore(s.main.DB), transcript.Query{Text: "我查一下", User: "u1"})
+	found, err := transcript.Search(context.Background(), gormstore.NewTranscriptStore(s.main.DB), transcript.Query{Text: "我查一下", User: "u1"})
 	if err != nil || len(found) != 1 || found[0].Agent != "agent1" {
 		t.Fatalf("search = %+v, %v", found, err)
 	}
-	tr, err := transcript.Open(context.Background(), storage.NewTranscriptStore(s.main.DB), found[0].ID)
+	tr, err := transcript.Open(context.Background(), gormstore.NewTranscriptStore(s.main.DB), found[0].ID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,11 +24,11 @@ import (
 	"github.com/dingdesk/dingdesk/bot"
 	"github.com/dingdesk/dingdesk/config"
 	"github.com/dingdesk/dingdesk/desk"
+	"github.com/dingdesk/dingdesk/gormstore"
 	"github.com/dingdesk/dingdesk/handoff"
 	"github.com/dingdesk/dingdesk/knowledge"
 	"github.com/dingdesk/dingdesk/metrics"
 	"github.com/dingdesk/dingdesk/pipeline"
-	"github.com/dingdesk/dingdesk/storage"
 	"github.com/dingdesk/dingdesk/web"
 )
 
@@ -84,8 +84,8 @@ type Main struct {
 	Registry *prometheus.Registry
 	prom     *metrics.Metrics
 
-	DB    *storage.DB
-	Inbox *storage.Inbox
+	DB    *gormstore.DB
+	Inbox *gormstore.Inbox
 	Bot   *bot.Bot
 	// Knowledge is the managed knowledge base (files + console edits);
 	// KnowledgeSync keeps Bot on its latest revision; Reviewer is the
@@ -131,7 +131,7 @@ func NewMain(cfg *config.Config, log *slog.Logger) *Main {
 func (m *Main) Run(ctx context.Context) error {
 	cfg := m.Config.Current()
 	var err error
-	if m.DB, err = storage.Open(ctx, cfg.Storage, m.Log); err != nil {
+	if m.DB, err = gormstore.Open(ctx, cfg.Storage, m.Log); err != nil {
 		return err
 	}
 	m.Log.Info("storage ready", "driver", cfg.Storage.Driver, "replica", m.DB.ReplicaID())
@@ -140,7 +140,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.DB.Heartbeat(ctx, m.Clock.Now()); err != nil {
 		return fmt.Errorf("storage heartbeat: %w", err)
 	}
-	m.Inbox = storage.NewInbox(m.DB, m.Clock.Now)
+	m.Inbox = gormstore.NewInbox(m.DB, m.Clock.Now)
 	m.probe = &storageProbe{check: m.Inbox.Probe}
 
 	m.kbInputs = knowledgeInputs(cfg) // before reading: a later edit then differs
@@ -151,7 +151,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("knowledge: %w", err)
 	}
 	kb := m.Bot.KB()
-	m.hits = &hitFlusher{bot: m.Bot, store: storage.NewHitStore(m.DB), flushed: map[string]int64{}}
+	m.hits = &hitFlusher{bot: m.Bot, store: gormstore.NewHitStore(m.DB), flushed: map[string]int64{}}
 	if counts, err := m.hits.store.Load(ctx); err == nil {
 		m.Bot.SeedHits(counts)
 		m.hits.flushed = counts
@@ -159,7 +159,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Log.Info("knowledge base loaded", "entries", kb.Len())
 
 	mo := metrics.Options{
-		Version: version, Counters: m.Metrics, Store: storage.NewStatsStore(m.DB),
+		Version: version, Counters: m.Metrics, Store: gormstore.NewStatsStore(m.DB),
 		Groups: func() []config.SkillGroup { return m.Config.Current().SkillGroups },
 		Now:    m.Clock.Now, Log: m.Log.With("component", "metrics"),
 	}
@@ -191,10 +191,10 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		m.Platform, m.webhook = dt, dt.WebhookHandler()
 	}
-	m.Outbox = pipeline.NewOutbox(storage.NewOutboxStore(m.DB), m.Platform,
+	m.Outbox = pipeline.NewOutbox(gormstore.NewOutboxStore(m.DB), m.Platform,
 		func() config.Outbox { return m.Config.Current().Outbox }, m.Clock.Now, m.Log.With("component", "outbox"), m.Metrics)
 	m.Engine = handoff.New(handoff.Deps{
-		Config: m.Config, Bot: m.Bot, Store: storage.NewHandoffStore(m.DB, m.Outbox.Kick), Clock: m.Clock,
+		Config: m.Config, Bot: m.Bot, Store: gormstore.NewHandoffStore(m.DB, m.Outbox.Kick), Clock: m.Clock,
 		Log: m.Log.With("component", "handoff"), Observer: m.prom,
 	})
 	m.Desk = desk.New(m.Engine, m.Config, m.Bot)
@@ -312,7 +312,7 @@ func requestLog(log *slog.Logger) gin.HandlerFunc {
 
 // Close stops in reverse order within ctx: stop intake (DingTalk stream,
 // then HTTP), finish handling what was accepted, stop the background
-// loops, close storage.
+// loops, close gormstore.
 func (m *Main) Close(ctx context.Context) error {
 	var errs []error
 	if m.Platform != nil {
@@ -350,7 +350,7 @@ func (m *Main) Close(ctx context.Context) error {
 		// heartbeat timeout.
 		rctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		if err := m.DB.Retire(rctx, m.Clock.Now()); err != nil {
-			m.Log.Warn("replica not retired; its work is taken over after storage.replica_timeout", "err", err)
+			m.Log.Warn("replica not retired; its work is taken over after gormstore.replica_timeout", "err", err)
 		}
 		cancel()
 	}
@@ -365,7 +365,7 @@ func (m *Main) Close(ctx context.Context) error {
 
 // heartbeat keeps this replica alive in storage; when its beats stop (a
 // crash, kill -9, a cut-off network), others take its work over after
-// storage.replica_timeout.
+// gormstore.replica_timeout.
 func (m *Main) heartbeat(ctx context.Context) {
 	t := time.NewTicker(m.DB.HeartbeatInterval())
 	defer t.Stop()
@@ -411,7 +411,7 @@ func (p *storageProbe) run(ctx context.Context) error {
 	return p.err
 }
 
-// pruneInbox forgets msgIds older than storage.dedup_retention, hourly.
+// pruneInbox forgets msgIds older than gormstore.dedup_retention, hourly.
 func (m *Main) pruneInbox(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
@@ -452,7 +452,7 @@ func (m *Main) flushHits(ctx context.Context) {
 type hitFlusher struct {
 	mu      sync.Mutex
 	bot     *bot.Bot
-	store   *storage.HitStore
+	store   *gormstore.HitStore
 	flushed map[string]int64 // entry id → count already stored
 }
 

@@ -14,8 +14,8 @@ import (
 	"github.com/dingdesk/dingdesk/adapter/dingtalk"
 	"github.com/dingdesk/dingdesk/bot"
 	"github.com/dingdesk/dingdesk/config"
+	"github.com/dingdesk/dingdesk/gormstore"
 	"github.com/dingdesk/dingdesk/handoff"
-	"github.com/dingdesk/dingdesk/storage"
 	"github.com/dingdesk/dingdesk/web"
 )
 
@@ -37,7 +37,7 @@ func (m *Main) startWeb(cfg *config.Config) error {
 		login, dir = webLogin{l}, webLogin{l}
 	}
 	w, err := web.New(web.Deps{
-		Config: m.Config.Current, Store: storage.NewWebStore(m.DB), Engine: webEngine{m.Engine, m.Config},
+		Config: m.Config.Current, Store: gormstore.NewWebStore(m.DB), Engine: webEngine{m.Engine, m.Config},
 		KB: webKB{m.Bot}, Login: login, Now: m.Clock.Now, Log: m.Log.With("component", "web"),
 		PublicURL: cfg.EffectivePublicURL(m.Addr), Directory: dir,
 	})
@@ -239,13 +239,13 @@ func runLoginLink(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	db, err := storage.Open(ctx, cfg.Storage, nil)
+	db, err := gormstore.Open(ctx, cfg.Storage, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "login-link: %v\n", err)
 		return 1
 	}
 	defer db.Close()
-	link, err := web.CreateLoginLink(ctx, storage.NewWebStore(db), cfg, cfg.EffectivePublicURL(cfg.Server.Listen), *staff, time.Now())
+	link, err := web.CreateLoginLink(ctx, gormstore.NewWebStore(db), cfg, cfg.EffectivePublicURL(cfg.Server.Listen), *staff, time.Now())
 	if err != nil {
 		fmt.Fprintf(stderr, "login-link: %v\n", err)
 		return 1

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/dingdesk/dingdesk/adapter/dingtalk/dingtalktest"
-	"github.com/dingdesk/dingdesk/storage"
-	"github.com/dingdesk/dingdesk/storage/storagetest"
+	"github.com/dingdesk/dingdesk/gormstore"
+	"github.com/dingdesk/dingdesk/gormstore/gormstoretest"
 	"github.com/dingdesk/dingdesk/web"
 )
 
@@ -51,10 +51,10 @@ func TestWebBrowser(t *testing.T) {
 		t.Fatalf("playwright-core is not installed: run npm ci in %s", dir)
 	}
 	driver := "sqlite"
-	if len(storagetest.Drivers(t)) > 1 {
+	if len(gormstoretest.Drivers(t)) > 1 {
 		driver = "mysql"
 	}
-	st := storagetest.NewStorage(t, driver)
+	st := gormstoretest.NewStorage(t, driver)
 	a := startService(t, serviceOpts{storage: &st, groups: browserGroups})
 	var b *service
 	if driver == "mysql" {
@@ -128,7 +128,7 @@ func TestWebBrowser(t *testing.T) {
 	handle("/expired-link", func(r map[string]string) (any, error) {
 		tok := web.NewToken()
 		now := time.Now()
-		err := storage.NewWebStore(a.main.DB).CreateLoginLink(context.Background(), web.HashToken(tok), r["staff"], now.Add(-10*time.Minute), now.Add(-5*time.Minute))
+		err := gormstore.NewWebStore(a.main.DB).CreateLoginLink(context.Background(), web.HashToken(tok), r["staff"], now.Add(-10*time.Minute), now.Add(-5*time.Minute))
 		return map[string]string{"url": a.url + "/auth/link?t=" + tok}, err
 	})
 	handle("/oauth-user", func(r map[string]string) (any, error) {

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/dingdesk/dingdesk/adapter/dingtalk/dingtalktest"
-	"github.com/dingdesk/dingdesk/storage"
-	"github.com/dingdesk/dingdesk/storage/storagetest"
+	"github.com/dingdesk/dingdesk/gormstore"
+	"github.com/dingdesk/dingdesk/gormstore/gormstoretest"
 	"github.com/dingdesk/dingdesk/web"
 )
 
@@ -116,7 +116,7 @@ func sessionIDs(page string) []string {
 }
 
 func TestWebWorkbenchByLoginLink(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
 		s := startService(t, serviceOpts{driver: driver})
 		s.fake.AddLoginUser(dingtalktest.LoginUser{UserID: "u1", Nick: "用户u1", Title: "测试工程师", Mobile: "13800000000"})
 		b := newBrowser(t, s.url)
@@ -216,7 +216,7 @@ func TestWebRefusals(t *testing.T) {
 	// An expired link.
 	tok := web.NewToken()
 	now := time.Now()
-	if err := storage.NewWebStore(s.main.DB).CreateLoginLink(context.Background(), web.HashToken(tok), "agent1", now.Add(-10*time.Minute), now.Add(-5*time.Minute)); err != nil {
+	if err := gormstore.NewWebStore(s.main.DB).CreateLoginLink(context.Background(), web.HashToken(tok), "agent1", now.Add(-10*time.Minute), now.Add(-5*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	if code, page := newBrowser(t, s.url).get("/auth/link?t=" + tok); code != http.StatusGone || !strings.Contains(page, "已过期") {
@@ -426,10 +426,10 @@ func restartSamePort(t testing.TB, s *service) {
 }
 
 func TestWebReplicaSeesOtherReplica(t *testing.T) {
-	if len(storagetest.Drivers(t)) < 2 {
-		t.Skip("needs MySQL (set " + storagetest.EnvMySQL + ")")
+	if len(gormstoretest.Drivers(t)) < 2 {
+		t.Skip("needs MySQL (set " + gormstoretest.EnvMySQL + ")")
 	}
-	st := storagetest.NewStorage(t, "mysql")
+	st := gormstoretest.NewStorage(t, "mysql")
 	a := startService(t, serviceOpts{storage: &st})
 	bsvc := startService(t, serviceOpts{storage: &st, fake: a.fake})
 	br := newBrowser(t, a.url)
@@ -454,7 +454,7 @@ func TestWebReplicaSeesOtherReplica(t *testing.T) {
 // the browser's stream at once (the engine publishes it), and what the
 // browser does is the DingTalk desk's state too.
 func TestWebAndDingTalkDeskTogether(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
 		s := startService(t, serviceOpts{driver: driver})
 		b := newBrowser(t, s.url)
 		b.loginByLink(loginLink(t, s, "agent1"))

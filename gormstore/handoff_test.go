@@ -1,4 +1,4 @@
-package storage_test
+package gormstore_test
 
 import (
 	"context"
@@ -7,23 +7,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dingdesk/dingdesk/gormstore"
+	"github.com/dingdesk/dingdesk/gormstore/gormstoretest"
 	"github.com/dingdesk/dingdesk/handoff"
-	"github.com/dingdesk/dingdesk/storage"
-	"github.com/dingdesk/dingdesk/storage/storagetest"
 )
 
 // TestHandoffAssignCapacity: the conditional update never lets an agent's
 // open chats pass max_chats, whatever runs concurrently on two pools.
 func TestHandoffAssignCapacity(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
-		cfg := storagetest.NewStorage(t, driver)
-		db1, db2 := storagetest.OpenStorage(t, cfg), storagetest.OpenStorage(t, cfg)
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
+		cfg := gormstoretest.NewStorage(t, driver)
+		db1, db2 := gormstoretest.OpenStorage(t, cfg), gormstoretest.OpenStorage(t, cfg)
 		ctx := context.Background()
 		now := time.Date(2026, 6, 3, 2, 0, 0, 0, time.UTC)
-		st := storage.NewHandoffStore(db1, nil)
+		st := gormstore.NewHandoffStore(db1, nil)
 
-		st2 := storage.NewHandoffStore(db2, nil)
-		assign := func(st *storage.HandoffStore, max int) (no int, ok bool) {
+		st2 := gormstore.NewHandoffStore(db2, nil)
+		assign := func(st *gormstore.HandoffStore, max int) (no int, ok bool) {
 			t.Helper()
 			err := st.Transact(ctx, func(tx handoff.Tx) error {
 				row, got, err := tx.Assign("a1", max, now)
@@ -65,7 +65,7 @@ func TestHandoffAssignCapacity(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				st := []*storage.HandoffStore{st, st2}[i%2]
+				st := []*gormstore.HandoffStore{st, st2}[i%2]
 				err := st.Transact(ctx, func(tx handoff.Tx) error {
 					row, ok, err := tx.Assign("a1", 10, now)
 					if ok {
@@ -99,10 +99,10 @@ func TestHandoffAssignCapacity(t *testing.T) {
 }
 
 func TestHandoffQueueSeqAndTimers(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
-		db := storagetest.Open(t, driver)
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
+		db := gormstoretest.Open(t, driver)
 		ctx := context.Background()
-		st := storage.NewHandoffStore(db, nil)
+		st := gormstore.NewHandoffStore(db, nil)
 		if err := st.EnsureGroups(ctx, "g", "h"); err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package storage_test
+package gormstore_test
 
 import (
 	"context"
@@ -10,8 +10,8 @@ import (
 
 	"github.com/dingdesk/dingdesk/adapter"
 	"github.com/dingdesk/dingdesk/config"
-	"github.com/dingdesk/dingdesk/storage"
-	"github.com/dingdesk/dingdesk/storage/storagetest"
+	"github.com/dingdesk/dingdesk/gormstore"
+	"github.com/dingdesk/dingdesk/gormstore/gormstoretest"
 	"gorm.io/gorm"
 )
 
@@ -21,15 +21,15 @@ func msg(id, user string) adapter.Message {
 }
 
 func TestMigrateConcurrently(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
-		cfg := storagetest.NewStorage(t, driver)
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
+		cfg := gormstoretest.NewStorage(t, driver)
 		var wg sync.WaitGroup
 		errs := make(chan error, 4)
 		for i := 0; i < 4; i++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				db, err := storage.Open(context.Background(), cfg, nil)
+				db, err := gormstore.Open(context.Background(), cfg, nil)
 				if err != nil {
 					errs <- err
 					return
@@ -46,11 +46,11 @@ func TestMigrateConcurrently(t *testing.T) {
 }
 
 func TestInboxDeduplicates(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
-		cfg := storagetest.NewStorage(t, driver)
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
+		cfg := gormstoretest.NewStorage(t, driver)
 		// Two "replicas" on one database receive the same deliveries.
-		a := storage.NewInbox(storagetest.OpenStorage(t, cfg), nil)
-		b := storage.NewInbox(storagetest.OpenStorage(t, cfg), nil)
+		a := gormstore.NewInbox(gormstoretest.OpenStorage(t, cfg), nil)
+		b := gormstore.NewInbox(gormstoretest.OpenStorage(t, cfg), nil)
 		defer a.Close()
 		defer b.Close()
 		ctx := context.Background()
@@ -59,9 +59,9 @@ func TestInboxDeduplicates(t *testing.T) {
 		accepted := map[string]int{}
 		var wg sync.WaitGroup
 		for i := 0; i < n; i++ {
-			for _, in := range []*storage.Inbox{a, b, a} {
+			for _, in := range []*gormstore.Inbox{a, b, a} {
 				wg.Add(1)
-				go func(in *storage.Inbox, id string) {
+				go func(in *gormstore.Inbox, id string) {
 					defer wg.Done()
 					isNew, err := in.Accept(ctx, msg(id, "u"+id))
 					if err != nil {
@@ -99,9 +99,9 @@ func TestInboxDeduplicates(t *testing.T) {
 }
 
 func TestInboxHandledAndPrune(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
-		db := storagetest.Open(t, driver)
-		in := storage.NewInbox(db, nil)
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
+		db := gormstoretest.Open(t, driver)
+		in := gormstore.NewInbox(db, nil)
 		defer in.Close()
 		ctx := context.Background()
 		for _, id := range []string{"m1", "m2"} {
@@ -109,14 +109,14 @@ func TestInboxHandledAndPrune(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := db.Tx(ctx, func(tx *gorm.DB) error { return storage.MarkHandled(tx, "m1", time.Now()) }); err != nil {
+		if err := db.Tx(ctx, func(tx *gorm.DB) error { return gormstore.MarkHandled(tx, "m1", time.Now()) }); err != nil {
 			t.Fatal(err)
 		}
-		err := db.Tx(ctx, func(tx *gorm.DB) error { return storage.MarkHandled(tx, "m1", time.Now()) })
-		if !errors.Is(err, storage.ErrAlreadyHandled) {
+		err := db.Tx(ctx, func(tx *gorm.DB) error { return gormstore.MarkHandled(tx, "m1", time.Now()) })
+		if !errors.Is(err, gormstore.ErrAlreadyHandled) {
 			t.Fatalf("second MarkHandled = %v, want ErrAlreadyHandled", err)
 		}
-		if err := db.Tx(ctx, func(tx *gorm.DB) error { return storage.MarkHandled(tx, "not-in-inbox", time.Now()) }); err != nil {
+		if err := db.Tx(ctx, func(tx *gorm.DB) error { return gormstore.MarkHandled(tx, "not-in-inbox", time.Now()) }); err != nil {
 			t.Fatalf("MarkHandled of an unknown id = %v, want nil", err)
 		}
 		pending, _, _ := in.Pending(ctx, time.Now().Add(time.Minute), 10)
@@ -140,12 +140,12 @@ func TestInboxHandledAndPrune(t *testing.T) {
 }
 
 func TestOutboxClaimOnce(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
-		cfg := storagetest.NewStorage(t, driver)
-		db1, db2, db3 := storagetest.OpenStorage(t, cfg), storagetest.OpenStorage(t, cfg), storagetest.OpenStorage(t, cfg)
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
+		cfg := gormstoretest.NewStorage(t, driver)
+		db1, db2, db3 := gormstoretest.OpenStorage(t, cfg), gormstoretest.OpenStorage(t, cfg), gormstoretest.OpenStorage(t, cfg)
 		ctx := context.Background()
 		now := time.Now()
-		beat := func(at time.Time, dbs ...*storage.DB) {
+		beat := func(at time.Time, dbs ...*gormstore.DB) {
 			for _, db := range dbs {
 				if err := db.Heartbeat(ctx, at); err != nil {
 					t.Fatal(err)
@@ -153,7 +153,7 @@ func TestOutboxClaimOnce(t *testing.T) {
 			}
 		}
 		beat(now, db1, db2, db3)
-		var items []storage.OutboxItem
+		var items []gormstore.OutboxItem
 		err := db1.Tx(ctx, func(tx *gorm.DB) (err error) {
 			items, err = db1.EnqueueReplies(tx, now,
 				adapter.Reply{ConversationID: "c", UserID: "u", Text: "一"},
@@ -164,7 +164,7 @@ func TestOutboxClaimOnce(t *testing.T) {
 			t.Fatalf("enqueue: %+v %v", items, err)
 		}
 		ids := []int64{items[0].ID, items[1].ID}
-		s1, s2, s3 := storage.NewOutboxStore(db1), storage.NewOutboxStore(db2), storage.NewOutboxStore(db3)
+		s1, s2, s3 := gormstore.NewOutboxStore(db1), gormstore.NewOutboxStore(db2), gormstore.NewOutboxStore(db3)
 		// New rows belong to their writer while its heartbeat is fresh.
 		if it, _ := s2.Claim(ctx, ids[0], now); it != nil {
 			t.Fatal("another replica claimed a row of a live replica")
@@ -176,10 +176,10 @@ func TestOutboxClaimOnce(t *testing.T) {
 		now = now.Add(db1.ReplicaTimeout() + time.Second)
 		beat(now, db2, db3)
 		var wg sync.WaitGroup
-		claims := make(chan *storage.OutboxItem, 8)
-		for _, s := range []*storage.OutboxStore{s2, s3, s2, s3} {
+		claims := make(chan *gormstore.OutboxItem, 8)
+		for _, s := range []*gormstore.OutboxStore{s2, s3, s2, s3} {
 			wg.Add(1)
-			go func(s *storage.OutboxStore) {
+			go func(s *gormstore.OutboxStore) {
 				defer wg.Done()
 				it, err := s.Claim(ctx, ids[0], now)
 				if err != nil {
@@ -192,7 +192,7 @@ func TestOutboxClaimOnce(t *testing.T) {
 		}
 		wg.Wait()
 		close(claims)
-		var got []*storage.OutboxItem
+		var got []*gormstore.OutboxItem
 		for it := range claims {
 			got = append(got, it)
 		}
@@ -227,7 +227,7 @@ func TestOutboxClaimOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		counts, _ := s1.Counts(ctx)
-		if counts[storage.OutboxFailed] != 1 || counts[storage.OutboxSent] != 1 {
+		if counts[gormstore.OutboxFailed] != 1 || counts[gormstore.OutboxSent] != 1 {
 			t.Fatalf("counts = %v", counts)
 		}
 		failed, _ := s1.Failed(ctx, 5)
@@ -238,8 +238,8 @@ func TestOutboxClaimOnce(t *testing.T) {
 }
 
 func TestHitStoreAddsUp(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
-		s := storage.NewHitStore(storagetest.Open(t, driver))
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
+		s := gormstore.NewHitStore(gormstoretest.Open(t, driver))
 		ctx := context.Background()
 		if err := s.Flush(ctx, map[string]int64{"vpn": 2, "wifi": 1}); err != nil {
 			t.Fatal(err)
@@ -258,7 +258,7 @@ func TestHitStoreAddsUp(t *testing.T) {
 // transactions run with synchronous=FULL (their commit is synced before a
 // message is acknowledged) while every other transaction keeps NORMAL.
 func TestDurableRetrySyncsOnlyItsTransaction(t *testing.T) {
-	db := storagetest.Open(t, "sqlite")
+	db := gormstoretest.Open(t, "sqlite")
 	ctx := context.Background()
 	level := func(tx *gorm.DB) int {
 		var n int
@@ -292,9 +292,9 @@ func TestDurableRetrySyncsOnlyItsTransaction(t *testing.T) {
 	}
 	// A level the admin chose in the DSN is kept, not reset to NORMAL.
 	const extra = 3
-	cfg := storagetest.NewStorage(t, "sqlite")
+	cfg := gormstoretest.NewStorage(t, "sqlite")
 	cfg.DSN = config.Secret(cfg.DSN.Reveal() + "?_pragma=journal_mode(WAL)&_pragma=synchronous(EXTRA)")
-	db = storagetest.OpenStorage(t, cfg)
+	db = gormstoretest.OpenStorage(t, cfg)
 	if err := db.DurableRetry(ctx, func(tx *gorm.DB) error { inside = level(tx); return nil }); err != nil || inside != extra {
 		t.Errorf("DSN synchronous=EXTRA: inside DurableRetry %d (err %v), want EXTRA", inside, err)
 	}
@@ -312,8 +312,8 @@ func TestTextRoundTripsExactly(t *testing.T) {
 		"０x5c 镕 ¥ 乾隆 \x7f end",
 		"%_ like wildcards %% __",
 	}
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
-		in := storage.NewInbox(storagetest.Open(t, driver), nil)
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
+		in := gormstore.NewInbox(gormstoretest.Open(t, driver), nil)
 		defer in.Close()
 		ctx := context.Background()
 		for i, text := range texts {
@@ -342,7 +342,7 @@ func TestTextRoundTripsExactly(t *testing.T) {
 // A transaction whose COMMIT fails (forced with a deferred foreign key)
 // leaves nothing open on SQLite's only connection: the next one works.
 func TestFailedCommitLeavesNoTransactionOpen(t *testing.T) {
-	db := storagetest.Open(t, "sqlite")
+	db := gormstoretest.Open(t, "sqlite")
 	for _, q := range []string{
 		"CREATE TABLE fk_parent (id INTEGER PRIMARY KEY)",
 		"CREATE TABLE fk_child (pid INTEGER REFERENCES fk_parent(id) DEFERRABLE INITIALLY DEFERRED)",

@@ -1,4 +1,4 @@
-package storage_test
+package gormstore_test
 
 import (
 	"context"
@@ -8,18 +8,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dingdesk/dingdesk/gormstore"
+	"github.com/dingdesk/dingdesk/gormstore/gormstoretest"
 	"github.com/dingdesk/dingdesk/handoff"
-	"github.com/dingdesk/dingdesk/storage"
-	"github.com/dingdesk/dingdesk/storage/storagetest"
 	"github.com/dingdesk/dingdesk/web"
 )
 
 func TestWebLoginLinkWorksOnce(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
-		cfg := storagetest.NewStorage(t, driver)
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
+		cfg := gormstoretest.NewStorage(t, driver)
 		// Two replicas race for the same link: exactly one wins.
-		a := storage.NewWebStore(storagetest.OpenStorage(t, cfg))
-		b := storage.NewWebStore(storagetest.OpenStorage(t, cfg))
+		a := gormstore.NewWebStore(gormstoretest.OpenStorage(t, cfg))
+		b := gormstore.NewWebStore(gormstoretest.OpenStorage(t, cfg))
 		ctx := context.Background()
 		now := time.Now()
 		if err := a.CreateLoginLink(ctx, "h1", "agent1", now, now.Add(5*time.Minute)); err != nil {
@@ -66,8 +66,8 @@ func TestWebLoginLinkWorksOnce(t *testing.T) {
 }
 
 func TestWebSessionsExpireAndPrune(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
-		st := storage.NewWebStore(storagetest.Open(t, driver))
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
+		st := gormstore.NewWebStore(gormstoretest.Open(t, driver))
 		ctx := context.Background()
 		now := time.Now().UTC().Truncate(time.Second)
 		for _, ws := range []web.WebSession{
@@ -101,10 +101,10 @@ func TestWebSessionsExpireAndPrune(t *testing.T) {
 }
 
 func TestWebEventsStoredOncePerSource(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
-		cfg := storagetest.NewStorage(t, driver)
-		a := storage.NewWebStore(storagetest.OpenStorage(t, cfg))
-		b := storage.NewWebStore(storagetest.OpenStorage(t, cfg))
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
+		cfg := gormstoretest.NewStorage(t, driver)
+		a := gormstore.NewWebStore(gormstoretest.OpenStorage(t, cfg))
+		b := gormstore.NewWebStore(gormstoretest.OpenStorage(t, cfg))
 		ctx := context.Background()
 		now := time.Now()
 		ev := []web.Event{{Topic: "agent:a1", Type: "message", Data: "7", Source: 40, At: now},
@@ -146,8 +146,8 @@ func TestWebEventsStoredOncePerSource(t *testing.T) {
 }
 
 func TestWebCannedPerAgent(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
-		st := storage.NewWebStore(storagetest.Open(t, driver))
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
+		st := gormstore.NewWebStore(gormstoretest.Open(t, driver))
 		ctx := context.Background()
 		now := time.Now()
 		var ids []int64
@@ -200,25 +200,25 @@ func TestWebCannedPerAgent(t *testing.T) {
 
 // seedAgentSessions gives agent1 n active sessions with lines messages each
 // (every other one from the user).
-func seedAgentSessions(tb testing.TB, db *storage.DB, n, lines int) {
+func seedAgentSessions(tb testing.TB, db *gormstore.DB, n, lines int) {
 	tb.Helper()
 	now := time.Now().UTC()
 	g := db.Gorm()
 	for i := 0; i < n; i++ {
 		key := fmt.Sprintf("cid%d|u%d", i, i)
-		s := storage.HandoffSessionRow{UserKey: key, ConversationID: fmt.Sprintf("cid%d", i), ConversationType: "1",
+		s := gormstore.HandoffSessionRow{UserKey: key, ConversationID: fmt.Sprintf("cid%d", i), ConversationType: "1",
 			UserID: fmt.Sprintf("u%d", i), Nick: fmt.Sprintf("用户%d", i), GroupName: "it", State: string(handoff.StatusActive),
 			Reason: "keyword", AgentID: "agent1", AgentNo: i + 1, AgentName: "小王", QueuedAt: &now, AssignedAt: &now, CreatedAt: now}
 		if err := g.Create(&s).Error; err != nil {
 			tb.Fatal(err)
 		}
-		rows := make([]storage.HandoffMessageRow, lines)
+		rows := make([]gormstore.HandoffMessageRow, lines)
 		for j := range rows {
 			kind := string(handoff.SenderUser)
 			if j%2 == 1 {
 				kind = string(handoff.SenderAgent)
 			}
-			rows[j] = storage.HandoffMessageRow{UserKey: key, SessionID: s.ID, Direction: "in", SenderKind: kind,
+			rows[j] = gormstore.HandoffMessageRow{UserKey: key, SessionID: s.ID, Direction: "in", SenderKind: kind,
 				Text: fmt.Sprintf("第 %d 条", j), CreatedAt: now.Add(time.Duration(i*lines+j) * time.Millisecond)}
 		}
 		if err := g.CreateInBatches(rows, 500).Error; err != nil {
@@ -228,10 +228,10 @@ func seedAgentSessions(tb testing.TB, db *storage.DB, n, lines int) {
 }
 
 func TestWebActiveSessionsUnreadAndOrder(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
-		db := storagetest.Open(t, driver)
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
+		db := gormstoretest.Open(t, driver)
 		seedAgentSessions(t, db, 3, 4)
-		st := storage.NewWebStore(db)
+		st := gormstore.NewWebStore(db)
 		ctx := context.Background()
 		ss, err := st.ActiveSessions(ctx, "agent1")
 		if err != nil || len(ss) != 3 {
@@ -265,11 +265,11 @@ func TestWebActiveSessionsUnreadAndOrder(t *testing.T) {
 // BenchmarkWebActiveSessions100 is the 会话列表 of an agent holding 100
 // sessions with 200 lines each: what every list refresh costs.
 func BenchmarkWebActiveSessions100(b *testing.B) {
-	for _, driver := range storagetest.Drivers(b) {
+	for _, driver := range gormstoretest.Drivers(b) {
 		b.Run(driver, func(b *testing.B) {
-			db := storagetest.Open(b, driver)
+			db := gormstoretest.Open(b, driver)
 			seedAgentSessions(b, db, 100, 200)
-			st := storage.NewWebStore(db)
+			st := gormstore.NewWebStore(db)
 			ctx := context.Background()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {

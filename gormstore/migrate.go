@@ -1,4 +1,4 @@
-package storage
+package gormstore
 
 import (
 	"context"
@@ -22,7 +22,7 @@ func models() []any {
 		&handoffGroupRow{},
 		&handoffMessageRow{},
 		&handoffUnansweredRow{},
-		// managed knowledge (storage/knowledge.go) and reports (storage/report.go)
+		// managed knowledge (knowledge.go) and reports (report.go)
 		&kbEntryRow{},
 		&kbMetaRow{},
 		&kbChangeRow{},

@@ -1,4 +1,4 @@
-package storage_test
+package gormstore_test
 
 import (
 	"slices"
@@ -9,16 +9,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dingdesk/dingdesk/storage"
-	"github.com/dingdesk/dingdesk/storage/storagetest"
+	"github.com/dingdesk/dingdesk/gormstore"
+	"github.com/dingdesk/dingdesk/gormstore/gormstoretest"
 )
 
 // A message as large as the webhook accepts is stored whole, never cut to a
 // column's size (MySQL's text holds 64 KiB; INSERT IGNORE used to turn
 // "data too long" into a warning and keep a cut copy).
 func TestInboxStoresLargeMessageWhole(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
-		in := storage.NewInbox(storagetest.Open(t, driver), nil)
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
+		in := gormstore.NewInbox(gormstoretest.Open(t, driver), nil)
 		defer in.Close()
 		ctx := context.Background()
 		for _, size := range []int{70 << 10, 1 << 20} {
@@ -52,10 +52,10 @@ func TestInboxStoresLargeMessageWhole(t *testing.T) {
 // The MySQL connection runs in strict mode: a value too long for its
 // column fails the write instead of being cut.
 func TestMySQLConnectionIsStrict(t *testing.T) {
-	if !slices.Contains(storagetest.Drivers(t), "mysql") {
+	if !slices.Contains(gormstoretest.Drivers(t), "mysql") {
 		t.Skip("MySQL not enabled")
 	}
-	db := storagetest.Open(t, "mysql")
+	db := gormstoretest.Open(t, "mysql")
 	var mode string
 	if err := db.Gorm().Raw("SELECT @@SESSION.sql_mode").Scan(&mode).Error; err != nil {
 		t.Fatal(err)
@@ -63,14 +63,14 @@ func TestMySQLConnectionIsStrict(t *testing.T) {
 	if !strings.Contains(mode, "STRICT_ALL_TABLES") {
 		t.Fatalf("sql_mode = %q, want STRICT_ALL_TABLES", mode)
 	}
-	in := storage.NewInbox(db, nil)
+	in := gormstore.NewInbox(db, nil)
 	defer in.Close()
 	m := msg("long-key", strings.Repeat("u", 300)) // user_key is 255 wide
 	if _, err := in.Accept(context.Background(), m); err == nil {
 		t.Fatal("a user key longer than its column was accepted (cut?)")
 	}
 	var n int64
-	db.Gorm().Model(&storage.InboxRow{}).Where("msg_id = ?", "long-key").Count(&n)
+	db.Gorm().Model(&gormstore.InboxRow{}).Where("msg_id = ?", "long-key").Count(&n)
 	if n != 0 {
 		t.Fatal("a cut row was stored")
 	}
@@ -79,11 +79,11 @@ func TestMySQLConnectionIsStrict(t *testing.T) {
 // An existing database whose message columns were text is widened on
 // start (MySQL: 64 KiB columns would go on cutting messages).
 func TestMigrateWidensTextColumns(t *testing.T) {
-	if !slices.Contains(storagetest.Drivers(t), "mysql") {
+	if !slices.Contains(gormstoretest.Drivers(t), "mysql") {
 		t.Skip("MySQL not enabled")
 	}
-	cfg := storagetest.NewStorage(t, "mysql")
-	db := storagetest.OpenStorage(t, cfg)
+	cfg := gormstoretest.NewStorage(t, "mysql")
+	db := gormstoretest.OpenStorage(t, cfg)
 	for _, q := range []string{
 		"ALTER TABLE inbox MODIFY message text NOT NULL",
 		"ALTER TABLE outbox MODIFY reply text NOT NULL",
@@ -94,7 +94,7 @@ func TestMigrateWidensTextColumns(t *testing.T) {
 		}
 	}
 	db.Close()
-	db = storagetest.OpenStorage(t, cfg)
+	db = gormstoretest.OpenStorage(t, cfg)
 	for table, col := range map[string]string{"inbox": "message", "outbox": "reply", "handoff_conversations": "last_question", "handoff_messages": "text"} {
 		var typ string
 		db.Gorm().Raw("SELECT data_type FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ? AND column_name = ?", table, col).Scan(&typ)
@@ -107,15 +107,15 @@ func TestMigrateWidensTextColumns(t *testing.T) {
 // A row that cannot be decoded is set aside, not an error for the rest;
 // once recorded as failed no sweep sees it again.
 func TestTakeOverSkipsUnreadableRows(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
-		cfg := storagetest.NewStorage(t, driver)
-		dead, live := storagetest.OpenStorage(t, cfg), storagetest.OpenStorage(t, cfg)
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
+		cfg := gormstoretest.NewStorage(t, driver)
+		dead, live := gormstoretest.OpenStorage(t, cfg), gormstoretest.OpenStorage(t, cfg)
 		ctx := context.Background()
 		now := time.Now()
 		if err := dead.Heartbeat(ctx, now); err != nil {
 			t.Fatal(err)
 		}
-		in := storage.NewInbox(dead, nil)
+		in := gormstore.NewInbox(dead, nil)
 		for _, id := range []string{"a1", "a2", "a3"} {
 			if _, err := in.Accept(ctx, msg(id, "u")); err != nil {
 				t.Fatal(err)
@@ -125,7 +125,7 @@ func TestTakeOverSkipsUnreadableRows(t *testing.T) {
 		if err := dead.Gorm().Exec("UPDATE inbox SET message = '{\"ID\":\"a2\",' WHERE msg_id = 'a2'").Error; err != nil {
 			t.Fatal(err)
 		}
-		taker := storage.NewInbox(live, nil)
+		taker := gormstore.NewInbox(live, nil)
 		defer taker.Close()
 		// While the writer beats, its rows are its own.
 		if err := live.Heartbeat(ctx, now); err != nil {
@@ -162,9 +162,9 @@ func TestTakeOverSkipsUnreadableRows(t *testing.T) {
 // A poison message is recorded as failed with its reason, and the apology
 // is written in the same transaction; a handled message gets none.
 func TestInboxMarkFailed(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
-		db := storagetest.Open(t, driver)
-		in := storage.NewInbox(db, nil)
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
+		db := gormstoretest.Open(t, driver)
+		in := gormstore.NewInbox(db, nil)
 		defer in.Close()
 		ctx := context.Background()
 		for _, id := range []string{"p1", "p2"} {
@@ -194,9 +194,9 @@ func TestInboxMarkFailed(t *testing.T) {
 // The readiness probe writes like Accept does: it fails when the inbox
 // refuses inserts although the database answers pings.
 func TestInboxProbeFailsWhenWritesAreRefused(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
-		db := storagetest.Open(t, driver)
-		in := storage.NewInbox(db, nil)
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
+		db := gormstoretest.Open(t, driver)
+		in := gormstore.NewInbox(db, nil)
 		defer in.Close()
 		ctx := context.Background()
 		for i := 0; i < 2; i++ {
@@ -219,7 +219,7 @@ func TestInboxProbeFailsWhenWritesAreRefused(t *testing.T) {
 
 // RefuseInboxWrites makes every insert into the inbox fail, as a full disk
 // or a read-only database would, while reads and pings still work.
-func RefuseInboxWrites(t *testing.T, db *storage.DB) {
+func RefuseInboxWrites(t *testing.T, db *gormstore.DB) {
 	t.Helper()
 	q := "CREATE TRIGGER refuse_inbox BEFORE INSERT ON inbox BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
 	if db.Driver == "mysql" {

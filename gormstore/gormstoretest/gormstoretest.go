@@ -1,8 +1,8 @@
-// Package storagetest opens real databases for tests: an SQLite file in a
+// Package gormstoretest opens real databases for tests: an SQLite file in a
 // temporary directory always, and a fresh MySQL/MariaDB database when
 // DINGDESK_TEST_MYSQL_DSN is set (e.g. "root@tcp(127.0.0.1:3306)/"); each
 // test gets its own database, dropped afterwards.
-package storagetest
+package gormstoretest
 
 import (
 	"bytes"
@@ -21,7 +21,7 @@ import (
 	_ "github.com/go-sql-driver/mysql"
 
 	"github.com/dingdesk/dingdesk/config"
-	"github.com/dingdesk/dingdesk/storage"
+	"github.com/dingdesk/dingdesk/gormstore"
 )
 
 // EnvMySQL names the variable that enables the MySQL runs.
@@ -87,15 +87,15 @@ func NewStorage(tb testing.TB, driver string) config.Storage {
 
 // Open creates a fresh database for driver and opens it (migrated); it is
 // closed when the test ends.
-func Open(tb testing.TB, driver string) *storage.DB {
+func Open(tb testing.TB, driver string) *gormstore.DB {
 	tb.Helper()
 	return OpenStorage(tb, NewStorage(tb, driver))
 }
 
 // OpenStorage opens cfg (migrated) and closes it when the test ends.
-func OpenStorage(tb testing.TB, cfg config.Storage) *storage.DB {
+func OpenStorage(tb testing.TB, cfg config.Storage) *gormstore.DB {
 	tb.Helper()
-	db, err := storage.Open(context.Background(), cfg, nil)
+	db, err := gormstore.Open(context.Background(), cfg, nil)
 	if err != nil {
 		tb.Fatalf("open %s: %v", cfg.Driver, err)
 	}
@@ -137,10 +137,10 @@ func (l *Logs) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.St
 func (l *Logs) Logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
 
 // OpenLogged is Open with the storage's log collected.
-func OpenLogged(tb testing.TB, driver string) (*storage.DB, *Logs) {
+func OpenLogged(tb testing.TB, driver string) (*gormstore.DB, *Logs) {
 	tb.Helper()
 	logs := &Logs{}
-	db, err := storage.Open(context.Background(), NewStorage(tb, driver), logs.Logger())
+	db, err := gormstore.Open(context.Background(), NewStorage(tb, driver), logs.Logger())
 	if err != nil {
 		tb.Fatalf("open %s: %v", driver, err)
 	}

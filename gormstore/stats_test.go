@@ -1,22 +1,22 @@
-package storage_test
+package gormstore_test
 
 import (
 	"context"
 	"testing"
 	"time"
 
+	"github.com/dingdesk/dingdesk/gormstore"
+	"github.com/dingdesk/dingdesk/gormstore/gormstoretest"
 	"github.com/dingdesk/dingdesk/handoff"
-	"github.com/dingdesk/dingdesk/storage"
-	"github.com/dingdesk/dingdesk/storage/storagetest"
 )
 
 // Stats counts only what is open (unhandled, unsent, queued, active) and
 // finds the oldest of each, on both drivers.
 func TestStatsCountsOpenWork(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
-		db := storagetest.OpenStorage(t, storagetest.NewStorage(t, driver))
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
+		db := gormstoretest.OpenStorage(t, gormstoretest.NewStorage(t, driver))
 		ctx := context.Background()
-		stats := storage.NewStatsStore(db)
+		stats := gormstore.NewStatsStore(db)
 
 		empty, err := stats.Stats(ctx)
 		if err != nil {
@@ -36,23 +36,23 @@ func TestStatsCountsOpenWork(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		must(g.Create(&[]storage.InboxRow{
+		must(g.Create(&[]gormstore.InboxRow{
 			{MsgID: "m1", UserKey: "c|u1", Message: "{}", ReceivedAt: *at(1)},
 			{MsgID: "m2", UserKey: "c|u2", Message: "{}", ReceivedAt: *at(2)},
 			{MsgID: "m3", UserKey: "c|u3", Message: "{}", ReceivedAt: *at(0), Handled: true, HandledAt: at(3)},
 		}).Error)
-		must(g.Create(&[]storage.OutboxRow{
-			{UserKey: "c|u1", Reply: "{}", Status: storage.OutboxSent, NextAt: *at(0), CreatedAt: *at(0)},
-			{UserKey: "c|u1", Reply: "{}", Status: storage.OutboxFailed, NextAt: *at(1), CreatedAt: *at(1)},
-			{UserKey: "c|u2", Reply: "{}", Status: storage.OutboxPending, NextAt: *at(9), CreatedAt: *at(5)},
-			{UserKey: "c|u3", Reply: "{}", Status: storage.OutboxSending, NextAt: *at(4), CreatedAt: *at(4), ReplicaID: "r1"},
+		must(g.Create(&[]gormstore.OutboxRow{
+			{UserKey: "c|u1", Reply: "{}", Status: gormstore.OutboxSent, NextAt: *at(0), CreatedAt: *at(0)},
+			{UserKey: "c|u1", Reply: "{}", Status: gormstore.OutboxFailed, NextAt: *at(1), CreatedAt: *at(1)},
+			{UserKey: "c|u2", Reply: "{}", Status: gormstore.OutboxPending, NextAt: *at(9), CreatedAt: *at(5)},
+			{UserKey: "c|u3", Reply: "{}", Status: gormstore.OutboxSending, NextAt: *at(4), CreatedAt: *at(4), ReplicaID: "r1"},
 		}).Error)
-		must(storage.NewHandoffStore(db, nil).EnsureGroups(ctx, "it", "hr"))
-		session := func(group, state string, queued *time.Time) storage.HandoffSessionRow {
-			return storage.HandoffSessionRow{UserKey: "c|x", ConversationID: "c", ConversationType: "1", UserID: "x",
+		must(gormstore.NewHandoffStore(db, nil).EnsureGroups(ctx, "it", "hr"))
+		session := func(group, state string, queued *time.Time) gormstore.HandoffSessionRow {
+			return gormstore.HandoffSessionRow{UserKey: "c|x", ConversationID: "c", ConversationType: "1", UserID: "x",
 				GroupName: group, State: state, Reason: "keyword", QueuedAt: queued, CreatedAt: base}
 		}
-		must(g.Create(&[]storage.HandoffSessionRow{
+		must(g.Create(&[]gormstore.HandoffSessionRow{
 			session("it", string(handoff.StatusQueued), at(20)),
 			session("it", string(handoff.StatusQueued), at(10)),
 			session("it", string(handoff.StatusActive), at(5)),
@@ -60,7 +60,7 @@ func TestStatsCountsOpenWork(t *testing.T) {
 			session("hr", string(handoff.StatusEnded), at(1)),
 			session("gone", string(handoff.StatusQueued), at(1)), // no lock row: not a group
 		}).Error)
-		must(g.Create(&[]storage.HandoffAgentRow{
+		must(g.Create(&[]gormstore.HandoffAgentRow{
 			{StaffID: "a1", Presence: string(handoff.Online), PresenceAt: base},
 			{StaffID: "a2", Presence: string(handoff.Busy), PresenceAt: base},
 		}).Error)
@@ -75,7 +75,7 @@ func TestStatsCountsOpenWork(t *testing.T) {
 		if st.OutboxUnsent != 2 || !st.OutboxOldest.Equal(*at(4)) {
 			t.Errorf("outbox: %d unsent, oldest %v; want 2, %v", st.OutboxUnsent, st.OutboxOldest, *at(4))
 		}
-		want := []storage.GroupStats{{Name: "hr"}, {Name: "it", Queued: 2, Active: 1, OldestQueued: *at(10)}}
+		want := []gormstore.GroupStats{{Name: "hr"}, {Name: "it", Queued: 2, Active: 1, OldestQueued: *at(10)}}
 		if len(st.Groups) != len(want) {
 			t.Fatalf("groups: %+v, want %+v", st.Groups, want)
 		}

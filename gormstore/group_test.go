@@ -1,4 +1,4 @@
-package storage_test
+package gormstore_test
 
 import (
 	"context"
@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dingdesk/dingdesk/storage"
-	"github.com/dingdesk/dingdesk/storage/storagetest"
+	"github.com/dingdesk/dingdesk/gormstore"
+	"github.com/dingdesk/dingdesk/gormstore/gormstoretest"
 )
 
 // Concurrent hand-off transactions behave as if run one by one, whether
@@ -20,13 +20,13 @@ import (
 // that fails, panics or was cancelled leaves nothing behind and does not
 // take the others down.
 func TestHandoffTransactionsAreIsolatedWhenGrouped(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
-		db := storagetest.Open(t, driver)
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
+		db := gormstoretest.Open(t, driver)
 		ctx := context.Background()
 		if err := db.Gorm().Exec("CREATE TABLE group_probe (k VARCHAR(32) PRIMARY KEY)").Error; err != nil {
 			t.Fatal(err)
 		}
-		insert := func(tx *storage.HandoffTx, k string) error {
+		insert := func(tx *gormstore.HandoffTx, k string) error {
 			return tx.G().Exec("INSERT INTO group_probe (k) VALUES (?)", k).Error
 		}
 
@@ -35,7 +35,7 @@ func TestHandoffTransactionsAreIsolatedWhenGrouped(t *testing.T) {
 		started, release := make(chan struct{}), make(chan struct{})
 		blockerDone := make(chan error, 1)
 		go func() {
-			blockerDone <- db.Handoff(ctx, func(tx *storage.HandoffTx) error {
+			blockerDone <- db.Handoff(ctx, func(tx *gormstore.HandoffTx) error {
 				if err := insert(tx, "blocker"); err != nil {
 					return err
 				}
@@ -64,7 +64,7 @@ func TestHandoffTransactionsAreIsolatedWhenGrouped(t *testing.T) {
 					c = cancelled
 				}
 				ready.Done()
-				results[i] = db.Handoff(c, func(tx *storage.HandoffTx) error {
+				results[i] = db.Handoff(c, func(tx *gormstore.HandoffTx) error {
 					if err := insert(tx, k); err != nil {
 						return err
 					}
@@ -138,11 +138,11 @@ func TestHandoffTransactionsAreIsolatedWhenGrouped(t *testing.T) {
 
 // A closed database refuses new hand-off transactions with an error.
 func TestHandoffAfterClose(t *testing.T) {
-	db := storagetest.Open(t, "sqlite")
+	db := gormstoretest.Open(t, "sqlite")
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	err := db.Handoff(context.Background(), func(tx *storage.HandoffTx) error { return nil })
+	err := db.Handoff(context.Background(), func(tx *gormstore.HandoffTx) error { return nil })
 	if err == nil {
 		t.Fatal("Handoff on a closed database succeeded")
 	}
@@ -152,14 +152,14 @@ func TestHandoffAfterClose(t *testing.T) {
 // errors) must not leave the others told "committed" when they were not:
 // each caller's result matches what the database holds.
 func TestGroupedMemberEndingTheTransaction(t *testing.T) {
-	db := storagetest.Open(t, "sqlite")
+	db := gormstoretest.Open(t, "sqlite")
 	probeTable(t, db)
 	const n, breaker = 12, 5
-	fns := make([]func(tx *storage.HandoffTx) error, n)
+	fns := make([]func(tx *gormstore.HandoffTx) error, n)
 	for i := range fns {
 		fns[i] = insertProbe(fmt.Sprintf("k%02d", i))
 	}
-	fns[breaker] = func(tx *storage.HandoffTx) error { return tx.G().Exec("ROLLBACK").Error }
+	fns[breaker] = func(tx *gormstore.HandoffTx) error { return tx.G().Exec("ROLLBACK").Error }
 	results := runQueued(t, db, fns...)
 	stored := probeRows(t, db)
 	for i := range n {
@@ -175,14 +175,14 @@ func TestGroupedMemberEndingTheTransaction(t *testing.T) {
 	}
 }
 
-func probeTable(t *testing.T, db *storage.DB) {
+func probeTable(t *testing.T, db *gormstore.DB) {
 	t.Helper()
 	if err := db.Gorm().Exec("CREATE TABLE group_probe (k VARCHAR(32) PRIMARY KEY)").Error; err != nil {
 		t.Fatal(err)
 	}
 }
 
-func probeRows(t *testing.T, db *storage.DB) map[string]bool {
+func probeRows(t *testing.T, db *gormstore.DB) map[string]bool {
 	t.Helper()
 	var rows []string
 	if err := db.Gorm().Raw("SELECT k FROM group_probe").Scan(&rows).Error; err != nil {
@@ -197,12 +197,12 @@ func probeRows(t *testing.T, db *storage.DB) map[string]bool {
 
 // holdWriter occupies the writer with a hand-off transaction until release,
 // so that the Handoff calls started meanwhile queue up as one group.
-func holdWriter(t *testing.T, db *storage.DB) (release func()) {
+func holdWriter(t *testing.T, db *gormstore.DB) (release func()) {
 	t.Helper()
 	started, rel := make(chan struct{}), make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		done <- db.Handoff(context.Background(), func(tx *storage.HandoffTx) error {
+		done <- db.Handoff(context.Background(), func(tx *gormstore.HandoffTx) error {
 			close(started)
 			<-rel
 			return nil
@@ -219,7 +219,7 @@ func holdWriter(t *testing.T, db *storage.DB) (release func()) {
 
 // runQueued starts one Handoff per fn behind a held writer, in order, and
 // returns their results once all have returned.
-func runQueued(t *testing.T, db *storage.DB, fns ...func(tx *storage.HandoffTx) error) []error {
+func runQueued(t *testing.T, db *gormstore.DB, fns ...func(tx *gormstore.HandoffTx) error) []error {
 	t.Helper()
 	release := holdWriter(t, db)
 	errs := make([]error, len(fns))
@@ -234,8 +234,8 @@ func runQueued(t *testing.T, db *storage.DB, fns ...func(tx *storage.HandoffTx) 
 	return errs
 }
 
-func insertProbe(k string) func(tx *storage.HandoffTx) error {
-	return func(tx *storage.HandoffTx) error {
+func insertProbe(k string) func(tx *gormstore.HandoffTx) error {
+	return func(tx *gormstore.HandoffTx) error {
 		return tx.G().Exec("INSERT INTO group_probe (k) VALUES (?)", k).Error
 	}
 }
@@ -244,7 +244,7 @@ func insertProbe(k string) func(tx *storage.HandoffTx) error {
 // no member it committed, leaves no transaction open on the connection, and
 // the innocent members commit when run again.
 func TestGroupCommitFailure(t *testing.T) {
-	db := storagetest.Open(t, "sqlite")
+	db := gormstoretest.Open(t, "sqlite")
 	probeTable(t, db)
 	for _, q := range []string{
 		"CREATE TABLE fk_parent (id INTEGER PRIMARY KEY)",
@@ -254,7 +254,7 @@ func TestGroupCommitFailure(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	errs := runQueued(t, db, insertProbe("a"), func(tx *storage.HandoffTx) error {
+	errs := runQueued(t, db, insertProbe("a"), func(tx *gormstore.HandoffTx) error {
 		return tx.G().Exec("INSERT INTO fk_child VALUES (42)").Error // fails at COMMIT
 	}, insertProbe("c"))
 	rows := probeRows(t, db)
@@ -274,17 +274,17 @@ func TestGroupCommitFailure(t *testing.T) {
 // A member's own error that rests on an earlier member's uncommitted write
 // does not stand when the group fails: it is run again.
 func TestGroupMemberErrorOnLostWritesIsRetried(t *testing.T) {
-	db := storagetest.Open(t, "sqlite")
+	db := gormstoretest.Open(t, "sqlite")
 	probeTable(t, db)
 	var writes atomic.Int32
 	errs := runQueued(t, db,
-		func(tx *storage.HandoffTx) error { // writes x on its first run only
+		func(tx *gormstore.HandoffTx) error { // writes x on its first run only
 			if writes.Add(1) > 1 {
 				return nil
 			}
 			return insertProbe("x")(tx)
 		},
-		func(tx *storage.HandoffTx) error { // refuses while x exists
+		func(tx *gormstore.HandoffTx) error { // refuses while x exists
 			var n int64
 			if err := tx.G().Raw("SELECT count(*) FROM group_probe WHERE k = 'x'").Scan(&n).Error; err != nil {
 				return err
@@ -294,7 +294,7 @@ func TestGroupMemberErrorOnLostWritesIsRetried(t *testing.T) {
 			}
 			return nil
 		},
-		func(tx *storage.HandoffTx) error { return tx.G().Exec("ROLLBACK").Error }, // the group fails
+		func(tx *gormstore.HandoffTx) error { return tx.G().Exec("ROLLBACK").Error }, // the group fails
 	)
 	if errs[1] != nil && !probeRows(t, db)["x"] {
 		t.Errorf("refused because of x (%v), but x never committed", errs[1])
@@ -305,13 +305,13 @@ func TestGroupMemberErrorOnLostWritesIsRetried(t *testing.T) {
 // caller's goroutine, as it would if fn ran there, and the writer goes on
 // serving.
 func TestGroupMemberGoexit(t *testing.T) {
-	db := storagetest.Open(t, "sqlite")
+	db := gormstoretest.Open(t, "sqlite")
 	probeTable(t, db)
 	exited := make(chan struct{})
 	var returned atomic.Bool
 	go func() {
 		defer close(exited)
-		db.Handoff(context.Background(), func(tx *storage.HandoffTx) error {
+		db.Handoff(context.Background(), func(tx *gormstore.HandoffTx) error {
 			insertProbe("gone")(tx)
 			runtime.Goexit()
 			return nil
@@ -337,13 +337,13 @@ func TestGroupMemberGoexit(t *testing.T) {
 // A caller whose context ends while its transaction waits for the writer
 // gets its context's error at once, and its fn never runs.
 func TestGroupCallerGivesUpWhileQueued(t *testing.T) {
-	db := storagetest.Open(t, "sqlite")
+	db := gormstoretest.Open(t, "sqlite")
 	probeTable(t, db)
 	release := holdWriter(t, db)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	var ran atomic.Bool
-	err := db.Handoff(ctx, func(tx *storage.HandoffTx) error { ran.Store(true); return insertProbe("late")(tx) })
+	err := db.Handoff(ctx, func(tx *gormstore.HandoffTx) error { ran.Store(true); return insertProbe("late")(tx) })
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Handoff while the writer is held = %v, want the context's deadline", err)
 	}
@@ -359,12 +359,12 @@ func TestGroupCallerGivesUpWhileQueued(t *testing.T) {
 // The same when its transaction is already in a group, behind a slow
 // member: the caller does not wait for the group.
 func TestGroupCallerGivesUpInGroup(t *testing.T) {
-	db := storagetest.Open(t, "sqlite")
+	db := gormstoretest.Open(t, "sqlite")
 	probeTable(t, db)
 	release := holdWriter(t, db)
 	slowDone := make(chan error, 1)
 	go func() {
-		slowDone <- db.Handoff(context.Background(), func(tx *storage.HandoffTx) error {
+		slowDone <- db.Handoff(context.Background(), func(tx *gormstore.HandoffTx) error {
 			time.Sleep(time.Second)
 			return insertProbe("slow")(tx)
 		})
@@ -376,7 +376,7 @@ func TestGroupCallerGivesUpInGroup(t *testing.T) {
 	errc := make(chan error, 1)
 	begun := time.Now()
 	go func() {
-		errc <- db.Handoff(ctx, func(tx *storage.HandoffTx) error { ran.Store(true); return insertProbe("late")(tx) })
+		errc <- db.Handoff(ctx, func(tx *gormstore.HandoffTx) error { ran.Store(true); return insertProbe("late")(tx) })
 	}()
 	time.Sleep(20 * time.Millisecond)
 	release() // both join one group; the slow member runs first

@@ -1,4 +1,4 @@
-package storage_test
+package gormstore_test
 
 import (
 	"context"
@@ -7,22 +7,22 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dingdesk/dingdesk/storage"
-	"github.com/dingdesk/dingdesk/storage/storagetest"
+	"github.com/dingdesk/dingdesk/gormstore"
+	"github.com/dingdesk/dingdesk/gormstore/gormstoretest"
 )
 
 // A transaction its own code refuses (a transfer to a group with nobody
 // online) is rolled back once: no second ROLLBACK that fails and is logged
 // as "cannot rollback - no transaction is active" (issue 13 #8).
 func TestRefusedTransactionRollsBackQuietly(t *testing.T) {
-	storagetest.ForEachDriver(t, func(t *testing.T, driver string) {
-		db, logs := storagetest.OpenLogged(t, driver)
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
+		db, logs := gormstoretest.OpenLogged(t, driver)
 		if err := db.Gorm().Exec("CREATE TABLE probe (k VARCHAR(32) PRIMARY KEY)").Error; err != nil {
 			t.Fatal(err)
 		}
 		refused := errors.New("nobody online")
 		for range 3 {
-			err := db.Handoff(context.Background(), func(tx *storage.HandoffTx) error {
+			err := db.Handoff(context.Background(), func(tx *gormstore.HandoffTx) error {
 				if err := tx.G().Exec("INSERT INTO probe (k) VALUES ('x')").Error; err != nil {
 					return err
 				}
@@ -46,7 +46,7 @@ func TestRefusedTransactionRollsBackQuietly(t *testing.T) {
 // A full disk fails the transaction with its own error, logs no failed
 // ROLLBACK, and leaves the connection usable once there is room again.
 func TestDiskFullRollsBackQuietly(t *testing.T) {
-	db, logs := storagetest.OpenLogged(t, "sqlite")
+	db, logs := gormstoretest.OpenLogged(t, "sqlite")
 	g := db.Gorm()
 	if err := g.Exec("CREATE TABLE probe (k INTEGER PRIMARY KEY, v TEXT)").Error; err != nil {
 		t.Fatal(err)
@@ -62,7 +62,7 @@ func TestDiskFullRollsBackQuietly(t *testing.T) {
 	big := strings.Repeat("满", 20000)
 	var full error
 	for i := 0; i < 20 && full == nil; i++ {
-		full = db.Handoff(context.Background(), func(tx *storage.HandoffTx) error {
+		full = db.Handoff(context.Background(), func(tx *gormstore.HandoffTx) error {
 			return tx.G().Exec("INSERT INTO probe (v) VALUES (?)", big).Error
 		})
 	}
@@ -75,7 +75,7 @@ func TestDiskFullRollsBackQuietly(t *testing.T) {
 	if err := g.Exec("PRAGMA max_page_count = 1073741823").Error; err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Handoff(context.Background(), func(tx *storage.HandoffTx) error {
+	if err := db.Handoff(context.Background(), func(tx *gormstore.HandoffTx) error {
 		return tx.G().Exec("INSERT INTO probe (v) VALUES ('room again')").Error
 	}); err != nil {
 		t.Fatalf("after the disk has room again: %v", err)
