@@ -149,6 +149,12 @@ func TestAdminConsolePages(t *testing.T) {
 		if code, csv := b.get("/admin/reports/sessions.csv"); code != http.StatusOK || !strings.Contains(csv, "u9") || !strings.Contains(csv, ",是,4") {
 			t.Fatalf("sessions.csv: %d %s", code, csv)
 		}
+		// The agent sees the rating in 已结束.
+		ab := newBrowser(t, s.url)
+		ab.loginByLink(loginLink(t, s, "agent1"))
+		if _, ended := ab.get("/desk/ended"); !strings.Contains(ended, `<td class="rating">4 分</td>`) {
+			t.Fatalf("已结束 lacks the rating: %s", ended)
+		}
 		_, page = b.get("/admin/transcripts?user=u9")
 		id := regexp.MustCompile(`/admin/transcripts/(\d+)`).FindStringSubmatch(page)
 		if id == nil {
