@@ -514,6 +514,17 @@ var adminFuncs = template.FuncMap{
 	"presenceCN": func(p string) string {
 		return map[string]string{"online": "在线", "busy": "忙碌", "offline": "离线"}[p]
 	},
+	// field names an import column as the workbook does.
+	"field": func(f string) string {
+		if n, ok := map[string]string{"question": "问题", "similar": "相似问题", "answer": "答案", "category": "类目",
+			"id": "编号", "handoff": "转人工", "disabled": "状态"}[f]; ok {
+			return n
+		}
+		if f == "" {
+			return "整行"
+		}
+		return f
+	},
 	"action": func(a knowledge.PlanAction) string {
 		return map[knowledge.PlanAction]string{knowledge.PlanCreate: "新增", knowledge.PlanUpdate: "更新", knowledge.PlanUnchanged: "不变"}[a]
 	},

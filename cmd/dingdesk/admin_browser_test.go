@@ -126,7 +126,7 @@ func TestAdminBrowser(t *testing.T) {
 
 	cmd := exec.Command("node", "admin.test.mjs")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "BASE_URL="+s.url, "CONTROL_URL=http://"+ln.Addr().String(), "DOWNLOADS="+files)
+	cmd.Env = append(os.Environ(), "BASE_URL="+s.url, "CONTROL_URL=http://"+ln.Addr().String(), "DOWNLOADS="+files, "ADMIN_SHOTS="+os.Getenv("DINGDESK_ADMIN_SHOTS"))
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("admin browser tests failed: %v", err)

@@ -8,6 +8,7 @@ import { readFile } from "node:fs/promises";
 
 const BASE = process.env.BASE_URL;
 const CONTROL = process.env.CONTROL_URL;
+const SHOTS = process.env.ADMIN_SHOTS || ""; // a directory for screenshots of the pages, when set
 assert.ok(BASE && CONTROL, "BASE_URL and CONTROL_URL are set by TestAdminBrowser");
 
 async function control(p, body = {}) {
@@ -64,6 +65,10 @@ async function newPage() {
   return { ctx, page };
 }
 
+async function shot(page, name) {
+  if (SHOTS) await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
+}
+
 async function login(page, staff) {
   const { url } = await control("/login-link", { staff });
   await page.goto(url);
@@ -112,6 +117,7 @@ try {
     await cell(admin, `#monitor-groups ${it} td[data-k="active"]`, "2");
     await cell(admin, '#monitor-agents tr[data-agent="agent3"] td[data-k="load"]', "1 / 1");
     assert.equal(await admin.evaluate(() => window.ddNoReload), true, "the page was not reloaded");
+    await shot(admin, "monitor");
   });
 
   await step("an unanswered question becomes a similar question in one click, and the bot answers it", async () => {
@@ -120,6 +126,7 @@ try {
     await admin.goto(BASE + "/admin/unanswered");
     const row = admin.locator(`#unanswered tr[data-question="${q}"]`);
     await row.waitFor({ timeout: T });
+    await shot(admin, "unanswered");
     await row.getByRole("button", { name: "添加到：VPN 连不上怎么办" }).click();
     await admin.locator(".notice", { hasText: "已将" }).waitFor({ timeout: T });
     assert.equal(await admin.locator(`#unanswered tr[data-question="${q}"]`).count(), 0, "the question left the list");
@@ -148,6 +155,7 @@ try {
     await admin.locator("#import-summary", { hasText: "新增 2 条" }).waitFor({ timeout: T });
     const bad = admin.locator('#import-errors tr[data-row="3"]');
     await bad.waitFor({ timeout: T });
+    await shot(admin, "import");
     assert.match(await bad.textContent(), /第 3 行/);
     assert.equal(await admin.locator("#import-errors tr[data-row]").count(), 1);
     assert.doesNotMatch(await ask("u8", "报销要准备什么"), /报销答案/, "nothing applied before confirming");
@@ -166,6 +174,7 @@ try {
     await admin.locator("#chart-sessions svg").waitFor({ timeout: T });
     await admin.locator("#chart-rates svg").waitFor({ timeout: T });
     assert.ok(await admin.locator("#report-table tr").count() >= 3, "rows and a total");
+    await shot(admin, "reports");
   });
 
   await step("CSV downloads: day × group × agent, and per session", async () => {
@@ -184,6 +193,9 @@ try {
     await admin.goto(BASE + "/admin/transcripts?user=u1");
     await admin.locator("#transcripts a").first().click();
     await admin.locator("#transcript li", { hasText: "感谢您的评价" }).waitFor({ timeout: T });
+    await shot(admin, "transcript");
+    await admin.goto(BASE + "/admin/kb");
+    await shot(admin, "kb");
   });
 } catch (e) {
   // reported by step
