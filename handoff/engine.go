@@ -314,7 +314,8 @@ func (o *op) botTurn(conv *Conversation, msg adapter.Message, in intent, mode Mo
 	cfg := o.cfg
 	picks := conv.Picks
 	conv.Picks = nil // a numbered list is valid for the next message only
-	listFor, listMsg := conv.LastQuestion, conv.LastQuestionMsg // what a clarify list answered
+	// What a clarify list offered last answered (clarifyLeft).
+	listFor, listMsg := conv.LastQuestion, conv.LastQuestionMsg
 	o.inbound(p, 0, msg.ID, msg.Kind, msg.Text)
 	if q := questionOf(cfg, in); q != "" {
 		asked(conv, q, msg.ID)

@@ -78,7 +78,7 @@ type handoffSessionRow struct {
 	ToldAt            *time.Time
 	SuggestFor        string    `gorm:"size:191;not null;default:''"`  // msgId the shown suggestions answer
 	SuggestIDs        string    `gorm:"size:2048;not null;default:''"` // JSON entry ids shown to the agent
-	CreatedAt         time.Time `gorm:"not null;index:ix_hs_created"` // the reports read sessions by day
+	CreatedAt         time.Time `gorm:"not null;index:ix_hs_created"`  // the reports read sessions by day
 }
 
 func (handoffSessionRow) TableName() string { return "handoff_sessions" }
