@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/xuri/excelize/v2"
 
+	"github.com/dingdesk/dingdesk/adapter/dingtalk/dingtalktest"
 	"github.com/dingdesk/dingdesk/storage/storagetest"
 )
 
@@ -141,6 +142,9 @@ func TestAdminConsolePages(t *testing.T) {
 		// Reports and transcripts after a rated human session.
 		s.toUser(s.say("agent1", "上线"), "agent1", "已上线")
 		s.toUser(s.say("u9", "转人工"), "u9", "小王")
+		m := s.say("u9", "我的工牌丢了怎么补办")
+		s.waitFor(m, "the relay to the agent", func(x dingtalktest.Sent) bool { return isTo(x, "agent1") && strings.Contains(x.Text, "工牌") })
+		s.toUser(s.say("agent1", "请到前台登记补办工牌，一般三天可取。"), "u9", "前台登记")
 		s.toUser(s.say("u9", "结束会话"), "u9", "评价")
 		s.toUser(s.say("u9", "4"), "u9", "感谢")
 		if code, csv := b.get("/admin/reports/report.csv"); code != http.StatusOK || !strings.Contains(csv, "会话量") || !strings.Contains(csv, "小王") {
@@ -148,6 +152,10 @@ func TestAdminConsolePages(t *testing.T) {
 		}
 		if code, csv := b.get("/admin/reports/sessions.csv"); code != http.StatusOK || !strings.Contains(csv, "u9") || !strings.Contains(csv, ",是,4") {
 			t.Fatalf("sessions.csv: %d %s", code, csv)
+		}
+		// 客服已解答: the agent's answer offered as a draft entry.
+		if _, page := b.get("/admin/unanswered"); !strings.Contains(page, "我的工牌丢了怎么补办") || !strings.Contains(page, "请到前台登记补办工牌") {
+			t.Fatalf("客服已解答 lacks the agent's answer: %s", page)
 		}
 		// The agent sees the rating in 已结束.
 		ab := newBrowser(t, s.url)
