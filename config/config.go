@@ -284,6 +284,26 @@ type ServiceRule struct {
 	CustomerIdleTimeout time.Duration `mapstructure:"customer_idle_timeout"`
 	// QueueTimeout ends a queue wait. Default 15m; 0 disables.
 	QueueTimeout time.Duration `mapstructure:"queue_timeout"`
+	// Satisfaction (满意度) is the rating prompt a user gets when a human
+	// session ends (by the user, the agent or customer_idle_timeout).
+	Satisfaction Satisfaction `mapstructure:"satisfaction"`
+}
+
+// Satisfaction configures the 满意度 survey of a service rule.
+type Satisfaction struct {
+	// Enabled sends the prompt. Default true.
+	Enabled bool `mapstructure:"enabled"`
+	// Prompt precedes the numbered labels. Default
+	// "请您对本次人工服务做出评价，回复数字即可：".
+	Prompt string `mapstructure:"prompt"`
+	// Labels name the ratings 1…5, worst first. Default
+	// [非常不满意, 不满意, 一般, 满意, 非常满意].
+	Labels []string `mapstructure:"labels"`
+	// Thanks answers a rating. Default "感谢您的评价，祝您生活愉快！".
+	Thanks string `mapstructure:"thanks"`
+	// Timeout is how long the prompt waits for a rating; any other message
+	// ends it sooner. Default 10m.
+	Timeout time.Duration `mapstructure:"timeout"`
 }
 
 // SkillGroup (技能组) is a team of agents sharing a service rule.

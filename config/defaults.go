@@ -80,7 +80,15 @@ func DefaultServiceRule() ServiceRule {
 		QueueTimeout:        15 * time.Minute,
 
 		HumanOnlyClosingMessage: "本次人工服务已结束，感谢您的咨询！如有其他问题，欢迎随时留言，客服会继续为您服务。",
+		Satisfaction:            DefaultSatisfaction(),
 	}
+}
+
+// DefaultSatisfaction is the 满意度 survey a service rule starts from.
+func DefaultSatisfaction() Satisfaction {
+	return Satisfaction{Enabled: true, Prompt: "请您对本次人工服务做出评价，回复数字即可：",
+		Labels: []string{"非常不满意", "不满意", "一般", "满意", "非常满意"},
+		Thanks: "感谢您的评价，祝您生活愉快！", Timeout: 10 * time.Minute}
 }
 
 // DefaultMaxChats is a member's max_chats when the file leaves it out.

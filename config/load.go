@@ -127,11 +127,7 @@ func Parse(yamlText []byte) (*Config, error) {
 		defaults := fieldMap(reflect.ValueOf(DefaultServiceRule()))
 		for _, r := range rules {
 			if m, ok := r.(map[string]any); ok {
-				for k, dv := range defaults {
-					if _, set := m[k]; !set {
-						m[k] = dv
-					}
-				}
+				fillMap(m, defaults)
 			}
 		}
 		v.Set("service_rules", rules)
@@ -239,10 +235,29 @@ func fieldMap(val reflect.Value) map[string]any {
 	t := val.Type()
 	for i := 0; i < t.NumField(); i++ {
 		if tag := t.Field(i).Tag.Get("mapstructure"); tag != "" && tag != "-" {
-			out[tag] = val.Field(i).Interface()
+			if f := val.Field(i); f.Kind() == reflect.Struct {
+				out[tag] = fieldMap(f) // nested keys (satisfaction.*) default one by one
+			} else {
+				out[tag] = f.Interface()
+			}
 		}
 	}
 	return out
+}
+
+// fillMap sets the keys of defaults that m leaves out, into nested maps too.
+func fillMap(m, defaults map[string]any) {
+	for k, dv := range defaults {
+		cur, set := m[k]
+		if !set {
+			m[k] = dv
+			continue
+		}
+		sub, isMap := cur.(map[string]any)
+		if dm, nested := dv.(map[string]any); nested && isMap {
+			fillMap(sub, dm)
+		}
+	}
 }
 
 // fillListDefaults gives list elements the defaults viper cannot.

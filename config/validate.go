@@ -210,6 +210,14 @@ func (c *Config) Validate() error {
 		if rule.QueueTimeout < 0 {
 			add(key+".queue_timeout", "must not be negative (0 turns it off)")
 		}
+		if sat := rule.Satisfaction; sat.Enabled {
+			if len(sat.Labels) != 5 {
+				add(key+".satisfaction.labels", "must name the 5 ratings, worst first (has %d)", len(sat.Labels))
+			}
+			if sat.Timeout <= 0 {
+				add(key+".satisfaction.timeout", "must be positive while the survey is enabled")
+			}
+		}
 	}
 
 	for i, g := range c.SkillGroups {

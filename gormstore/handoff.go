@@ -79,7 +79,7 @@ type handoffSessionRow struct {
 	ToldAt            *time.Time
 	SuggestFor        string    `gorm:"size:191;not null;default:''"`  // msgId the shown suggestions answer
 	SuggestIDs        string    `gorm:"size:2048;not null;default:''"` // JSON entry ids shown to the agent
-	CreatedAt         time.Time `gorm:"not null"`
+	CreatedAt         time.Time `gorm:"not null;index:ix_hs_created"`  // the reports read sessions by day
 }
 
 func (handoffSessionRow) TableName() string { return "handoff_sessions" }
@@ -140,6 +140,7 @@ type handoffUnansweredRow struct {
 	Question       string    `gorm:"type:mediumtext"`
 	Candidates     string    `gorm:"type:text"`
 	CreatedAt      time.Time `gorm:"not null;index:ix_hu_created"`
+	Kind           string    `gorm:"size:16;not null;default:'none'"` // handoff.Unanswered.Kind
 }
 
 func (handoffUnansweredRow) TableName() string { return "handoff_unanswered" }
@@ -551,7 +552,10 @@ func (t *handoffTx) AddUnanswered(qs []handoff.Unanswered) error {
 	for i, q := range qs {
 		cands, _ := json.Marshal(q.Candidates)
 		rows[i] = handoffUnansweredRow{UserKey: q.UserKey, ConversationID: q.ConversationID, Question: q.Question,
-			Candidates: string(cands), CreatedAt: q.CreatedAt.UTC()}
+			Candidates: string(cands), CreatedAt: q.CreatedAt.UTC(), Kind: q.Kind}
+		if rows[i].Kind == "" {
+			rows[i].Kind = handoff.UnansweredNone
+		}
 	}
 	return t.g.Create(&rows).Error
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -83,10 +82,6 @@ func (kbReviewRow) TableName() string { return "kb_reviews" }
 type KnowledgeStore struct {
 	db     *DB
 	metaOK atomic.Bool // the kb_meta row exists
-	// hasKind caches whether handoff_unanswered has a kind column yet
-	// (the engine's clarify-abandoned questions, see Unanswered).
-	kindOnce sync.Once
-	hasKind  bool
 }
 
 var (
@@ -298,18 +293,10 @@ func (s *KnowledgeStore) Reviews(ctx context.Context, since time.Time) ([]knowle
 	return out, nil
 }
 
-// unansweredKindColumn is the column the engine is to add to
-// handoff_unanswered to tell a clarify list the user left ("clarify") from
-// a question without an answer ("none", the default). Until it exists every
-// row reads as "none".
-const unansweredKindColumn = "kind"
-
 // Unanswered lists handoff_unanswered rows asked at or after since, newest
-// first.
+// first; Kind tells a clarify list the user left from a question without an
+// answer.
 func (s *KnowledgeStore) Unanswered(ctx context.Context, since time.Time, limit int) ([]knowledge.Asked, error) {
-	s.kindOnce.Do(func() {
-		s.hasKind = s.db.gorm.WithContext(ctx).Migrator().HasColumn(&handoffUnansweredRow{}, unansweredKindColumn)
-	})
 	var rows []struct {
 		ID             int64
 		UserKey        string
@@ -319,10 +306,7 @@ func (s *KnowledgeStore) Unanswered(ctx context.Context, since time.Time, limit 
 		Kind           string
 		CreatedAt      time.Time
 	}
-	cols := "id, user_key, conversation_id, question, candidates, created_at"
-	if s.hasKind {
-		cols += ", " + unansweredKindColumn
-	}
+	cols := "id, user_key, conversation_id, question, candidates, created_at, kind"
 	err := s.db.gorm.WithContext(ctx).Table(handoffUnansweredRow{}.TableName()).Select(cols).
 		Where("created_at >= ?", since).Order("id desc").Limit(limit).Scan(&rows).Error
 	if err != nil {

@@ -406,7 +406,11 @@ func (s *WebStore) EndedSessions(ctx context.Context, staffID string, since time
 		like := "%" + strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(query) + "%"
 		q = q.Where("(nick LIKE ? ESCAPE '!' OR user_id LIKE ? ESCAPE '!' OR conversation_title LIKE ? ESCAPE '!')", like, like, like)
 	}
-	return s.sessions(q.Order("ended_at DESC, id DESC").Limit(limit))
+	list, err := s.sessions(q.Order("ended_at DESC, id DESC").Limit(limit))
+	if err != nil {
+		return nil, err
+	}
+	return list, addRatings(s.g(ctx), list) // report.go
 }
 
 func (s *WebStore) UserSessions(ctx context.Context, userKey string) ([]web.Session, error) {

@@ -212,11 +212,18 @@ func (e *Engine) Handle(ctx context.Context, msg adapter.Message) error {
 		if isNew {
 			conv = &Conversation{UserKey: msg.UserKey(), CreatedAt: now}
 		}
+		lastChange := conv.ChangedAt
 		refresh(conv, msg, now)
 		if conv.SessionID != 0 {
 			err = o.sessionTurn(conv, msg, in, mode, group, matchOnce)
 		} else {
-			err = o.botTurn(conv, msg, in, mode, group, matchOnce)
+			var rated bool
+			if !isNew {
+				rated, err = o.ratingTurn(conv, msg, in, lastChange) // 满意度: satisfaction.go
+			}
+			if err == nil && !rated {
+				err = o.botTurn(conv, msg, in, mode, group, matchOnce)
+			}
 		}
 		if err != nil {
 			return err
@@ -307,6 +314,8 @@ func (o *op) botTurn(conv *Conversation, msg adapter.Message, in intent, mode Mo
 	cfg := o.cfg
 	picks := conv.Picks
 	conv.Picks = nil // a numbered list is valid for the next message only
+	// What a clarify list offered last answered (clarifyLeft).
+	listFor, listMsg := conv.LastQuestion, conv.LastQuestionMsg
 	o.inbound(p, 0, msg.ID, msg.Kind, msg.Text)
 	if q := questionOf(cfg, in); q != "" {
 		asked(conv, q, msg.ID)
@@ -323,8 +332,16 @@ func (o *op) botTurn(conv *Conversation, msg adapter.Message, in intent, mode Mo
 			}
 		}
 	}
+	if len(picks) > 0 && t.picked == nil {
+		if err := o.clarifyLeft(conv, picks, listFor, listMsg); err != nil {
+			return err
+		}
+	}
 	d := decide(t)
 	conv.Misses = d.misses
+	if err := o.recordBotTurn(conv, t, d); err != nil {
+		return err
+	}
 	switch d.act {
 	case actEndInBot:
 		o.botSays(p, cfg.Routing.EndInBotReply)

@@ -353,7 +353,15 @@ func (o *op) end(conv *Conversation, s *Session, why EndReason, notifyAgent bool
 	if conv.SessionID == s.ID {
 		conv.SessionID, conv.Group, conv.Misses, conv.Picks = 0, "", 0, nil
 	}
-	o.system(peerOfConv(conv), s.ID, o.closingText(conv, r, why))
+	closing := o.closingText(conv, r, why)
+	if prev == StatusActive && ratedEnding(why) {
+		prompt, err := o.promptRating(s, r) // 满意度, in the same message
+		if err != nil {
+			return err
+		}
+		closing = joinTexts(closing, prompt)
+	}
+	o.system(peerOfConv(conv), s.ID, closing)
 	switch prev {
 	case StatusQueued:
 		o.depart(s.Group, s.QueueSeq)

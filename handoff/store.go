@@ -165,7 +165,17 @@ type Unanswered struct {
 	Question       string
 	Candidates     []UnansweredCandidate
 	CreatedAt      time.Time
+	// Kind is UnansweredNone (无答案) or UnansweredClarify (the user left
+	// a 您是不是想问 list without picking); "" stores as UnansweredNone.
+	Kind string
 }
+
+// Unanswered kinds, and the outcomes of Tx.AddBotTurn.
+const (
+	UnansweredNone    = "none"
+	UnansweredClarify = "clarify"
+	OutcomeAnswer     = "answer"
+)
 
 // UnansweredCandidate is one of the matcher's best guesses.
 type UnansweredCandidate struct {
@@ -299,4 +309,21 @@ type Tx interface {
 	// once the transaction has committed; a rolled back transaction
 	// publishes nothing.
 	Publish(events ...Event) error
+	// The records of the reports and of the satisfaction survey (满意度).
+
+	// AddBotTurn records a question the bot handled and its outcome
+	// (OutcomeAnswer with the entry, UnansweredClarify, UnansweredNone)
+	// with the best score.
+	AddBotTurn(userKey, outcome, entryID string, score float64, at time.Time) error
+	// PromptRating records that the user of a session that just ended was
+	// asked for a rating (a second prompt for a session is a no-op).
+	PromptRating(sessionID int64, userKey, group, agent string, at time.Time) error
+	// PendingRating is the session of the user's open rating prompt sent
+	// at or after since; ok is false when there is none.
+	PendingRating(userKey string, since time.Time) (sessionID int64, ok bool, err error)
+	// RateSession stores score (1–5) on the session's open prompt; false
+	// when it has none (rated or closed already).
+	RateSession(sessionID int64, score int, at time.Time) (bool, error)
+	// ClosePrompt ends a session's open prompt without a rating.
+	ClosePrompt(sessionID int64, at time.Time) error
 }

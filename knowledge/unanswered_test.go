@@ -2,7 +2,6 @@ package knowledge_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"strings"
 	"testing"
@@ -200,33 +199,19 @@ func TestImportPlan(t *testing.T) {
 	})
 }
 
-// TestClarifyAbandonedKind: once the engine's kind column exists on
-// handoff_unanswered, clarify lists the user left are counted apart.
+// TestClarifyAbandonedKind: clarify lists the user left (the engine's
+// kind "clarify" on handoff_unanswered) are counted apart.
 func TestClarifyAbandonedKind(t *testing.T) {
 	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
 		ctx := context.Background()
-		cfg := gormstoretest.NewStorage(t, driver)
-		db := gormstoretest.OpenStorage(t, cfg)
-		// A plain connection of our own: storage keeps its gorm handle.
-		raw, err := sql.Open(driver, cfg.DSN.Reveal())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer raw.Close()
-		// What the engine's migration will add (see gormstore.KnowledgeStore.Unanswered).
-		if _, err := raw.Exec("ALTER TABLE handoff_unanswered ADD COLUMN kind VARCHAR(16) NOT NULL DEFAULT 'none'"); err != nil {
-			t.Fatal(err)
-		}
+		db := gormstoretest.Open(t, driver)
 		now := time.Now().UTC()
 		engineWrites(t, db, func(tx handoff.Tx) error {
 			return tx.AddUnanswered([]handoff.Unanswered{
 				{UserKey: "u1", ConversationID: "c", Question: "报销单怎么填", CreatedAt: now.Add(-2 * time.Minute)},
-				{UserKey: "u2", ConversationID: "c", Question: "报销单怎么填", CreatedAt: now.Add(-time.Minute)},
+				{UserKey: "u2", ConversationID: "c", Question: "报销单怎么填", CreatedAt: now.Add(-time.Minute), Kind: handoff.UnansweredClarify},
 			})
 		})
-		if _, err := raw.Exec("UPDATE handoff_unanswered SET kind = 'clarify' WHERE user_key = 'u2'"); err != nil {
-			t.Fatal(err)
-		}
 		rv := &knowledge.Reviewer{Manager: newManager(t, db), Store: gormstore.NewKnowledgeStore(db)}
 		list, err := rv.Unanswered(ctx, knowledge.ListOptions{})
 		if err != nil || len(list) != 1 || list[0].Count != 2 || list[0].Clarify != 1 || list[0].NoAnswer != 1 {

@@ -38,7 +38,7 @@ type pages struct {
 	assets    map[string]string // name → content hash
 }
 
-var pageNames = []string{"login", "link", "error", "desk", "ended", "settings"}
+var pageNames = []string{"login", "link", "error", "desk", "ended", "settings", "admin"}
 
 func loadPages(texts func() *config.WebTexts) (*pages, error) {
 	p := &pages{byName: map[string]*template.Template{}, assets: map[string]string{}}
@@ -85,7 +85,10 @@ func loadPages(texts func() *config.WebTexts) (*pages, error) {
 			return texts().ChatPrivate
 		},
 	}
-	p.fragments, err = template.New("fragments.html").Funcs(funcs).ParseFS(templateFS, "templates/fragments.html")
+	for k, fn := range adminFuncs {
+		funcs[k] = fn
+	}
+	p.fragments, err = template.New("fragments.html").Funcs(funcs).ParseFS(templateFS, "templates/fragments.html", "templates/admin.html")
 	if err != nil {
 		return nil, err
 	}

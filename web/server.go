@@ -122,6 +122,8 @@ type Deps struct {
 	PublicURL string
 	// Directory, when set, adds DingTalk's details of a user to 会员信息.
 	Directory Directory
+	// Admin, when set, adds the admin console under /admin (admin.go).
+	Admin Admin
 }
 
 // Server is the web side, mounted on the service's gin engine.
@@ -238,4 +240,5 @@ func (s *Server) Mount(r gin.IRouter) {
 	d.POST("/settings/canned/:cid", s.cannedUpdate)
 	d.POST("/settings/canned/:cid/delete", s.cannedDelete)
 	d.POST("/settings/canned/:cid/move", s.cannedMove)
+	s.mountAdmin(r)
 }

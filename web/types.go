@@ -70,6 +70,9 @@ type Session struct {
 	AssignedAt time.Time
 	EndedAt    time.Time
 	EndReason  string
+	// Rating is the user's 满意度 of an ended session, 1–5 (0: none);
+	// filled in by EndedSessions.
+	Rating int
 	// LastAt and LastText are the newest transcript line of the session
 	// (zero when it has none); Unread counts the user's lines after what
 	// the agent last saw in the workbench.

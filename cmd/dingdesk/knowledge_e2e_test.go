@@ -115,7 +115,7 @@ func TestKBImportExportCommands(t *testing.T) {
 	})
 
 	out2 := filepath.Join(s.dir, "out.xlsx")
-	if code, out, errs := run1("", "kb", "export", "-c", s.cfg, out2); code != 0 || !strings.Contains(out, "7 knowledge entries") {
+	if code, out, errs := run1("", "kb", "export", "-c", s.cfg, out2); code != 0 || !strings.Contains(out, "8 knowledge entries") {
 		t.Fatalf("export: code %d\n%s\n%s", code, out, errs)
 	}
 	r, err := os.Open(out2)
@@ -124,13 +124,13 @@ func TestKBImportExportCommands(t *testing.T) {
 	}
 	defer r.Close()
 	rows, problems, err := kbxlsx.Read(r)
-	if err != nil || len(problems) != 0 || len(rows) != 7 || rows[6].Question != "报销需要什么材料" || rows[6].Category != "财务" {
+	if err != nil || len(problems) != 0 || len(rows) != 8 || rows[7].Question != "报销需要什么材料" || rows[7].Category != "财务" {
 		t.Fatalf("export read back: %+v %v %v", rows, problems, err)
 	}
 	// As a knowledge file: what the bot serves, loadable as bot.knowledge,
 	// and importing it back changes nothing.
 	yamlOut := filepath.Join(s.dir, "merged.yaml")
-	if code, out, errs := run1("", "kb", "export", "-c", s.cfg, yamlOut); code != 0 || !strings.Contains(out, "7 knowledge entries") {
+	if code, out, errs := run1("", "kb", "export", "-c", s.cfg, yamlOut); code != 0 || !strings.Contains(out, "8 knowledge entries") {
 		t.Fatalf("yaml export: %d %s %s", code, out, errs)
 	}
 	if code, out, errs := run1("", "kb", "import", "-c", s.cfg, yamlOut, "--yes"); code != 0 || !strings.Contains(out, "没有需要应用的更改") {

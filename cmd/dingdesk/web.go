@@ -39,7 +39,7 @@ func (m *Main) startWeb(cfg *config.Config) error {
 	w, err := web.New(web.Deps{
 		Config: m.Config.Current, Store: gormstore.NewWebStore(m.DB), Engine: webEngine{m.Engine, m.Config},
 		KB: webKB{m.Bot}, Login: login, Now: m.Clock.Now, Log: m.Log.With("component", "web"),
-		PublicURL: cfg.EffectivePublicURL(m.Addr), Directory: dir,
+		PublicURL: cfg.EffectivePublicURL(m.Addr), Directory: dir, Admin: adminConsole{m},
 	})
 	if err != nil {
 		return err
