@@ -3,6 +3,17 @@
 // TiDB) when several replicas share state. Row types live here and are
 // converted to the domain types of adapter, bot and handoff at the edge, so
 // gorm tags never leak out of this package.
+//
+// It implements the interfaces the domain packages define: HandoffStore is
+// handoff.Store (its handoffTx is handoff.Tx, which also writes the
+// engine's outbox rows and web events and marks the inbound message
+// handled); Inbox and OutboxStore keep the pipeline's stored intake and
+// outbox, with the replicas' heartbeats and take-over (replica.go);
+// WebStore serves web.Store (browser sessions, login links, the event
+// table); KnowledgeStore, HitStore, ReportStore, MonitorStore, StatsStore
+// and TranscriptStore serve managed knowledge, reports, the monitor and
+// transcripts. On SQLite the hand-off transactions waiting at one moment
+// share one commit, each in its own savepoint (group.go).
 package gormstore
 
 import (

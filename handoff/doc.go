@@ -128,7 +128,9 @@
 // (see Tx). On MySQL transactions run at READ COMMITTED, so what is read
 // after a lock is the latest commit, and missing rows take no gap locks;
 // deadlocks and lost insert races are retried whole. SQLite serialises
-// writers (BEGIN IMMEDIATE), which gives the same guarantees.
+// writers (BEGIN IMMEDIATE), which gives the same guarantees; there the
+// store lets the transactions waiting at one moment share a commit, each
+// in its own savepoint, so one that fails rolls back alone.
 //
 // Capacity: Tx.Assign is a conditional update
 // ("open_chats = open_chats + 1 … WHERE presence = 'online' AND

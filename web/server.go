@@ -2,8 +2,13 @@
 // under /desk, the login (DingTalk OAuth, 免登 inside the DingTalk client,
 // one-time login links), browser sessions with CSRF protection, and the
 // live transport (Server-Sent Events backed by a stored event table). The
-// admin console (/admin) mounts on the same pieces: Server.Protected,
-// Server.Page and the Hub.
+// events are written by the hand-off engine in its own transactions
+// (handoff.Tx.Publish, written to the table by storage); the Hub tails it and
+// fans them out, so every replica's browsers see every change. An admin
+// console (/admin, the landing page of an admin's login) is meant to mount
+// on the same pieces — Server.Protected, Server.Hub and Mount's router —
+// and is not part of this package: until it is mounted, /admin is not
+// served.
 //
 // Pages are html/template, embedded with go:embed; htmx swaps fragments;
 // static assets are embedded and served under a content-hash path, cached
