@@ -50,6 +50,7 @@ type DB struct {
 	// hand-written ones of the hot path), for the benchmarks'
 	// statements-per-message figure. BEGIN and COMMIT are not counted.
 	statements atomic.Int64
+	preparedStmts
 }
 
 // Statements reports how many SQL statements this DB has sent so far
@@ -150,6 +151,10 @@ func Open(ctx context.Context, cfg config.Storage, log *slog.Logger) (*DB, error
 		}
 	}
 	if err := db.Migrate(ctx); err != nil {
+		sqlDB.Close()
+		return nil, err
+	}
+	if err := db.prepareHot(ctx); err != nil {
 		sqlDB.Close()
 		return nil, err
 	}

@@ -168,7 +168,7 @@ func (in *Inbox) write(batch []*acceptReq) {
 		// too long" included, even in strict mode. An update that changes
 		// nothing reports 0 affected rows, so a duplicate key still reads
 		// as "not new".
-		insert = "INSERT INTO inbox (msg_id, user_key, message, handled, received_at, replica_id) VALUES (?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE msg_id = msg_id"
+		insert = inboxInsertMySQL
 	}
 	err := in.db.durableTx(ctx, func(tx *gorm.DB) error {
 		q := in.db.sqlOn(tx)
@@ -193,6 +193,11 @@ func (in *Inbox) write(batch []*acceptReq) {
 	}
 }
 
+const (
+	inboxInsertMySQL = "INSERT INTO inbox (msg_id, user_key, message, handled, received_at, replica_id) VALUES (?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE msg_id = msg_id"
+	markHandledSQL   = "UPDATE inbox SET handled = ?, handled_at = ? WHERE msg_id = ? AND handled = ?"
+)
+
 // ErrAlreadyHandled is returned by MarkHandled for a message some earlier
 // transaction handled: the caller rolls back, so a message handled twice
 // (a re-run after a crash, two replicas) replies only once.
@@ -203,7 +208,7 @@ var ErrAlreadyHandled = errors.New("inbound message already handled")
 // one message serialise here. A msgID that is not in the inbox (a message
 // made up by a test or a timer) is fine.
 func (db *DB) markHandled(tx *gorm.DB, msgID string, at time.Time) error {
-	res, err := db.sqlOn(tx).exec("UPDATE inbox SET handled = ?, handled_at = ? WHERE msg_id = ? AND handled = ?", true, at.UTC(), msgID, false)
+	res, err := db.sqlOn(tx).exec(markHandledSQL, true, at.UTC(), msgID, false)
 	if err != nil {
 		return err
 	}
