@@ -123,7 +123,10 @@ func Open(ctx context.Context, cfg config.Storage, log *slog.Logger) (*DB, error
 		sqlDB.SetMaxIdleConns(1)
 	case "mysql":
 		sqlDB.SetMaxOpenConns(32)
-		sqlDB.SetMaxIdleConns(16)
+		// As many idle as open: a connection closed because more than
+		// the idle limit came back at once is dialled again (and its
+		// prepared statements prepared again) at the next burst.
+		sqlDB.SetMaxIdleConns(32)
 		sqlDB.SetConnMaxLifetime(5 * time.Minute)
 	}
 	db := &DB{gorm: g, Driver: cfg.Driver, replica: newReplicaID(), replicaTimeout: cfg.ReplicaTimeout}
