@@ -19,7 +19,9 @@ import (
 // number of open sessions, and that the timer scan costs O(due): with 1 k,
 // 10 k and 100 k users in active sessions (each with a pending idle
 // timeout), it measures a bot answer to another user, an agent relay of an
-// open-session user's message, and a timer scan with nothing due.
+// open-session user's message, a hand-off and its end (a user asks for a
+// person, is queued behind the open sessions' agent, and leaves), and a
+// timer scan with nothing due; with the SQL statements each sends.
 //
 //	go test -run '^$' -bench OpenSessions -benchtime 300x ./handoff/
 func BenchmarkOpenSessions(b *testing.B) {
@@ -46,7 +48,14 @@ func BenchmarkOpenSessions(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
+				// stmts reports the statements per message (per scan for
+				// the timers), perOp messages an iteration.
+				stmts := func(b *testing.B, perOp int, unit string) func() {
+					before := db.Statements()
+					return func() { b.ReportMetric(float64(db.Statements()-before)/float64(b.N*perOp), unit) }
+				}
 				b.Run("bot-answer", func(b *testing.B) {
+					defer stmts(b, 1, "stmts/msg")()
 					for i := 0; i < b.N; i++ {
 						if err := e.Handle(ctx, msg(fmt.Sprintf("bot%02d", i%50), fmt.Sprintf("ba%d", i), "怎么退货")); err != nil {
 							b.Fatal(err)
@@ -54,6 +63,7 @@ func BenchmarkOpenSessions(b *testing.B) {
 					}
 				})
 				b.Run("agent-relay", func(b *testing.B) {
+					defer stmts(b, 1, "stmts/msg")()
 					for i := 0; i < b.N; i++ {
 						u := fmt.Sprintf("open%06d", (i*7919)%open)
 						if err := e.Handle(ctx, msg(u, fmt.Sprintf("rl%d", i), "发票怎么开")); err != nil {
@@ -61,7 +71,20 @@ func BenchmarkOpenSessions(b *testing.B) {
 						}
 					}
 				})
+				b.Run("handoff-and-end", func(b *testing.B) {
+					defer stmts(b, 2, "stmts/msg")()
+					for i := 0; i < b.N; i++ {
+						u := fmt.Sprintf("bot%02d", i%50)
+						if err := e.Handle(ctx, msg(u, fmt.Sprintf("ho%d", i), "转人工")); err != nil {
+							b.Fatal(err)
+						}
+						if err := e.Handle(ctx, msg(u, fmt.Sprintf("he%d", i), "结束会话")); err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
 				b.Run("timer-scan", func(b *testing.B) {
+					defer stmts(b, 1, "stmts/scan")()
 					for i := 0; i < b.N; i++ {
 						if n, err := e.FireDue(ctx); err != nil || n != 0 {
 							b.Fatalf("fired %d: %v", n, err)
