@@ -57,6 +57,34 @@ type DB struct {
 	replica        string
 	replicaTimeout time.Duration
 	lastBeat       atomic.Int64 // unix nanos of the last heartbeat written
+	// statements counts the SQL statements sent (gorm's and the
+	// hand-written ones of the hot path), for the benchmarks'
+	// statements-per-message figure. BEGIN and COMMIT are not counted.
+	statements atomic.Int64
+	preparedStmts
+}
+
+// Statements reports how many SQL statements this DB has sent so far
+// (BEGIN and COMMIT aside); benchmarks divide its growth by the messages.
+func (db *DB) Statements() int64 { return db.statements.Load() }
+
+// countStatements counts every statement gorm runs.
+func (db *DB) countStatements() error {
+	count := func(*gorm.DB) { db.statements.Add(1) }
+	cb := db.gorm.Callback()
+	for _, err := range []error{
+		cb.Create().Before("gorm:create").Register("dingdesk:count", count),
+		cb.Query().Before("gorm:query").Register("dingdesk:count", count),
+		cb.Update().Before("gorm:update").Register("dingdesk:count", count),
+		cb.Delete().Before("gorm:delete").Register("dingdesk:count", count),
+		cb.Row().Before("gorm:row").Register("dingdesk:count", count),
+		cb.Raw().Before("gorm:raw").Register("dingdesk:count", count),
+	} {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Open connects, tunes the pool for the driver and runs the migrations.
@@ -106,12 +134,19 @@ func Open(ctx context.Context, cfg config.Storage, log *slog.Logger) (*DB, error
 		sqlDB.SetMaxIdleConns(1)
 	case "mysql":
 		sqlDB.SetMaxOpenConns(32)
-		sqlDB.SetMaxIdleConns(16)
+		// As many idle as open: a connection closed because more than
+		// the idle limit came back at once is dialled again (and its
+		// prepared statements prepared again) at the next burst.
+		sqlDB.SetMaxIdleConns(32)
 		sqlDB.SetConnMaxLifetime(5 * time.Minute)
 	}
 	db := &DB{gorm: g, Driver: cfg.Driver, replica: newReplicaID(), replicaTimeout: cfg.ReplicaTimeout}
 	if db.replicaTimeout <= 0 {
 		db.replicaTimeout = config.Default().Storage.ReplicaTimeout
+	}
+	if err := db.countStatements(); err != nil {
+		sqlDB.Close()
+		return nil, err
 	}
 	if err := db.Ping(ctx); err != nil {
 		sqlDB.Close()
@@ -130,6 +165,10 @@ func Open(ctx context.Context, cfg config.Storage, log *slog.Logger) (*DB, error
 		}
 	}
 	if err := db.Migrate(ctx); err != nil {
+		sqlDB.Close()
+		return nil, err
+	}
+	if err := db.prepareHot(ctx); err != nil {
 		sqlDB.Close()
 		return nil, err
 	}

@@ -33,7 +33,9 @@ func (db *DB) DurableRetry(ctx context.Context, fn func(tx *gorm.DB) error) erro
 	return db.durableTx(ctx, fn)
 }
 
-func MarkHandled(tx *gorm.DB, msgID string, at time.Time) error { return markHandled(tx, msgID, at) }
+func (db *DB) MarkHandled(tx *gorm.DB, msgID string, at time.Time) error {
+	return db.markHandled(tx, msgID, at)
+}
 
 func (db *DB) EnqueueReplies(tx *gorm.DB, now time.Time, replies ...adapter.Reply) ([]OutboxItem, error) {
 	return db.enqueueReplies(tx, now, replies...)

@@ -190,7 +190,8 @@ func (g *txGroup) commit(batch []*txReq) {
 				if !isolate {
 					return nil
 				}
-				return tx.Exec(q).Error
+				_, err := g.db.sqlOn(tx).exec(q)
+				return err
 			}
 			for i, r := range batch {
 				if !start(r, &results[i]) {

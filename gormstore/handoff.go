@@ -265,6 +265,9 @@ type handoffTx struct {
 	g      *gorm.DB
 	groups map[string]*handoffGroupRow // locked in this transaction
 	items  []OutboxItem                // enqueued, for the sender after commit
+	// convs are the conversation rows as read or written in this
+	// transaction, so that SaveConversation writes only what changed.
+	convs map[string]handoffConversationRow
 }
 
 var _ handoff.Tx = (*handoffTx)(nil)
@@ -322,21 +325,56 @@ func found(err error) (bool, error) {
 	return err == nil, err
 }
 
-func (t *handoffTx) conversation(q *gorm.DB, userKey string) (*handoff.Conversation, error) {
-	var row handoffConversationRow
-	ok, err := found(q.Where("user_key = ?", userKey).Take(&row).Error)
-	if !ok {
+// convColumns are handoff_conversations' columns in the order of
+// handoffConversationRow's fields (and of its values).
+var convColumns = []string{"user_key", "conversation_id", "conversation_type", "conversation_title", "user_id",
+	"staff_id", "nick", "session_id", "group_name", "misses", "picks", "last_question", "last_question_msg",
+	"last_agent", "webhook", "webhook_expiry", "created_at", "changed_at"}
+
+var selectConversation = "SELECT " + strings.Join(convColumns, ", ") + " FROM handoff_conversations WHERE user_key = ?"
+
+func (r *handoffConversationRow) values() []any {
+	return []any{r.UserKey, r.ConversationID, r.ConversationType, r.ConversationTitle, r.UserID,
+		r.StaffID, r.Nick, r.SessionID, r.GroupName, r.Misses, r.Picks, r.LastQuestion, r.LastQuestionMsg,
+		r.LastAgent, r.Webhook, nullTime(r.WebhookExpiry), r.CreatedAt, r.ChangedAt}
+}
+
+// conversation reads a conversation (locking its row on MySQL when lock)
+// with a hand-written SELECT: every message starts with it.
+func (t *handoffTx) conversation(userKey string, lock bool) (*handoff.Conversation, error) {
+	q := selectConversation
+	if lock && t.db.Driver == "mysql" {
+		q += " FOR UPDATE"
+	}
+	var r handoffConversationRow
+	var lastQuestion sql.NullString
+	err := t.db.sqlOn(t.g).queryRow(q, userKey).Scan(&r.UserKey, &r.ConversationID, &r.ConversationType,
+		&r.ConversationTitle, &r.UserID, &r.StaffID, &r.Nick, &r.SessionID, &r.GroupName, &r.Misses, &r.Picks,
+		&lastQuestion, &r.LastQuestionMsg, &r.LastAgent, &r.Webhook, &r.WebhookExpiry, &r.CreatedAt, &r.ChangedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
 		return nil, err
 	}
-	return row.record(), nil
+	r.LastQuestion = lastQuestion.String
+	t.keepConv(r)
+	return r.record(), nil
+}
+
+func (t *handoffTx) keepConv(r handoffConversationRow) {
+	if t.convs == nil {
+		t.convs = map[string]handoffConversationRow{}
+	}
+	t.convs[r.UserKey] = r
 }
 
 func (t *handoffTx) LockConversation(userKey string) (*handoff.Conversation, error) {
-	return t.conversation(t.forUpdate(), userKey)
+	return t.conversation(userKey, true)
 }
 
 func (t *handoffTx) Conversation(userKey string) (*handoff.Conversation, error) {
-	return t.conversation(t.g, userKey)
+	return t.conversation(userKey, false)
 }
 
 func (t *handoffTx) Conversations(keys []string) (map[string]*handoff.Conversation, error) {
@@ -350,18 +388,65 @@ func (t *handoffTx) Conversations(keys []string) (map[string]*handoff.Conversati
 	}
 	for i := range rows {
 		out[rows[i].UserKey] = rows[i].record()
+		t.keepConv(rows[i])
 	}
 	return out, nil
 }
 
 func (t *handoffTx) CreateConversation(c *handoff.Conversation) error {
-	return t.g.Create(convRow(c)).Error
+	row := convRow(c)
+	if err := t.g.Create(row).Error; err != nil {
+		return err
+	}
+	t.keepConv(*row)
+	return nil
 }
 
-// SaveConversation writes every column of an existing conversation.
+// SaveConversation writes the columns of an existing conversation that
+// differ from the row this transaction read (all of them when it read
+// none); when nothing differs it sends nothing.
 func (t *handoffTx) SaveConversation(c *handoff.Conversation) error {
 	row := convRow(c)
-	return t.g.Model(row).Select("*").Omit("user_key", "created_at").Updates(row).Error
+	vals := row.values()
+	var old []any
+	if seen, ok := t.convs[c.UserKey]; ok {
+		old = seen.values()
+	}
+	var set strings.Builder
+	args := make([]any, 0, len(vals))
+	for i, col := range convColumns {
+		if col == "user_key" || col == "created_at" || old != nil && sameValue(old[i], vals[i]) {
+			continue
+		}
+		if len(args) > 0 {
+			set.WriteString(", ")
+		}
+		set.WriteString(col)
+		set.WriteString(" = ?")
+		args = append(args, vals[i])
+	}
+	if len(args) == 0 {
+		return nil
+	}
+	args = append(args, c.UserKey)
+	if _, err := t.db.sqlOn(t.g).exec("UPDATE handoff_conversations SET "+set.String()+" WHERE user_key = ?", args...); err != nil {
+		return err
+	}
+	if seen, ok := t.convs[c.UserKey]; ok {
+		row.CreatedAt = seen.CreatedAt // not written
+	}
+	t.keepConv(*row)
+	return nil
+}
+
+// sameValue compares two column values as the database would store them.
+func sameValue(a, b any) bool {
+	ta, aTime := a.(time.Time)
+	tb, bTime := b.(time.Time)
+	if aTime || bTime {
+		return aTime && bTime && ta.Equal(tb)
+	}
+	return a == b
 }
 
 func (t *handoffTx) LockSession(id int64) (*handoff.Session, error) {
@@ -520,15 +605,23 @@ func (t *handoffTx) SetCurrent(staffID string, no int) error {
 	return t.g.Model(&handoffAgentRow{}).Where("staff_id = ?", staffID).Update("current_no", no).Error
 }
 
+// lineColumns are the columns of handoff_messages an insert writes.
+var lineColumns = []string{"user_key", "session_id", "direction", "sender_kind", "sender_id", "sender_name",
+	"kind", "text", "msg_id", "outbox_id", "created_at"}
+
+// AddLines writes the lines with one multi-row INSERT.
 func (t *handoffTx) AddLines(lines []handoff.Line) error {
 	if len(lines) == 0 {
 		return nil
 	}
-	rows := make([]handoffMessageRow, len(lines))
+	rows := make([][]any, len(lines))
 	for i := range lines {
-		rows[i] = lineRow(&lines[i])
+		l := &lines[i]
+		rows[i] = []any{l.UserKey, l.SessionID, string(l.Direction), string(l.Sender), l.SenderID, l.SenderName,
+			string(l.Kind), l.Text, l.MsgID, l.OutboxID, l.CreatedAt.UTC()}
 	}
-	return t.g.Create(&rows).Error
+	_, err := t.db.sqlOn(t.g).insertRows("handoff_messages", lineColumns, rows)
+	return err
 }
 
 func (t *handoffTx) LastLines(userKey string, n int) ([]handoff.Line, error) {
@@ -576,7 +669,7 @@ func (t *handoffTx) Enqueue(now time.Time, replies ...adapter.Reply) ([]int64, e
 }
 
 func (t *handoffTx) MarkHandled(msgID string, now time.Time) error {
-	err := markHandled(t.g, msgID, now)
+	err := t.db.markHandled(t.g, msgID, now)
 	if errors.Is(err, ErrAlreadyHandled) {
 		return handoff.ErrAlreadyHandled
 	}
@@ -655,7 +748,7 @@ func (s *HandoffStore) Agent(ctx context.Context, staffID string) (*handoff.Agen
 }
 
 func (s *HandoffStore) Conversation(ctx context.Context, userKey string) (*handoff.Conversation, error) {
-	return (&handoffTx{db: s.db}).conversation(s.q(ctx), userKey)
+	return (&handoffTx{db: s.db, g: s.q(ctx)}).conversation(userKey, false)
 }
 
 func (s *HandoffStore) Session(ctx context.Context, id int64) (*handoff.Session, error) {

@@ -168,15 +168,20 @@ func (in *Inbox) write(batch []*acceptReq) {
 		// too long" included, even in strict mode. An update that changes
 		// nothing reports 0 affected rows, so a duplicate key still reads
 		// as "not new".
-		insert = "INSERT INTO inbox (msg_id, user_key, message, handled, received_at, replica_id) VALUES (?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE msg_id = msg_id"
+		insert = inboxInsertMySQL
 	}
 	err := in.db.durableTx(ctx, func(tx *gorm.DB) error {
+		q := in.db.sqlOn(tx)
 		for _, r := range sorted {
-			res := tx.Exec(insert, r.row.MsgID, r.row.UserKey, r.row.Message, false, r.row.ReceivedAt, r.row.ReplicaID)
-			if res.Error != nil {
-				return res.Error
+			res, err := q.exec(insert, r.row.MsgID, r.row.UserKey, r.row.Message, false, r.row.ReceivedAt, r.row.ReplicaID)
+			if err != nil {
+				return err
 			}
-			r.isNew = res.RowsAffected == 1
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			r.isNew = n == 1
 		}
 		return nil
 	})
@@ -188,6 +193,11 @@ func (in *Inbox) write(batch []*acceptReq) {
 	}
 }
 
+const (
+	inboxInsertMySQL = "INSERT INTO inbox (msg_id, user_key, message, handled, received_at, replica_id) VALUES (?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE msg_id = msg_id"
+	markHandledSQL   = "UPDATE inbox SET handled = ?, handled_at = ? WHERE msg_id = ? AND handled = ?"
+)
+
 // ErrAlreadyHandled is returned by MarkHandled for a message some earlier
 // transaction handled: the caller rolls back, so a message handled twice
 // (a re-run after a crash, two replicas) replies only once.
@@ -197,14 +207,13 @@ var ErrAlreadyHandled = errors.New("inbound message already handled")
 // been handled. On MySQL the update locks the inbox row, so two handlers of
 // one message serialise here. A msgID that is not in the inbox (a message
 // made up by a test or a timer) is fine.
-func markHandled(tx *gorm.DB, msgID string, at time.Time) error {
-	res := tx.Model(&inboxRow{}).Where("msg_id = ? AND handled = ?", msgID, false).
-		Updates(map[string]any{"handled": true, "handled_at": at.UTC()})
-	if res.Error != nil {
-		return res.Error
+func (db *DB) markHandled(tx *gorm.DB, msgID string, at time.Time) error {
+	res, err := db.sqlOn(tx).exec(markHandledSQL, true, at.UTC(), msgID, false)
+	if err != nil {
+		return err
 	}
-	if res.RowsAffected == 1 {
-		return nil
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return err
 	}
 	var n int64
 	if err := tx.Model(&inboxRow{}).Where("msg_id = ?", msgID).Count(&n).Error; err != nil {

@@ -61,26 +61,29 @@ func (db *DB) enqueueReplies(tx *gorm.DB, now time.Time, replies ...adapter.Repl
 	if len(replies) == 0 {
 		return nil, nil
 	}
-	rows := make([]outboxRow, len(replies))
+	at := now.UTC()
+	rows := make([][]any, len(replies))
 	for i, r := range replies {
 		body, err := json.Marshal(r)
 		if err != nil {
 			return nil, err
 		}
-		rows[i] = outboxRow{
-			UserKey: r.ConversationID + "|" + r.UserID, Reply: string(body),
-			Status: OutboxSending, NextAt: now.UTC(), CreatedAt: now.UTC(), ReplicaID: db.replica,
-		}
+		rows[i] = []any{r.ConversationID + "|" + r.UserID, string(body), OutboxSending, at, 0, "", at, nil, db.replica}
 	}
-	if err := tx.Create(&rows).Error; err != nil {
+	ids, err := db.sqlOn(tx).insertRows("outbox", outboxColumns, rows)
+	if err != nil {
 		return nil, fmt.Errorf("enqueue replies: %w", err)
 	}
 	items := make([]OutboxItem, len(rows))
 	for i := range rows {
-		items[i] = OutboxItem{ID: rows[i].ID, Reply: replies[i], CreatedAt: rows[i].CreatedAt}
+		items[i] = OutboxItem{ID: ids[i], Reply: replies[i], CreatedAt: at}
 	}
 	return items, nil
 }
+
+// outboxColumns are the columns of outbox that enqueueReplies writes: all
+// but id (the values gorm's Create wrote, by hand: every reply is one).
+var outboxColumns = []string{"user_key", "reply", "status", "next_at", "attempts", "last_error", "created_at", "sent_at", "replica_id"}
 
 // OutboxStore is the outbox's queries.
 type OutboxStore struct{ db *DB }

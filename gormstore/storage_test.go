@@ -109,14 +109,14 @@ func TestInboxHandledAndPrune(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := db.Tx(ctx, func(tx *gorm.DB) error { return gormstore.MarkHandled(tx, "m1", time.Now()) }); err != nil {
+		if err := db.Tx(ctx, func(tx *gorm.DB) error { return db.MarkHandled(tx, "m1", time.Now()) }); err != nil {
 			t.Fatal(err)
 		}
-		err := db.Tx(ctx, func(tx *gorm.DB) error { return gormstore.MarkHandled(tx, "m1", time.Now()) })
+		err := db.Tx(ctx, func(tx *gorm.DB) error { return db.MarkHandled(tx, "m1", time.Now()) })
 		if !errors.Is(err, gormstore.ErrAlreadyHandled) {
 			t.Fatalf("second MarkHandled = %v, want ErrAlreadyHandled", err)
 		}
-		if err := db.Tx(ctx, func(tx *gorm.DB) error { return gormstore.MarkHandled(tx, "not-in-inbox", time.Now()) }); err != nil {
+		if err := db.Tx(ctx, func(tx *gorm.DB) error { return db.MarkHandled(tx, "not-in-inbox", time.Now()) }); err != nil {
 			t.Fatalf("MarkHandled of an unknown id = %v, want nil", err)
 		}
 		pending, _, _ := in.Pending(ctx, time.Now().Add(time.Minute), 10)

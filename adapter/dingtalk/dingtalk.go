@@ -108,7 +108,14 @@ func New(cfg config.DingTalk, opts Options) (*Adapter, error) {
 	if now == nil {
 		now = time.Now
 	}
-	hc := &http.Client{}
+	// Every send goes to one or two hosts (the sessionWebhook's, the
+	// OpenAPI's) from many outbox workers: the default transport keeps two
+	// idle connections per host and closes the others after each request,
+	// so under load every reply paid a TCP connect and close (8 % of the
+	// CPU in the message-path benchmark, docs/BENCHMARKS.md).
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64
+	hc := &http.Client{Transport: tr}
 	if opts.HTTPClient != nil {
 		c := *opts.HTTPClient
 		hc = &c
