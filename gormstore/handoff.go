@@ -617,8 +617,12 @@ func (t *handoffTx) AddLines(lines []handoff.Line) error {
 	rows := make([][]any, len(lines))
 	for i := range lines {
 		l := &lines[i]
+		kind := string(l.Kind)
+		if kind == "" { // the column's default, as gorm's insert left it
+			kind = "text"
+		}
 		rows[i] = []any{l.UserKey, l.SessionID, string(l.Direction), string(l.Sender), l.SenderID, l.SenderName,
-			string(l.Kind), l.Text, l.MsgID, l.OutboxID, l.CreatedAt.UTC()}
+			kind, l.Text, l.MsgID, l.OutboxID, l.CreatedAt.UTC()}
 	}
 	_, err := t.db.sqlOn(t.g).insertRows("handoff_messages", lineColumns, rows)
 	return err
