@@ -488,7 +488,6 @@ var adminFuncs = template.FuncMap{
 	"secs":  func(d time.Duration) string { return svgchart.Seconds(d.Seconds()) },
 	"join":  strings.Join,
 	"lines": func(ss []string) string { return strings.Join(ss, "\n") },
-	"dur":   durationText,
 	"group": func(names report.Names, g string) string {
 		if n, ok := names[g]; ok && n != "" {
 			return n

@@ -72,6 +72,7 @@ func loadPages(texts func() *config.WebTexts) (*pages, error) {
 			return localTime(t).Format("01-02 15:04")
 		},
 		"since":    func(t time.Time) string { return sinceText(texts(), t) },
+		"dur":      func(d time.Duration) string { return durationText(texts(), d) },
 		"iso":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"reason":   func(r string) string { return reasonText(texts(), r) },
 		"ending":   func(r string) string { return endText(texts(), r) },
