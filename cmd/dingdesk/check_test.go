@@ -125,7 +125,7 @@ func TestReloadLogsEveryProblem(t *testing.T) {
 	}
 	var logs syncLog
 	m := NewMain(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
-	kb, err := readKnowledge(cfg, true)
+	kb, err := readKnowledge(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

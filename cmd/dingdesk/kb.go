@@ -76,16 +76,7 @@ func runKB(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if !ok {
 		return 1
 	}
-	paths := make([]string, len(cfg.Bot.Knowledge))
-	for i, p := range cfg.Bot.Knowledge {
-		paths[i] = cfg.Resolve(p)
-	}
-	entries, err := bot.LoadKnowledge(paths)
-	if err != nil {
-		kbPrintErrors(stderr, err)
-		return 1
-	}
-	opts, err := bot.OptionsFrom(cfg.Bot, cfg.Resolve)
+	entries, opts, err := loadKnowledge(cfg)
 	if err != nil {
 		kbPrintErrors(stderr, err)
 		return 1
@@ -111,10 +102,10 @@ func runKB(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return kbEval(kb, opts, queries, *asJSON, stdout, stderr)
 	case "check":
 		files := "files"
-		if len(paths) == 1 {
+		if len(cfg.Bot.Knowledge) == 1 {
 			files = "file"
 		}
-		fmt.Fprintf(stdout, "%d knowledge entries in %d %s: OK\n", kb.Len(), len(paths), files)
+		fmt.Fprintf(stdout, "%d knowledge entries in %d %s: OK\n", kb.Len(), len(cfg.Bot.Knowledge), files)
 		return 0
 	}
 	return kbMatch(kb, stdin, stdout, stderr)

@@ -501,13 +501,17 @@ func (m *Main) Reload() {
 	}
 	// Rebuilding a large knowledge base takes seconds (and retrains its
 	// classifier): only when its inputs changed, not for every config edit.
-	// An invalid config's knowledge is read for its problems, not built;
-	// a valid one's is built with the managed records (rebuildKnowledge).
-	var kbErr error
+	// The knowledge is read once: for its problems when the config is
+	// invalid, else to be built with the managed records (useKnowledge).
+	var (
+		kbErr error
+		files []bot.Entry
+		opts  bot.Options
+	)
 	inputs := knowledgeInputs(cfg)
 	kbChanged := inputs != m.kbInputs
 	if kbChanged {
-		_, kbErr = readKnowledge(cfg, false)
+		files, opts, kbErr = loadKnowledge(cfg)
 	}
 	if cfgErr != nil || kbErr != nil {
 		m.Log.Error("config change rejected; the running config and knowledge base stay",
@@ -515,7 +519,7 @@ func (m *Main) Reload() {
 		return
 	}
 	if kbChanged {
-		if err := m.rebuildKnowledge(context.Background(), cfg); err != nil {
+		if err := m.useKnowledge(context.Background(), files, opts); err != nil {
 			m.Log.Error("config change rejected; the running config and knowledge base stay", "err", err)
 			return
 		}
