@@ -239,15 +239,15 @@ func (m *Manager) ApplyImport(ctx context.Context, actor string, p *Plan) (int, 
 			mut.IfVersion = rec.Version
 		case has: // tombstone of a created entry: the id is reused
 			mut.IfVersion = rec.Version
-			rec = Record{ID: d.ID, CreatedBy: actor, CreatedAt: now}
+			rec = Record{CreatedBy: actor, CreatedAt: now}
 		default:
 			mut.IfAbsent = true
-			rec = Record{ID: d.ID, CreatedBy: actor, CreatedAt: now}
+			rec = Record{CreatedBy: actor, CreatedAt: now}
 			if f, inFile := s.files[d.ID]; inFile {
 				rec.BaseHash = Hash(f)
 			}
 		}
-		rec.Question, rec.Similar, rec.Answer, rec.Category, rec.Handoff = d.Question, d.Similar, d.Answer, d.Category, d.Handoff
+		rec.Entry = d.entry()
 		if it.disable != nil {
 			rec.Disabled = *it.disable
 		}

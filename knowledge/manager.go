@@ -207,6 +207,11 @@ type Draft struct {
 	Handoff  bool
 }
 
+// entry is the draft's content.
+func (d Draft) entry() bot.Entry {
+	return bot.Entry{ID: d.ID, Question: d.Question, Similar: d.Similar, Answer: d.Answer, Category: d.Category, Handoff: d.Handoff}
+}
+
 // Create adds a new entry. A question that is already another entry's
 // question (after normalising) is refused.
 func (m *Manager) Create(ctx context.Context, actor string, d Draft) (Entry, error) {
@@ -232,8 +237,7 @@ func (m *Manager) create(ctx context.Context, actor string, d Draft, review *Rev
 		return Entry{}, &ValidationError{[]FieldError{{"id", fmt.Sprintf("编号 %s 已存在", d.ID)}}}
 	}
 	now := m.now().UTC()
-	rec := Record{ID: d.ID, Question: d.Question, Similar: d.Similar, Answer: d.Answer, Category: d.Category,
-		Handoff: d.Handoff, CreatedBy: actor, CreatedAt: now, UpdatedBy: actor, UpdatedAt: now}
+	rec := Record{Entry: d.entry(), CreatedBy: actor, CreatedAt: now, UpdatedBy: actor, UpdatedAt: now}
 	mut := Mutation{Record: rec, Action: ActionCreate, Actor: actor, Review: review}
 	if old, ok := s.records[d.ID]; ok { // a tombstone of a created entry: reuse the id
 		mut.IfVersion = old.Version
@@ -255,7 +259,7 @@ func (m *Manager) Update(ctx context.Context, actor string, id string, version i
 		if err := s.validate(d, id); err != nil {
 			return err
 		}
-		r.Question, r.Similar, r.Answer, r.Category, r.Handoff = d.Question, d.Similar, d.Answer, d.Category, d.Handoff
+		r.Entry = d.entry()
 		return nil
 	})
 }
@@ -324,7 +328,7 @@ func (m *Manager) Revert(ctx context.Context, actor, id string) (Entry, error) {
 	if _, inFile := s.files[id]; !ok || !inFile {
 		return Entry{}, ErrNotFound
 	}
-	if err := m.apply(ctx, -1, Mutation{Record: Record{ID: id}, Remove: true, IfVersion: r.Version,
+	if err := m.apply(ctx, -1, Mutation{Record: Record{Entry: bot.Entry{ID: id}}, Remove: true, IfVersion: r.Version,
 		Action: ActionRevert, Actor: actor}); err != nil {
 		return Entry{}, err
 	}
@@ -355,8 +359,8 @@ func (m *Manager) change(ctx context.Context, actor, id string, version int64, a
 		if version > 0 {
 			return Entry{}, ErrConflict // the admin edited a record that is gone
 		}
-		r = Record{ID: f.ID, Question: f.Question, Similar: slices.Clone(f.Similar), Answer: f.Answer,
-			Category: f.Category, Handoff: f.Handoff, BaseHash: Hash(f), CreatedBy: actor, CreatedAt: now}
+		r = Record{Entry: f, BaseHash: Hash(f), CreatedBy: actor, CreatedAt: now}
+		r.Similar, r.Source = slices.Clone(f.Similar), ""
 		mut.IfAbsent = true
 	}
 	if err := fn(s, &r); errors.Is(err, errUnchanged) {
