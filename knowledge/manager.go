@@ -65,6 +65,21 @@ type Snapshot struct {
 // Snapshot reads the files and the records and merges them, with hit
 // counts.
 func (m *Manager) Snapshot(ctx context.Context) (*Snapshot, error) {
+	s, err := m.merged(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if hits, err := m.store.Hits(ctx); err == nil {
+		for i := range s.Entries {
+			s.Entries[i].Hits = hits[s.Entries[i].ID]
+		}
+	}
+	return s, nil
+}
+
+// merged is Snapshot without the hit counts (the matcher does not need
+// them: Sync rebuilds from it).
+func (m *Manager) merged(ctx context.Context) (*Snapshot, error) {
 	files, err := m.files()
 	if err != nil {
 		return nil, fmt.Errorf("knowledge files: %w", err)
@@ -80,11 +95,6 @@ func (m *Manager) Snapshot(ctx context.Context) (*Snapshot, error) {
 	}
 	for _, r := range records {
 		s.records[r.ID] = r
-	}
-	if hits, err := m.store.Hits(ctx); err == nil {
-		for i := range s.Entries {
-			s.Entries[i].Hits = hits[s.Entries[i].ID]
-		}
 	}
 	return s, nil
 }
@@ -163,7 +173,7 @@ type Category struct {
 // Categories lists the categories of the entries (disabled ones included),
 // by name.
 func (m *Manager) Categories(ctx context.Context) ([]Category, error) {
-	s, err := m.Snapshot(ctx)
+	s, err := m.merged(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -219,7 +229,7 @@ func (m *Manager) Create(ctx context.Context, actor string, d Draft) (Entry, err
 }
 
 func (m *Manager) create(ctx context.Context, actor string, d Draft, review *Review) (Entry, error) {
-	s, err := m.Snapshot(ctx)
+	s, err := m.merged(ctx)
 	if err != nil {
 		return Entry{}, err
 	}
@@ -320,7 +330,7 @@ func (m *Manager) Delete(ctx context.Context, actor, id string) error {
 // Revert drops the managed record over a file entry (or a tombstone of
 // one), so the file's version serves again.
 func (m *Manager) Revert(ctx context.Context, actor, id string) (Entry, error) {
-	s, err := m.Snapshot(ctx)
+	s, err := m.merged(ctx)
 	if err != nil {
 		return Entry{}, err
 	}
@@ -338,7 +348,7 @@ func (m *Manager) Revert(ctx context.Context, actor, id string) (Entry, error) {
 // change edits the record of id (made from the file entry when there is
 // none) with fn and writes it.
 func (m *Manager) change(ctx context.Context, actor, id string, version int64, a Action, review *Review, fn func(*Snapshot, *Record) error) (Entry, error) {
-	s, err := m.Snapshot(ctx)
+	s, err := m.merged(ctx)
 	if err != nil {
 		return Entry{}, err
 	}
