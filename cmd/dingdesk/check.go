@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/dingdesk/dingdesk/bot"
@@ -43,6 +44,33 @@ func loadConfigArgs(name string, args []string, stderr io.Writer, addFlags func(
 		return nil, *path, 1
 	}
 	return cfg, *path, 0
+}
+
+// toolConfig reads the config for a tool that uses only part of it (kb,
+// report): problems under the keys it uses stop it, the others (say, a
+// missing DingTalk secret on an admin's laptop) are printed as warnings.
+// It reads as serve does (config.Read), so a relative SQLite file is the
+// config's database, not one in the working directory.
+func toolConfig(path string, stderr io.Writer, uses ...string) (*config.Config, bool) {
+	cfg, err := config.Read(path)
+	if cfg == nil {
+		fmt.Fprintln(stderr, err)
+		return nil, false
+	}
+	var ve *config.ValidationError
+	if !errors.As(err, &ve) {
+		return cfg, true
+	}
+	fatal := false
+	for _, p := range ve.Problems {
+		if slices.ContainsFunc(uses, func(k string) bool { return p.Key == k || strings.HasPrefix(p.Key, k+".") }) {
+			fmt.Fprintf(stderr, "%s: %s\n", path, p)
+			fatal = true
+		} else {
+			fmt.Fprintf(stderr, "%s: warning: %s\n", path, p)
+		}
+	}
+	return cfg, !fatal
 }
 
 func runCheck(args []string, stdout, stderr io.Writer) int {
