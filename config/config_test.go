@@ -131,7 +131,7 @@ agents: [ { staff_id: y, skill_groups: [zzz] } ]
 	for _, key := range []string{
 		"routing.mode", "routing.no_answer_limit", "routing.skill_group",
 		"routing.overrides[0].mode", "routing.overrides[0].skill_group",
-		"dingtalk.client_id", "dingtalk.client_secret", "gormstore.driver",
+		"dingtalk.client_id", "dingtalk.client_secret", "storage.driver",
 		"service_rules[0].timezone", "service_rules[0].hours.mon-fry", "service_rules[0].hours.sat[0]",
 		"service_rules[0].holidays[0]", "service_rules[0].customer_idle_timeout",
 		"skill_groups[0].members[0].max_chats", "skill_groups[0].members[1].staff_id",

@@ -138,8 +138,8 @@ func recordOf(r *kbEntryRow) knowledge.Record {
 	if r.Similar != "" {
 		_ = json.Unmarshal([]byte(r.Similar), &sim)
 	}
-	return knowledge.Record{ID: r.EntryID, Question: r.Question, Similar: sim, Answer: r.Answer, Category: r.Category,
-		Handoff: r.Handoff, Disabled: r.Disabled, Deleted: r.Deleted, BaseHash: r.BaseHash, Version: r.Version,
+	return knowledge.Record{Entry: bot.Entry{ID: r.EntryID, Question: r.Question, Similar: sim, Answer: r.Answer, Category: r.Category,
+		Handoff: r.Handoff}, Disabled: r.Disabled, Deleted: r.Deleted, BaseHash: r.BaseHash, Version: r.Version,
 		CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt.UTC(), UpdatedBy: r.UpdatedBy, UpdatedAt: r.UpdatedAt.UTC()}
 }
 

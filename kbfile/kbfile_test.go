@@ -13,9 +13,9 @@ import (
 )
 
 var entries = []knowledge.Entry{
-	{ID: "vpn", Question: "VPN 连不上怎么办", Similar: []string{"VPN 无法连接", "在家连不上公司 VPN"}, Answer: "重启客户端。\n仍不行：\"联系 IT\"。", Category: "IT"},
-	{ID: "leave", Question: "怎么请假", Answer: "钉钉审批: 请假", Handoff: true},
-	{ID: "off", Question: "停用的", Answer: "不导出", Disabled: true},
+	{Entry: bot.Entry{ID: "vpn", Question: "VPN 连不上怎么办", Similar: []string{"VPN 无法连接", "在家连不上公司 VPN"}, Answer: "重启客户端。\n仍不行：\"联系 IT\"。", Category: "IT"}},
+	{Entry: bot.Entry{ID: "leave", Question: "怎么请假", Answer: "钉钉审批: 请假", Handoff: true}},
+	{Entry: bot.Entry{ID: "off", Question: "停用的", Answer: "不导出"}, Disabled: true},
 }
 
 func TestWriteReadsBackWithTheLoader(t *testing.T) {

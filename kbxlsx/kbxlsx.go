@@ -129,23 +129,23 @@ func Read(r io.Reader) (rows []knowledge.ImportRow, problems []knowledge.RowErro
 		if s, _ := get("similar"); s != "" {
 			row.Similar = splitSimilar(s)
 		}
+		// choice reads an optional two-valued column (nil when empty); a
+		// value it does not know is a row error and drops the row.
 		bad := false
-		if s, ok := get("handoff"); ok && s != "" {
-			v, good := parseYesNo(s)
+		choice := func(field, want string, parse func(string) (bool, bool)) *bool {
+			s, _ := get(field)
+			if s == "" {
+				return nil
+			}
+			v, good := parse(s)
 			if !good {
-				problems = append(problems, knowledge.RowError{Row: row.Row, Field: "handoff", Msg: fmt.Sprintf("“%s”无法识别，应为“是”或“否”", s)})
+				problems = append(problems, knowledge.RowError{Row: row.Row, Field: field, Msg: fmt.Sprintf("“%s”无法识别，应为%s", s, want)})
 				bad = true
 			}
-			row.Handoff = &v
+			return &v
 		}
-		if s, ok := get("disabled"); ok && s != "" {
-			v, good := parseStatus(s)
-			if !good {
-				problems = append(problems, knowledge.RowError{Row: row.Row, Field: "disabled", Msg: fmt.Sprintf("“%s”无法识别，应为“启用”或“停用”", s)})
-				bad = true
-			}
-			row.Disabled = &v
-		}
+		row.Handoff = choice("handoff", "“是”或“否”", parseYesNo)
+		row.Disabled = choice("disabled", "“启用”或“停用”", parseStatus)
 		if !bad {
 			rows = append(rows, row)
 		}

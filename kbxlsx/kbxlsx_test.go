@@ -86,21 +86,23 @@ func TestImportWithBadRow(t *testing.T) {
 		ctx := context.Background()
 		m := manager(t, driver)
 		buf := sheet(t, [][]any{
-			{"类目", "问题", "答案", "相似问题", "转人工"},                // row 1: own column order
+			{"类目", "问题", "答案", "相似问题", "转人工", "状态"},          // row 1: own column order
 			{"HR", "怎么请假", "打开钉钉-审批-请假。", "请假流程\n如何请假", "是"}, // 2: update (by question)
 			{}, // 3: blank, skipped
 			{"财务", "报销要什么材料", "发票和审批单。", "报销材料\r\n报销需要啥", ""}, // 4: create
 			{"财务", "发票抬头是什么", "", "", ""},                     // 5: no answer
 			{"IT", "打印机卡纸", "打开后盖。", "", "也许"},                // 6: bad 转人工
+			{"IT", "显示器不亮", "检查电源。", "", "", "暂停"},            // 7: bad 状态
 		})
 		p, err := kbxlsx.Preview(ctx, m, buf)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p.Creates != 1 || p.Updates != 1 || len(p.Errors) != 2 || p.Errors[0].Row != 5 || p.Errors[1].Row != 6 {
+		if p.Creates != 1 || p.Updates != 1 || len(p.Errors) != 3 || p.Errors[0].Row != 5 || p.Errors[1].Row != 6 || p.Errors[2].Row != 7 {
 			t.Fatalf("preview: %s\n%s", p.Summary(), p.ErrorsText())
 		}
-		if !strings.Contains(p.ErrorsText(), "第 5 行 答案：答案不能为空") || !strings.Contains(p.ErrorsText(), "第 6 行 转人工") {
+		if !strings.Contains(p.ErrorsText(), "第 5 行 答案：答案不能为空") || !strings.Contains(p.ErrorsText(), "第 6 行 转人工") ||
+			!strings.Contains(p.ErrorsText(), "第 7 行 状态：“暂停”无法识别") {
 			t.Fatalf("errors:\n%s", p.ErrorsText())
 		}
 		// Nothing applied by the preview.

@@ -23,8 +23,8 @@ func BenchmarkMergeActive(b *testing.B) {
 	}
 	var recs []knowledge.Record
 	for i := 0; i < 500; i++ {
-		recs = append(recs, knowledge.Record{ID: fmt.Sprintf("e%d", i*10), Question: "改过的", Answer: "新答案", BaseHash: "x"},
-			knowledge.Record{ID: fmt.Sprintf("n%d", i), Question: "新建", Answer: "a", CreatedAt: time.Unix(int64(i), 0)})
+		recs = append(recs, knowledge.Record{Entry: bot.Entry{ID: fmt.Sprintf("e%d", i*10), Question: "改过的", Answer: "新答案"}, BaseHash: "x"},
+			knowledge.Record{Entry: bot.Entry{ID: fmt.Sprintf("n%d", i), Question: "新建", Answer: "a"}, CreatedAt: time.Unix(int64(i), 0)})
 	}
 	b.ReportAllocs()
 	for b.Loop() {

@@ -98,7 +98,7 @@ type Plan struct {
 // says what importing them would do. A row is matched to an entry by its
 // id, else by its standard question (normalised); otherwise it is new.
 func (m *Manager) PlanImport(ctx context.Context, rows []ImportRow) (*Plan, error) {
-	s, err := m.Snapshot(ctx)
+	s, err := m.merged(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -218,7 +218,7 @@ func changedFields(old Entry, d Draft, disabled *bool) []string {
 // again). Rows with errors are not part of the plan. It returns how many
 // entries were written.
 func (m *Manager) ApplyImport(ctx context.Context, actor string, p *Plan) (int, error) {
-	s, err := m.Snapshot(ctx)
+	s, err := m.merged(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -239,15 +239,15 @@ func (m *Manager) ApplyImport(ctx context.Context, actor string, p *Plan) (int, 
 			mut.IfVersion = rec.Version
 		case has: // tombstone of a created entry: the id is reused
 			mut.IfVersion = rec.Version
-			rec = Record{ID: d.ID, CreatedBy: actor, CreatedAt: now}
+			rec = Record{CreatedBy: actor, CreatedAt: now}
 		default:
 			mut.IfAbsent = true
-			rec = Record{ID: d.ID, CreatedBy: actor, CreatedAt: now}
+			rec = Record{CreatedBy: actor, CreatedAt: now}
 			if f, inFile := s.files[d.ID]; inFile {
 				rec.BaseHash = Hash(f)
 			}
 		}
-		rec.Question, rec.Similar, rec.Answer, rec.Category, rec.Handoff = d.Question, d.Similar, d.Answer, d.Category, d.Handoff
+		rec.Entry = d.entry()
 		if it.disable != nil {
 			rec.Disabled = *it.disable
 		}

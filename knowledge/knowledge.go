@@ -52,17 +52,12 @@ const (
 
 // Entry is one knowledge entry as admins see it.
 type Entry struct {
-	ID       string
-	Question string
-	Similar  []string
-	Answer   string
-	Category string
-	Handoff  bool
+	// Entry is the content as the bot matches it; Source is the file
+	// position ("file:line") of a file entry, empty for a created one.
+	bot.Entry
 	Disabled bool
 
 	Origin Origin
-	// Source is the file position ("file:line") of a file entry.
-	Source string
 	// FileChanged: the file entry under an edited record changed since the
 	// record was made.
 	FileChanged bool
@@ -80,12 +75,8 @@ type Entry struct {
 
 // Record is a managed entry as stored.
 type Record struct {
-	ID       string
-	Question string
-	Similar  []string
-	Answer   string
-	Category string
-	Handoff  bool
+	// Entry is the content; a record has no Source (empty).
+	bot.Entry
 	Disabled bool
 	// Deleted marks a tombstone: the file entry of this id is hidden.
 	Deleted bool
@@ -215,8 +206,7 @@ func Merge(files []bot.Entry, records []Record) []Entry {
 		inFiles[f.ID] = true
 		r := byID[f.ID]
 		if r == nil {
-			out = append(out, Entry{ID: f.ID, Question: f.Question, Similar: f.Similar, Answer: f.Answer,
-				Category: f.Category, Handoff: f.Handoff, Origin: OriginFile, Source: f.Source})
+			out = append(out, Entry{Entry: f, Origin: OriginFile})
 			continue
 		}
 		if r.Deleted {
@@ -227,8 +217,7 @@ func Merge(files []bot.Entry, records []Record) []Entry {
 		// Changed since the record was made, and not into the record's own
 		// content (an export folded back into the file).
 		fh := Hash(f)
-		e.FileChanged = r.BaseHash != "" && r.BaseHash != fh &&
-			fh != Hash(bot.Entry{ID: r.ID, Question: r.Question, Similar: r.Similar, Answer: r.Answer, Category: r.Category, Handoff: r.Handoff})
+		e.FileChanged = r.BaseHash != "" && r.BaseHash != fh && fh != Hash(r.Entry)
 		out = append(out, e)
 	}
 	created := make([]*Record, 0)
@@ -246,8 +235,7 @@ func Merge(files []bot.Entry, records []Record) []Entry {
 }
 
 func fromRecord(r *Record, o Origin) Entry {
-	return Entry{ID: r.ID, Question: r.Question, Similar: r.Similar, Answer: r.Answer, Category: r.Category,
-		Handoff: r.Handoff, Disabled: r.Disabled, Origin: o, Version: r.Version,
+	return Entry{Entry: r.Entry, Disabled: r.Disabled, Origin: o, Version: r.Version,
 		CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt, UpdatedBy: r.UpdatedBy, UpdatedAt: r.UpdatedAt}
 }
 
@@ -258,12 +246,11 @@ func Active(entries []Entry) []bot.Entry {
 		if e.Disabled {
 			continue
 		}
-		src := e.Source
+		be := e.Entry
 		if e.Origin != OriginFile {
-			src = "managed:" + e.ID
+			be.Source = "managed:" + e.ID
 		}
-		out = append(out, bot.Entry{ID: e.ID, Question: e.Question, Similar: e.Similar, Answer: e.Answer,
-			Category: e.Category, Handoff: e.Handoff, Source: src})
+		out = append(out, be)
 	}
 	return out
 }

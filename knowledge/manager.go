@@ -65,6 +65,21 @@ type Snapshot struct {
 // Snapshot reads the files and the records and merges them, with hit
 // counts.
 func (m *Manager) Snapshot(ctx context.Context) (*Snapshot, error) {
+	s, err := m.merged(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if hits, err := m.store.Hits(ctx); err == nil {
+		for i := range s.Entries {
+			s.Entries[i].Hits = hits[s.Entries[i].ID]
+		}
+	}
+	return s, nil
+}
+
+// merged is Snapshot without the hit counts (the matcher does not need
+// them: Sync rebuilds from it).
+func (m *Manager) merged(ctx context.Context) (*Snapshot, error) {
 	files, err := m.files()
 	if err != nil {
 		return nil, fmt.Errorf("knowledge files: %w", err)
@@ -80,11 +95,6 @@ func (m *Manager) Snapshot(ctx context.Context) (*Snapshot, error) {
 	}
 	for _, r := range records {
 		s.records[r.ID] = r
-	}
-	if hits, err := m.store.Hits(ctx); err == nil {
-		for i := range s.Entries {
-			s.Entries[i].Hits = hits[s.Entries[i].ID]
-		}
 	}
 	return s, nil
 }
@@ -163,7 +173,7 @@ type Category struct {
 // Categories lists the categories of the entries (disabled ones included),
 // by name.
 func (m *Manager) Categories(ctx context.Context) ([]Category, error) {
-	s, err := m.Snapshot(ctx)
+	s, err := m.merged(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -207,6 +217,11 @@ type Draft struct {
 	Handoff  bool
 }
 
+// entry is the draft's content.
+func (d Draft) entry() bot.Entry {
+	return bot.Entry{ID: d.ID, Question: d.Question, Similar: d.Similar, Answer: d.Answer, Category: d.Category, Handoff: d.Handoff}
+}
+
 // Create adds a new entry. A question that is already another entry's
 // question (after normalising) is refused.
 func (m *Manager) Create(ctx context.Context, actor string, d Draft) (Entry, error) {
@@ -214,7 +229,7 @@ func (m *Manager) Create(ctx context.Context, actor string, d Draft) (Entry, err
 }
 
 func (m *Manager) create(ctx context.Context, actor string, d Draft, review *Review) (Entry, error) {
-	s, err := m.Snapshot(ctx)
+	s, err := m.merged(ctx)
 	if err != nil {
 		return Entry{}, err
 	}
@@ -232,8 +247,7 @@ func (m *Manager) create(ctx context.Context, actor string, d Draft, review *Rev
 		return Entry{}, &ValidationError{[]FieldError{{"id", fmt.Sprintf("编号 %s 已存在", d.ID)}}}
 	}
 	now := m.now().UTC()
-	rec := Record{ID: d.ID, Question: d.Question, Similar: d.Similar, Answer: d.Answer, Category: d.Category,
-		Handoff: d.Handoff, CreatedBy: actor, CreatedAt: now, UpdatedBy: actor, UpdatedAt: now}
+	rec := Record{Entry: d.entry(), CreatedBy: actor, CreatedAt: now, UpdatedBy: actor, UpdatedAt: now}
 	mut := Mutation{Record: rec, Action: ActionCreate, Actor: actor, Review: review}
 	if old, ok := s.records[d.ID]; ok { // a tombstone of a created entry: reuse the id
 		mut.IfVersion = old.Version
@@ -255,7 +269,7 @@ func (m *Manager) Update(ctx context.Context, actor string, id string, version i
 		if err := s.validate(d, id); err != nil {
 			return err
 		}
-		r.Question, r.Similar, r.Answer, r.Category, r.Handoff = d.Question, d.Similar, d.Answer, d.Category, d.Handoff
+		r.Entry = d.entry()
 		return nil
 	})
 }
@@ -316,7 +330,7 @@ func (m *Manager) Delete(ctx context.Context, actor, id string) error {
 // Revert drops the managed record over a file entry (or a tombstone of
 // one), so the file's version serves again.
 func (m *Manager) Revert(ctx context.Context, actor, id string) (Entry, error) {
-	s, err := m.Snapshot(ctx)
+	s, err := m.merged(ctx)
 	if err != nil {
 		return Entry{}, err
 	}
@@ -324,7 +338,7 @@ func (m *Manager) Revert(ctx context.Context, actor, id string) (Entry, error) {
 	if _, inFile := s.files[id]; !ok || !inFile {
 		return Entry{}, ErrNotFound
 	}
-	if err := m.apply(ctx, -1, Mutation{Record: Record{ID: id}, Remove: true, IfVersion: r.Version,
+	if err := m.apply(ctx, -1, Mutation{Record: Record{Entry: bot.Entry{ID: id}}, Remove: true, IfVersion: r.Version,
 		Action: ActionRevert, Actor: actor}); err != nil {
 		return Entry{}, err
 	}
@@ -334,7 +348,7 @@ func (m *Manager) Revert(ctx context.Context, actor, id string) (Entry, error) {
 // change edits the record of id (made from the file entry when there is
 // none) with fn and writes it.
 func (m *Manager) change(ctx context.Context, actor, id string, version int64, a Action, review *Review, fn func(*Snapshot, *Record) error) (Entry, error) {
-	s, err := m.Snapshot(ctx)
+	s, err := m.merged(ctx)
 	if err != nil {
 		return Entry{}, err
 	}
@@ -355,8 +369,8 @@ func (m *Manager) change(ctx context.Context, actor, id string, version int64, a
 		if version > 0 {
 			return Entry{}, ErrConflict // the admin edited a record that is gone
 		}
-		r = Record{ID: f.ID, Question: f.Question, Similar: slices.Clone(f.Similar), Answer: f.Answer,
-			Category: f.Category, Handoff: f.Handoff, BaseHash: Hash(f), CreatedBy: actor, CreatedAt: now}
+		r = Record{Entry: f, BaseHash: Hash(f), CreatedBy: actor, CreatedAt: now}
+		r.Similar, r.Source = slices.Clone(f.Similar), ""
 		mut.IfAbsent = true
 	}
 	if err := fn(s, &r); errors.Is(err, errUnchanged) {

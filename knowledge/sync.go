@@ -48,7 +48,7 @@ func (s *Sync) Rebuild(ctx context.Context) error {
 	s.init()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	snap, err := s.Manager.Snapshot(ctx)
+	snap, err := s.Manager.merged(ctx)
 	if err != nil {
 		return err
 	}

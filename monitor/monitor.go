@@ -3,8 +3,8 @@
 // and whether the group is inside its service hours now; per agent the
 // load against max_chats and the sessions taken today; for the bot today's
 // questions, answered / clarify / no-answer and hand-off rates. The page
-// re-reads a Status on each SSE tick or event; everything comes from the
-// database, so every replica shows the same.
+// re-reads a Status every 2 s (an htmx poll of /admin/monitor/live);
+// everything comes from the database, so every replica shows the same.
 package monitor
 
 import (

@@ -109,6 +109,23 @@ func niceMax(v float64) float64 {
 	return 10 * p
 }
 
+// scale fits the y axis to the highest value of any label (with stacked,
+// the highest sum).
+func (f *frame) scale(stacked bool) {
+	for i := range f.c.Labels {
+		top := 0.0
+		for _, s := range f.c.Series {
+			if stacked {
+				top += value(s, i)
+			} else {
+				top = math.Max(top, value(s, i))
+			}
+		}
+		f.max = math.Max(f.max, top)
+	}
+	f.max = niceMax(f.max)
+}
+
 func (f *frame) y(v float64) float64 { return float64(padTop) + f.plotH*(1-v/f.max) }
 
 // axes draws the y grid with 5 ticks and the x labels (thinned to fit).
@@ -141,12 +158,7 @@ func (f *frame) legend() {
 	}
 }
 
-func (f *frame) empty() bool {
-	if len(f.c.Labels) == 0 || len(f.c.Series) == 0 {
-		return true
-	}
-	return false
-}
+func (f *frame) empty() bool { return len(f.c.Labels) == 0 || len(f.c.Series) == 0 }
 
 func (f *frame) done() template.HTML {
 	f.b.WriteString(`</svg>`)
@@ -169,20 +181,7 @@ func Bars(c Chart) template.HTML {
 		return f.drawEmpty()
 	}
 	n := len(c.Labels)
-	for i := 0; i < n; i++ {
-		if c.Stacked {
-			sum := 0.0
-			for _, s := range c.Series {
-				sum += value(s, i)
-			}
-			f.max = math.Max(f.max, sum)
-		} else {
-			for _, s := range c.Series {
-				f.max = math.Max(f.max, value(s, i))
-			}
-		}
-	}
-	f.max = niceMax(f.max)
+	f.scale(c.Stacked)
 	slot := f.plotW / float64(n)
 	gap := slot * 0.2
 	xAt := func(i int) float64 { return float64(padLeft) + slot*(float64(i)+0.5) }
@@ -220,12 +219,7 @@ func Lines(c Chart) template.HTML {
 		return f.drawEmpty()
 	}
 	n := len(c.Labels)
-	for _, s := range c.Series {
-		for i := 0; i < n; i++ {
-			f.max = math.Max(f.max, value(s, i))
-		}
-	}
-	f.max = niceMax(f.max)
+	f.scale(false)
 	xAt := func(i int) float64 {
 		if n == 1 {
 			return float64(padLeft) + f.plotW/2

@@ -3,6 +3,7 @@ package svgchart_test
 import (
 	"encoding/xml"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"testing"
@@ -100,5 +101,29 @@ func TestStackedAndLinesAndEscaping(t *testing.T) {
 	parse(t, empty)
 	if !strings.Contains(empty, "暂无数据") {
 		t.Fatal(empty)
+	}
+}
+
+// A stacked bar's parts sit on each other and the axis fits their sum.
+func TestStackedBarFitsTheSum(t *testing.T) {
+	svg := string(svgchart.Bars(svgchart.Chart{Labels: []string{"x"}, Stacked: true,
+		Series: []svgchart.Series{{Name: "a", Values: []float64{3}}, {Name: "b", Values: []float64{3}}}}))
+	var bars []elem
+	top := 0.0
+	for _, e := range parse(t, svg) {
+		switch {
+		case e.name == "rect" && e.attrs["height"] != "10":
+			bars = append(bars, e)
+		case e.name == "text" && e.attrs["text-anchor"] == "end":
+			top = max(top, num(t, e.text)) // y tick labels
+		}
+	}
+	if len(bars) != 2 || top != 10 {
+		t.Fatalf("%d bars, top tick %v (want 2 bars up to 10)", len(bars), top)
+	}
+	lowY, lowH := num(t, bars[0].attrs["y"]), num(t, bars[0].attrs["height"])
+	highY, highH := num(t, bars[1].attrs["y"]), num(t, bars[1].attrs["height"])
+	if lowH != highH || math.Abs(highY+highH-lowY) > 0.15 {
+		t.Fatalf("not stacked: low y=%v h=%v, high y=%v h=%v", lowY, lowH, highY, highH)
 	}
 }

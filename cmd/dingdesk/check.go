@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/dingdesk/dingdesk/bot"
@@ -36,7 +37,7 @@ func loadConfigArgs(name string, args []string, stderr io.Writer, addFlags func(
 		printConfigError(stderr, err)
 		if cfg != nil {
 			// The config is invalid: its knowledge is read, not indexed.
-			if _, kerr := readKnowledge(cfg, false); kerr != nil {
+			if _, _, kerr := loadKnowledge(cfg); kerr != nil {
 				fmt.Fprintf(stderr, "knowledge files:\n%v\n", kerr)
 			}
 		}
@@ -45,12 +46,39 @@ func loadConfigArgs(name string, args []string, stderr io.Writer, addFlags func(
 	return cfg, *path, 0
 }
 
+// toolConfig reads the config for a tool that uses only part of it (kb,
+// report): problems under the keys it uses stop it, the others (say, a
+// missing DingTalk secret on an admin's laptop) are printed as warnings.
+// It reads as serve does (config.Read), so a relative SQLite file is the
+// config's database, not one in the working directory.
+func toolConfig(path string, stderr io.Writer, uses ...string) (*config.Config, bool) {
+	cfg, err := config.Read(path)
+	if cfg == nil {
+		fmt.Fprintln(stderr, err)
+		return nil, false
+	}
+	var ve *config.ValidationError
+	if !errors.As(err, &ve) {
+		return cfg, true
+	}
+	fatal := false
+	for _, p := range ve.Problems {
+		if slices.ContainsFunc(uses, func(k string) bool { return p.Key == k || strings.HasPrefix(p.Key, k+".") }) {
+			fmt.Fprintf(stderr, "%s: %s\n", path, p)
+			fatal = true
+		} else {
+			fmt.Fprintf(stderr, "%s: warning: %s\n", path, p)
+		}
+	}
+	return cfg, !fatal
+}
+
 func runCheck(args []string, stdout, stderr io.Writer) int {
 	cfg, path, code := loadConfigArgs("check", args, stderr, nil)
 	if code != 0 {
 		return code
 	}
-	kb, err := readKnowledge(cfg, true)
+	kb, err := readKnowledge(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "knowledge files:\n%v\n", err)
 		return 1
@@ -63,17 +91,23 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// readKnowledge reads cfg's knowledge and synonyms files and, with build,
-// indexes them as serve does. The error lists every problem of every file
-// (and of the matching options), one a line.
-func readKnowledge(cfg *config.Config, build bool) (*bot.KnowledgeBase, error) {
+// loadKnowledge reads cfg's knowledge files and matching options (the
+// synonyms file among them): what a knowledge base is built from. The error
+// lists every problem of both, one a line.
+func loadKnowledge(cfg *config.Config) ([]bot.Entry, bot.Options, error) {
 	entries, loadErr := bot.LoadKnowledge(knowledgePaths(cfg))
-	if loadErr != nil || !build {
-		// The synonyms file's problems belong in the same report.
-		_, optErr := bot.OptionsFrom(cfg.Bot, cfg.Resolve)
-		return nil, errors.Join(loadErr, optErr)
+	opts, optErr := bot.OptionsFrom(cfg.Bot, cfg.Resolve)
+	return entries, opts, errors.Join(loadErr, optErr)
+}
+
+// readKnowledge loads cfg's knowledge and indexes it as serve does (the
+// files alone, without the semantic tier).
+func readKnowledge(cfg *config.Config) (*bot.KnowledgeBase, error) {
+	entries, opts, err := loadKnowledge(cfg)
+	if err != nil {
+		return nil, err
 	}
-	kb, err := buildKB(cfg, entries)
+	kb, err := bot.NewKnowledgeBase(entries, opts)
 	if err != nil {
 		return nil, fmt.Errorf("knowledge base: %w", err)
 	}
@@ -117,21 +151,6 @@ func knowledgePaths(cfg *config.Config) []string {
 		out[i] = cfg.Resolve(p)
 	}
 	return out
-}
-
-// buildKB indexes entries with the config's matching options.
-func buildKB(cfg *config.Config, entries []bot.Entry) (*bot.KnowledgeBase, error) {
-	return buildKBWith(cfg, entries, nil)
-}
-
-// buildKBWith is buildKB with the semantic tier sem (nil: none).
-func buildKBWith(cfg *config.Config, entries []bot.Entry, sem *bot.Semantic) (*bot.KnowledgeBase, error) {
-	opts, err := bot.OptionsFrom(cfg.Bot, cfg.Resolve)
-	if err != nil {
-		return nil, err
-	}
-	opts.Semantic = sem
-	return bot.NewKnowledgeBase(entries, opts)
 }
 
 func mkdirTemp() (string, error) { return os.MkdirTemp("", "dingdesk-chat-") }

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -125,7 +127,7 @@ func TestReloadLogsEveryProblem(t *testing.T) {
 	}
 	var logs syncLog
 	m := NewMain(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
-	kb, err := readKnowledge(cfg, true)
+	kb, err := readKnowledge(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,4 +166,37 @@ func (l *syncLog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// The tools that open storage (report, kb import/export) open the config's
+// database: a relative SQLite file is relative to the config, as for serve,
+// whatever the working directory. Problems outside storage and bot are
+// warnings; a bad storage key stops them.
+func TestToolsOpenTheConfigsDatabase(t *testing.T) {
+	dir, elsewhere := t.TempDir(), t.TempDir()
+	writeFile(t, dir+"/kb.yaml", readFile(t, "testdata/kb.yaml"))
+	t.Chdir(elsewhere)
+	cfg := writeFileAt(t, dir, "dingdesk.yaml", "dingtalk: { mode: webhook }\nroutingg: {}\nbot: { knowledge: [kb.yaml] }\nstorage: { dsn: data/tools.db }\n")
+	for _, args := range [][]string{{"report", "-c", cfg}, {"kb", "export", "-c", cfg, filepath.Join(dir, "out.yaml")}} {
+		var out, errOut bytes.Buffer
+		if code := run(args, nil, &out, &errOut); code != 0 {
+			t.Fatalf("%v: exit %d\n%s", args, code, errOut.String())
+		}
+		if !strings.Contains(errOut.String(), "warning: routingg") {
+			t.Errorf("%v: no warning for the unknown key:\n%s", args, errOut.String())
+		}
+		if _, err := os.Stat(filepath.Join(dir, "data", "tools.db")); err != nil {
+			t.Fatalf("%v: the config's database was not opened: %v", args, err)
+		}
+		if _, err := os.Stat(filepath.Join(elsewhere, "data")); err == nil {
+			t.Fatalf("%v: opened a database in the working directory", args)
+		}
+	}
+	bad := writeFileAt(t, dir, "bad.yaml", "dingtalk: { mode: webhook }\nstorage: { driver: oracle }\n")
+	for _, args := range [][]string{{"report", "-c", bad}, {"kb", "export", "-c", bad, filepath.Join(dir, "out.yaml")}} {
+		var out, errOut bytes.Buffer
+		if code := run(args, nil, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "storage.driver") {
+			t.Fatalf("%v: exit %d\n%s", args, code, errOut.String())
+		}
+	}
 }

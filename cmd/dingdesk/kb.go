@@ -9,12 +9,9 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/dingdesk/dingdesk/bot"
-	"github.com/dingdesk/dingdesk/config"
 )
 
 const kbUsage = `Usage:
@@ -72,20 +69,11 @@ func runKB(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "unexpected arguments %q\n\n%s", fs.Args(), kbUsage)
 		return 2
 	}
-	cfg, ok := kbLoadConfig(*path, stderr)
+	cfg, ok := toolConfig(*path, stderr, "bot")
 	if !ok {
 		return 1
 	}
-	paths := make([]string, len(cfg.Bot.Knowledge))
-	for i, p := range cfg.Bot.Knowledge {
-		paths[i] = cfg.Resolve(p)
-	}
-	entries, err := bot.LoadKnowledge(paths)
-	if err != nil {
-		kbPrintErrors(stderr, err)
-		return 1
-	}
-	opts, err := bot.OptionsFrom(cfg.Bot, cfg.Resolve)
+	entries, opts, err := loadKnowledge(cfg)
 	if err != nil {
 		kbPrintErrors(stderr, err)
 		return 1
@@ -111,10 +99,10 @@ func runKB(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return kbEval(kb, opts, queries, *asJSON, stdout, stderr)
 	case "check":
 		files := "files"
-		if len(paths) == 1 {
+		if len(cfg.Bot.Knowledge) == 1 {
 			files = "file"
 		}
-		fmt.Fprintf(stdout, "%d knowledge entries in %d %s: OK\n", kb.Len(), len(paths), files)
+		fmt.Fprintf(stdout, "%d knowledge entries in %d %s: OK\n", kb.Len(), len(cfg.Bot.Knowledge), files)
 		return 0
 	}
 	return kbMatch(kb, stdin, stdout, stderr)
@@ -177,44 +165,6 @@ func kbEval(kb *bot.KnowledgeBase, opts bot.Options, qs []bot.LabelledQuery, asJ
 		fmt.Fprintf(w, "  %-9.2f  %-16.3f  %-12.3f  %.3f (%.3f)    %-12.3f%s\n", p.Threshold, p.FalseRejected, p.OODRejected, p.Answered, p.AnsweredRight, p.OODAnsweredRate, mark)
 	}
 	return 0
-}
-
-// kbLoadConfig reads and validates the config. Only problems under bot.*
-// stop the kb tools; others (say, a missing DingTalk secret on an admin's
-// laptop) are printed as warnings.
-func kbLoadConfig(path string, stderr io.Writer) (*config.Config, bool) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		fmt.Fprintf(stderr, "read config: %v\n", err)
-		return nil, false
-	}
-	cfg, err := config.Parse(raw)
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", path, err)
-		return nil, false
-	}
-	if abs, err := filepath.Abs(path); err == nil {
-		cfg.Path = abs
-	}
-	var ve *config.ValidationError
-	if err := cfg.Validate(); errors.As(err, &ve) {
-		fatal := false
-		for _, p := range ve.Problems {
-			if p.Key == "bot" || strings.HasPrefix(p.Key, "bot.") {
-				fmt.Fprintf(stderr, "%s: %s\n", path, p)
-				fatal = true
-			} else {
-				fmt.Fprintf(stderr, "%s: warning: %s\n", path, p)
-			}
-		}
-		if fatal {
-			return nil, false
-		}
-	} else if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", path, err)
-		return nil, false
-	}
-	return cfg, true
 }
 
 // kbPrintErrors prints each joined error on its own line.

@@ -59,7 +59,7 @@ func runKBXLSX(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "kb export takes no --yes or --as\n\nUsage:\n%s", kbXLSXUsage)
 		return 2
 	}
-	cfg, ok := kbLoadConfig(*path, stderr)
+	cfg, ok := toolConfig(*path, stderr, "bot", "storage")
 	if !ok {
 		return 1
 	}

@@ -25,7 +25,8 @@ type kbState struct {
 // over them and builds the first matcher; Run then keeps it in sync
 // (knowledge.Sync).
 func (m *Main) startKnowledge(ctx context.Context, cfg *config.Config) error {
-	m.Knowledge = knowledge.NewManager(gormstore.NewKnowledgeStore(m.DB), func() ([]bot.Entry, error) {
+	store := gormstore.NewKnowledgeStore(m.DB)
+	m.Knowledge = knowledge.NewManager(store, func() ([]bot.Entry, error) {
 		return *m.kb.files.Load(), nil
 	}, m.Clock.Now)
 	m.Bot = bot.New(nil)
@@ -39,33 +40,29 @@ func (m *Main) startKnowledge(ctx context.Context, cfg *config.Config) error {
 			return nil
 		}}
 	m.Knowledge.OnChange(m.KnowledgeSync.Kick)
-	m.Reviewer = &knowledge.Reviewer{Manager: m.Knowledge, Store: gormstore.NewKnowledgeStore(m.DB), Now: m.Clock.Now,
+	m.Reviewer = &knowledge.Reviewer{Manager: m.Knowledge, Store: store, Now: m.Clock.Now,
 		Match:        func(q string) bot.Result { return m.Bot.KB().Match(q) },
 		NotAQuestion: func(text string) bool { return notAQuestion(m.Config.Current(), text) }}
-	return m.rebuildKnowledge(ctx, cfg)
+	files, opts, err := loadKnowledge(cfg)
+	if err != nil {
+		return err
+	}
+	return m.useKnowledge(ctx, files, opts)
 }
 
-// rebuildKnowledge reads cfg's knowledge files and options and rebuilds the
-// matcher with the managed records; on error the running matcher and its
-// inputs stay.
-func (m *Main) rebuildKnowledge(ctx context.Context, cfg *config.Config) error {
+// useKnowledge rebuilds the matcher from the knowledge files' entries and
+// the matching options (loadKnowledge) with the managed records; on error
+// the running matcher and its inputs stay.
+func (m *Main) useKnowledge(ctx context.Context, files []bot.Entry, opts bot.Options) error {
+	opts.Semantic = m.Semantic
 	if m.KnowledgeSync == nil { // a Main that was not Run (tests): the files alone
-		kb, err := readKnowledge(cfg, true)
+		kb, err := bot.NewKnowledgeBase(files, opts)
 		if err != nil {
 			return err
 		}
 		m.Bot.Replace(kb)
 		return nil
 	}
-	files, err := bot.LoadKnowledge(knowledgePaths(cfg))
-	if err != nil {
-		return err
-	}
-	opts, err := bot.OptionsFrom(cfg.Bot, cfg.Resolve)
-	if err != nil {
-		return err
-	}
-	opts.Semantic = m.Semantic
 	oldFiles, oldOpts := m.kb.files.Swap(&files), m.kb.opts.Swap(&opts)
 	if err := m.KnowledgeSync.Rebuild(ctx); err != nil {
 		if oldFiles != nil {

@@ -7,11 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/dingdesk/dingdesk/config"
 	"github.com/dingdesk/dingdesk/gormstore"
 	svcreport "github.com/dingdesk/dingdesk/report"
 )
@@ -57,9 +55,9 @@ func runReport(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "--format: want table or csv, not %q\n", *format)
 		return 2
 	}
-	cfg, code := reportConfig(*path, stderr)
-	if code != 0 {
-		return code
+	cfg, ok := toolConfig(*path, stderr, "storage")
+	if !ok {
+		return 1
 	}
 	zone := *tz
 	if zone == "" && len(cfg.ServiceRules) > 0 {
@@ -165,23 +163,4 @@ func reportOptions(by, from, to string) (svcreport.Options, error) {
 		return o, fmt.Errorf("--to %s is before --from %s", o.To.Format(time.DateOnly), o.From.Format(time.DateOnly))
 	}
 	return o, nil
-}
-
-// reportConfig reads the config; only storage matters to a report, so other
-// problems are warnings.
-func reportConfig(path string, stderr io.Writer) (*config.Config, int) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		fmt.Fprintf(stderr, "read config: %v\n", err)
-		return nil, 1
-	}
-	cfg, err := config.Parse(raw)
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", path, err)
-		return nil, 1
-	}
-	if abs, err := filepath.Abs(path); err == nil {
-		cfg.Path = abs
-	}
-	return cfg, 0
 }

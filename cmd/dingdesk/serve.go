@@ -350,7 +350,7 @@ func (m *Main) Close(ctx context.Context) error {
 		// heartbeat timeout.
 		rctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		if err := m.DB.Retire(rctx, m.Clock.Now()); err != nil {
-			m.Log.Warn("replica not retired; its work is taken over after gormstore.replica_timeout", "err", err)
+			m.Log.Warn("replica not retired; its work is taken over after storage.replica_timeout", "err", err)
 		}
 		cancel()
 	}
@@ -365,7 +365,7 @@ func (m *Main) Close(ctx context.Context) error {
 
 // heartbeat keeps this replica alive in storage; when its beats stop (a
 // crash, kill -9, a cut-off network), others take its work over after
-// gormstore.replica_timeout.
+// storage.replica_timeout.
 func (m *Main) heartbeat(ctx context.Context) {
 	t := time.NewTicker(m.DB.HeartbeatInterval())
 	defer t.Stop()
@@ -411,7 +411,7 @@ func (p *storageProbe) run(ctx context.Context) error {
 	return p.err
 }
 
-// pruneInbox forgets msgIds older than gormstore.dedup_retention, hourly.
+// pruneInbox forgets msgIds older than storage.dedup_retention, hourly.
 func (m *Main) pruneInbox(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
@@ -501,13 +501,17 @@ func (m *Main) Reload() {
 	}
 	// Rebuilding a large knowledge base takes seconds (and retrains its
 	// classifier): only when its inputs changed, not for every config edit.
-	// An invalid config's knowledge is read for its problems, not built;
-	// a valid one's is built with the managed records (rebuildKnowledge).
-	var kbErr error
+	// The knowledge is read once: for its problems when the config is
+	// invalid, else to be built with the managed records (useKnowledge).
+	var (
+		kbErr error
+		files []bot.Entry
+		opts  bot.Options
+	)
 	inputs := knowledgeInputs(cfg)
 	kbChanged := inputs != m.kbInputs
 	if kbChanged {
-		_, kbErr = readKnowledge(cfg, false)
+		files, opts, kbErr = loadKnowledge(cfg)
 	}
 	if cfgErr != nil || kbErr != nil {
 		m.Log.Error("config change rejected; the running config and knowledge base stay",
@@ -515,7 +519,7 @@ func (m *Main) Reload() {
 		return
 	}
 	if kbChanged {
-		if err := m.rebuildKnowledge(context.Background(), cfg); err != nil {
+		if err := m.useKnowledge(context.Background(), files, opts); err != nil {
 			m.Log.Error("config change rejected; the running config and knowledge base stay", "err", err)
 			return
 		}
