@@ -399,18 +399,11 @@ func (s *WebStore) MarkRead(ctx context.Context, staffID string, sessionID, mess
 }
 
 func (s *WebStore) AgentLoads(ctx context.Context, staffIDs []string) (map[string]web.AgentLoad, error) {
-	out := map[string]web.AgentLoad{}
-	if len(staffIDs) == 0 {
-		return out, nil
-	}
-	var rows []struct {
-		StaffID   string
-		Presence  string
-		OpenChats int
-	}
-	if err := s.g(ctx).Table("handoff_agents").Select("staff_id, presence, open_chats").Where("staff_id IN ?", staffIDs).Scan(&rows).Error; err != nil {
+	rows, err := agentLoads(s.g(ctx), staffIDs) // monitor.go
+	if err != nil {
 		return nil, err
 	}
+	out := make(map[string]web.AgentLoad, len(rows))
 	for _, r := range rows {
 		out[r.StaffID] = web.AgentLoad{Presence: web.Presence(r.Presence), OpenChats: r.OpenChats}
 	}
