@@ -243,14 +243,6 @@ func (r *handoffAgentRow) record() handoff.Agent {
 	}
 }
 
-func lineRow(l *handoff.Line) handoffMessageRow {
-	return handoffMessageRow{
-		UserKey: l.UserKey, SessionID: l.SessionID, Direction: string(l.Direction), SenderKind: string(l.Sender),
-		SenderID: l.SenderID, SenderName: l.SenderName, Kind: string(l.Kind), Text: l.Text, MsgID: l.MsgID,
-		OutboxID: l.OutboxID, CreatedAt: l.CreatedAt.UTC(),
-	}
-}
-
 func (r *handoffMessageRow) record() handoff.Line {
 	return handoff.Line{
 		ID: r.ID, UserKey: r.UserKey, SessionID: r.SessionID, Direction: handoff.Direction(r.Direction),
