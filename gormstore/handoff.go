@@ -722,11 +722,7 @@ func (s *HandoffStore) EnsureGroups(ctx context.Context, names ...string) error 
 }
 
 func (s *HandoffStore) SetPresence(ctx context.Context, staffID string, p handoff.Presence, now time.Time) error {
-	row := handoffAgentRow{StaffID: staffID, Presence: string(p), PresenceAt: now.UTC()}
-	return s.q(ctx).Clauses(clause.OnConflict{
-		Columns:   []clause.Column{{Name: "staff_id"}},
-		DoUpdates: clause.Assignments(map[string]any{"presence": string(p), "presence_at": now.UTC()}),
-	}).Create(&row).Error
+	return setPresence(s.q(ctx), staffID, p, now) // handoff_events.go
 }
 
 func (s *HandoffStore) NoteAgentChat(ctx context.Context, staffID string, chat handoff.AgentChat, now time.Time) error {
