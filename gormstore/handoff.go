@@ -227,6 +227,17 @@ func (r *handoffSessionRow) record() handoff.Session {
 	}
 }
 
+// takeSession reads q's first session; nil when there is none.
+func takeSession(q *gorm.DB) (*handoff.Session, error) {
+	var row handoffSessionRow
+	ok, err := found(q.Take(&row).Error)
+	if !ok {
+		return nil, err
+	}
+	s := row.record()
+	return &s, nil
+}
+
 func sessionRecords(rows []handoffSessionRow) []handoff.Session {
 	out := make([]handoff.Session, len(rows))
 	for i := range rows {
@@ -442,13 +453,7 @@ func sameValue(a, b any) bool {
 }
 
 func (t *handoffTx) LockSession(id int64) (*handoff.Session, error) {
-	var row handoffSessionRow
-	ok, err := found(t.forUpdate().Where("id = ?", id).Take(&row).Error)
-	if !ok {
-		return nil, err
-	}
-	s := row.record()
-	return &s, nil
+	return takeSession(t.forUpdate().Where("id = ?", id))
 }
 
 func (t *handoffTx) CreateSession(s *handoff.Session) error {
@@ -522,14 +527,8 @@ func (t *handoffTx) Queue(group string) ([]handoff.Session, error) {
 }
 
 func (t *handoffTx) QueueHead(group string) (*handoff.Session, error) {
-	var row handoffSessionRow
-	ok, err := found(t.forUpdate().Where("group_name = ? AND state = ?", group, string(handoff.StatusQueued)).
-		Order("queue_seq").Limit(1).Take(&row).Error)
-	if !ok {
-		return nil, err
-	}
-	s := row.record()
-	return &s, nil
+	return takeSession(t.forUpdate().Where("group_name = ? AND state = ?", group, string(handoff.StatusQueued)).
+		Order("queue_seq").Limit(1))
 }
 
 func (t *handoffTx) QueuePosition(group string, seq int64) (int, error) {
@@ -744,24 +743,12 @@ func (s *HandoffStore) Conversation(ctx context.Context, userKey string) (*hando
 }
 
 func (s *HandoffStore) Session(ctx context.Context, id int64) (*handoff.Session, error) {
-	var row handoffSessionRow
-	ok, err := found(s.q(ctx).Where("id = ?", id).Take(&row).Error)
-	if !ok {
-		return nil, err
-	}
-	r := row.record()
-	return &r, nil
+	return takeSession(s.q(ctx).Where("id = ?", id))
 }
 
 func (s *HandoffStore) AgentSession(ctx context.Context, staffID string, no int) (*handoff.Session, error) {
-	var row handoffSessionRow
-	ok, err := found(s.q(ctx).Where("agent_id = ? AND agent_no = ?", staffID, no).
-		Order("id desc").Limit(1).Take(&row).Error)
-	if !ok {
-		return nil, err
-	}
-	r := row.record()
-	return &r, nil
+	return takeSession(s.q(ctx).Where("agent_id = ? AND agent_no = ?", staffID, no).
+		Order("id desc").Limit(1))
 }
 
 func (s *HandoffStore) ActiveSessions(ctx context.Context, staffID string) ([]handoff.Session, error) {
