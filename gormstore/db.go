@@ -442,16 +442,15 @@ func (g gormLogger) Trace(ctx context.Context, begin time.Time, fc func() (strin
 	}
 }
 
-// Exec runs one raw SQL statement outside any transaction. It is for
-// operators' tooling and for fault-injection tests in other packages
-// (triggers that refuse writes, a full disk): the service itself never
-// needs it.
+// Exec runs one raw SQL statement outside any transaction, for tests in
+// other packages: fault injection (triggers that refuse writes) and
+// seeding. The service itself never calls it.
 func (db *DB) Exec(ctx context.Context, query string, args ...any) error {
 	return db.gorm.WithContext(ctx).Exec(query, args...).Error
 }
 
-// QueryRow runs one raw read, for operators' tooling and tests in other
-// packages that check what was stored.
+// QueryRow runs one raw read, for tests in other packages that check what
+// was stored. The service itself never calls it.
 func (db *DB) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
 	return db.gorm.WithContext(ctx).Raw(query, args...).Row()
 }
