@@ -108,8 +108,8 @@ func TestMigrateWidensTextColumns(t *testing.T) {
 // once recorded as failed no sweep sees it again.
 func TestTakeOverSkipsUnreadableRows(t *testing.T) {
 	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
-		cfg := gormstoretest.NewStorage(t, driver)
-		dead, live := gormstoretest.OpenStorage(t, cfg), gormstoretest.OpenStorage(t, cfg)
+		dbs := gormstoretest.OpenReplicas(t, driver, 2)
+		dead, live := dbs[0], dbs[1]
 		ctx := context.Background()
 		now := time.Now()
 		if err := dead.Heartbeat(ctx, now); err != nil {

@@ -47,10 +47,9 @@ func TestMigrateConcurrently(t *testing.T) {
 
 func TestInboxDeduplicates(t *testing.T) {
 	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
-		cfg := gormstoretest.NewStorage(t, driver)
 		// Two "replicas" on one database receive the same deliveries.
-		a := gormstore.NewInbox(gormstoretest.OpenStorage(t, cfg), nil)
-		b := gormstore.NewInbox(gormstoretest.OpenStorage(t, cfg), nil)
+		dbs := gormstoretest.OpenReplicas(t, driver, 2)
+		a, b := gormstore.NewInbox(dbs[0], nil), gormstore.NewInbox(dbs[1], nil)
 		defer a.Close()
 		defer b.Close()
 		ctx := context.Background()
@@ -141,8 +140,8 @@ func TestInboxHandledAndPrune(t *testing.T) {
 
 func TestOutboxClaimOnce(t *testing.T) {
 	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
-		cfg := gormstoretest.NewStorage(t, driver)
-		db1, db2, db3 := gormstoretest.OpenStorage(t, cfg), gormstoretest.OpenStorage(t, cfg), gormstoretest.OpenStorage(t, cfg)
+		dbs := gormstoretest.OpenReplicas(t, driver, 3)
+		db1, db2, db3 := dbs[0], dbs[1], dbs[2]
 		ctx := context.Background()
 		now := time.Now()
 		beat := func(at time.Time, dbs ...*gormstore.DB) {
