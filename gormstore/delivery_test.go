@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dingdesk/dingdesk/config"
 	"github.com/dingdesk/dingdesk/gormstore"
 	"github.com/dingdesk/dingdesk/gormstore/gormstoretest"
 )
@@ -73,6 +74,16 @@ func TestMySQLConnectionIsStrict(t *testing.T) {
 	db.Gorm().Model(&gormstore.InboxRow{}).Where("msg_id = ?", "long-key").Count(&n)
 	if n != 0 {
 		t.Fatal("a cut row was stored")
+	}
+
+	// A DSN that sets its own, lenient sql_mode is refused at start.
+	cfg := gormstoretest.NewStorage(t, "mysql")
+	cfg.DSN = config.Secret(cfg.DSN.Reveal() + "?sql_mode=%27NO_ENGINE_SUBSTITUTION%27")
+	if lax, err := gormstore.Open(context.Background(), cfg, nil); err == nil || !strings.Contains(err.Error(), "is not strict") {
+		if lax != nil {
+			lax.Close()
+		}
+		t.Fatalf("open with a lenient sql_mode: %v, want refused as not strict", err)
 	}
 }
 
