@@ -92,14 +92,14 @@ func TestWebSessionsExpireAndPrune(t *testing.T) {
 		if n, err := st.PruneWebSessions(ctx, now); err != nil || n != 1 {
 			t.Fatalf("prune: %d %v", n, err)
 		}
-		if got, _ := st.WebSession(ctx, "old"); got != nil {
-			t.Fatal("expired session kept")
+		if got, err := st.WebSession(ctx, "old"); err != nil || got != nil {
+			t.Fatalf("expired session kept: %+v %v", got, err)
 		}
 		if err := st.DeleteWebSession(ctx, "live"); err != nil {
 			t.Fatal(err)
 		}
-		if got, _ := st.WebSession(ctx, "live"); got != nil {
-			t.Fatal("deleted session still there")
+		if got, err := st.WebSession(ctx, "live"); err != nil || got != nil {
+			t.Fatalf("deleted session still there: %+v %v", got, err)
 		}
 	})
 }
