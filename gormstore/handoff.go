@@ -824,13 +824,6 @@ func (s *HandoffStore) Queue(ctx context.Context, group string) ([]handoff.Sessi
 	return sessionRecords(rows), err
 }
 
-// SessionsOf lists every session of a user, oldest first.
-func (s *HandoffStore) SessionsOf(ctx context.Context, userKey string) ([]handoff.Session, error) {
-	var rows []handoffSessionRow
-	err := s.q(ctx).Where("user_key = ?", userKey).Order("id").Find(&rows).Error
-	return sessionRecords(rows), err
-}
-
 // SessionCounts counts sessions per user key.
 func (s *HandoffStore) SessionCounts(ctx context.Context) (map[string]int, error) {
 	var rows []struct {
