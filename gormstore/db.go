@@ -144,31 +144,7 @@ func Open(ctx context.Context, cfg config.Storage, log *slog.Logger) (*DB, error
 	if db.replicaTimeout <= 0 {
 		db.replicaTimeout = config.Default().Storage.ReplicaTimeout
 	}
-	if err := db.countStatements(); err != nil {
-		sqlDB.Close()
-		return nil, err
-	}
-	if err := db.Ping(ctx); err != nil {
-		sqlDB.Close()
-		return nil, err
-	}
-	if cfg.Driver == "mysql" {
-		if err := checkStrict(ctx, g); err != nil {
-			sqlDB.Close()
-			return nil, err
-		}
-	}
-	if cfg.Driver == "sqlite" {
-		if err := g.WithContext(ctx).Raw("PRAGMA synchronous").Scan(&db.sqliteSync).Error; err != nil {
-			sqlDB.Close()
-			return nil, fmt.Errorf("read SQLite synchronous level: %w", err)
-		}
-	}
-	if err := db.Migrate(ctx); err != nil {
-		sqlDB.Close()
-		return nil, err
-	}
-	if err := db.prepareHot(ctx); err != nil {
+	if err := db.prepare(ctx); err != nil {
 		sqlDB.Close()
 		return nil, err
 	}
@@ -176,6 +152,32 @@ func Open(ctx context.Context, cfg config.Storage, log *slog.Logger) (*DB, error
 		db.group = newTxGroup(db)
 	}
 	return db, nil
+}
+
+// prepare readies an opened DB: statement counting, a reachable and (on
+// MySQL) strict server, SQLite's sync level, the schema, the hot path's
+// prepared statements.
+func (db *DB) prepare(ctx context.Context) error {
+	if err := db.countStatements(); err != nil {
+		return err
+	}
+	if err := db.Ping(ctx); err != nil {
+		return err
+	}
+	switch db.Driver {
+	case "mysql":
+		if err := checkStrict(ctx, db.gorm); err != nil {
+			return err
+		}
+	case "sqlite":
+		if err := db.gorm.WithContext(ctx).Raw("PRAGMA synchronous").Scan(&db.sqliteSync).Error; err != nil {
+			return fmt.Errorf("read SQLite synchronous level: %w", err)
+		}
+	}
+	if err := db.Migrate(ctx); err != nil {
+		return err
+	}
+	return db.prepareHot(ctx)
 }
 
 // sqliteDSN turns a file path into a DSN with WAL, a busy timeout and
