@@ -144,31 +144,7 @@ func Open(ctx context.Context, cfg config.Storage, log *slog.Logger) (*DB, error
 	if db.replicaTimeout <= 0 {
 		db.replicaTimeout = config.Default().Storage.ReplicaTimeout
 	}
-	if err := db.countStatements(); err != nil {
-		sqlDB.Close()
-		return nil, err
-	}
-	if err := db.Ping(ctx); err != nil {
-		sqlDB.Close()
-		return nil, err
-	}
-	if cfg.Driver == "mysql" {
-		if err := checkStrict(ctx, g); err != nil {
-			sqlDB.Close()
-			return nil, err
-		}
-	}
-	if cfg.Driver == "sqlite" {
-		if err := g.WithContext(ctx).Raw("PRAGMA synchronous").Scan(&db.sqliteSync).Error; err != nil {
-			sqlDB.Close()
-			return nil, fmt.Errorf("read SQLite synchronous level: %w", err)
-		}
-	}
-	if err := db.Migrate(ctx); err != nil {
-		sqlDB.Close()
-		return nil, err
-	}
-	if err := db.prepareHot(ctx); err != nil {
+	if err := db.prepare(ctx); err != nil {
 		sqlDB.Close()
 		return nil, err
 	}
@@ -176,6 +152,32 @@ func Open(ctx context.Context, cfg config.Storage, log *slog.Logger) (*DB, error
 		db.group = newTxGroup(db)
 	}
 	return db, nil
+}
+
+// prepare readies an opened DB: statement counting, a reachable and (on
+// MySQL) strict server, SQLite's sync level, the schema, the hot path's
+// prepared statements.
+func (db *DB) prepare(ctx context.Context) error {
+	if err := db.countStatements(); err != nil {
+		return err
+	}
+	if err := db.Ping(ctx); err != nil {
+		return err
+	}
+	switch db.Driver {
+	case "mysql":
+		if err := checkStrict(ctx, db.gorm); err != nil {
+			return err
+		}
+	case "sqlite":
+		if err := db.gorm.WithContext(ctx).Raw("PRAGMA synchronous").Scan(&db.sqliteSync).Error; err != nil {
+			return fmt.Errorf("read SQLite synchronous level: %w", err)
+		}
+	}
+	if err := db.Migrate(ctx); err != nil {
+		return err
+	}
+	return db.prepareHot(ctx)
 }
 
 // sqliteDSN turns a file path into a DSN with WAL, a busy timeout and
@@ -442,16 +444,15 @@ func (g gormLogger) Trace(ctx context.Context, begin time.Time, fc func() (strin
 	}
 }
 
-// Exec runs one raw SQL statement outside any transaction. It is for
-// operators' tooling and for fault-injection tests in other packages
-// (triggers that refuse writes, a full disk): the service itself never
-// needs it.
+// Exec runs one raw SQL statement outside any transaction, for tests in
+// other packages: fault injection (triggers that refuse writes) and
+// seeding. The service itself never calls it.
 func (db *DB) Exec(ctx context.Context, query string, args ...any) error {
 	return db.gorm.WithContext(ctx).Exec(query, args...).Error
 }
 
-// QueryRow runs one raw read, for operators' tooling and tests in other
-// packages that check what was stored.
+// QueryRow runs one raw read, for tests in other packages that check what
+// was stored. The service itself never calls it.
 func (db *DB) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
 	return db.gorm.WithContext(ctx).Raw(query, args...).Row()
 }

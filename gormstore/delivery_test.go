@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dingdesk/dingdesk/config"
 	"github.com/dingdesk/dingdesk/gormstore"
 	"github.com/dingdesk/dingdesk/gormstore/gormstoretest"
 )
@@ -74,6 +75,16 @@ func TestMySQLConnectionIsStrict(t *testing.T) {
 	if n != 0 {
 		t.Fatal("a cut row was stored")
 	}
+
+	// A DSN that sets its own, lenient sql_mode is refused at start.
+	cfg := gormstoretest.NewStorage(t, "mysql")
+	cfg.DSN = config.Secret(cfg.DSN.Reveal() + "?sql_mode=%27NO_ENGINE_SUBSTITUTION%27")
+	if lax, err := gormstore.Open(context.Background(), cfg, nil); err == nil || !strings.Contains(err.Error(), "is not strict") {
+		if lax != nil {
+			lax.Close()
+		}
+		t.Fatalf("open with a lenient sql_mode: %v, want refused as not strict", err)
+	}
 }
 
 // An existing database whose message columns were text is widened on
@@ -108,8 +119,8 @@ func TestMigrateWidensTextColumns(t *testing.T) {
 // once recorded as failed no sweep sees it again.
 func TestTakeOverSkipsUnreadableRows(t *testing.T) {
 	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
-		cfg := gormstoretest.NewStorage(t, driver)
-		dead, live := gormstoretest.OpenStorage(t, cfg), gormstoretest.OpenStorage(t, cfg)
+		dbs := gormstoretest.OpenReplicas(t, driver, 2)
+		dead, live := dbs[0], dbs[1]
 		ctx := context.Background()
 		now := time.Now()
 		if err := dead.Heartbeat(ctx, now); err != nil {

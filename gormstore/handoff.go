@@ -227,6 +227,17 @@ func (r *handoffSessionRow) record() handoff.Session {
 	}
 }
 
+// takeSession reads q's first session; nil when there is none.
+func takeSession(q *gorm.DB) (*handoff.Session, error) {
+	var row handoffSessionRow
+	ok, err := found(q.Take(&row).Error)
+	if !ok {
+		return nil, err
+	}
+	s := row.record()
+	return &s, nil
+}
+
 func sessionRecords(rows []handoffSessionRow) []handoff.Session {
 	out := make([]handoff.Session, len(rows))
 	for i := range rows {
@@ -240,14 +251,6 @@ func (r *handoffAgentRow) record() handoff.Agent {
 		StaffID: r.StaffID, Presence: handoff.Presence(r.Presence), OpenChats: r.OpenChats, NextNo: r.NextNo,
 		CurrentNo: r.CurrentNo, LastAssignedAt: val(r.LastAssignedAt), PresenceAt: r.PresenceAt,
 		Chat: handoff.AgentChat{ConversationID: r.ChatID, Webhook: r.Webhook, WebhookExpiry: val(r.WebhookExpiry)},
-	}
-}
-
-func lineRow(l *handoff.Line) handoffMessageRow {
-	return handoffMessageRow{
-		UserKey: l.UserKey, SessionID: l.SessionID, Direction: string(l.Direction), SenderKind: string(l.Sender),
-		SenderID: l.SenderID, SenderName: l.SenderName, Kind: string(l.Kind), Text: l.Text, MsgID: l.MsgID,
-		OutboxID: l.OutboxID, CreatedAt: l.CreatedAt.UTC(),
 	}
 }
 
@@ -450,13 +453,7 @@ func sameValue(a, b any) bool {
 }
 
 func (t *handoffTx) LockSession(id int64) (*handoff.Session, error) {
-	var row handoffSessionRow
-	ok, err := found(t.forUpdate().Where("id = ?", id).Take(&row).Error)
-	if !ok {
-		return nil, err
-	}
-	s := row.record()
-	return &s, nil
+	return takeSession(t.forUpdate().Where("id = ?", id))
 }
 
 func (t *handoffTx) CreateSession(s *handoff.Session) error {
@@ -530,14 +527,8 @@ func (t *handoffTx) Queue(group string) ([]handoff.Session, error) {
 }
 
 func (t *handoffTx) QueueHead(group string) (*handoff.Session, error) {
-	var row handoffSessionRow
-	ok, err := found(t.forUpdate().Where("group_name = ? AND state = ?", group, string(handoff.StatusQueued)).
-		Order("queue_seq").Limit(1).Take(&row).Error)
-	if !ok {
-		return nil, err
-	}
-	s := row.record()
-	return &s, nil
+	return takeSession(t.forUpdate().Where("group_name = ? AND state = ?", group, string(handoff.StatusQueued)).
+		Order("queue_seq").Limit(1))
 }
 
 func (t *handoffTx) QueuePosition(group string, seq int64) (int, error) {
@@ -730,11 +721,7 @@ func (s *HandoffStore) EnsureGroups(ctx context.Context, names ...string) error 
 }
 
 func (s *HandoffStore) SetPresence(ctx context.Context, staffID string, p handoff.Presence, now time.Time) error {
-	row := handoffAgentRow{StaffID: staffID, Presence: string(p), PresenceAt: now.UTC()}
-	return s.q(ctx).Clauses(clause.OnConflict{
-		Columns:   []clause.Column{{Name: "staff_id"}},
-		DoUpdates: clause.Assignments(map[string]any{"presence": string(p), "presence_at": now.UTC()}),
-	}).Create(&row).Error
+	return setPresence(s.q(ctx), staffID, p, now) // handoff_events.go
 }
 
 func (s *HandoffStore) NoteAgentChat(ctx context.Context, staffID string, chat handoff.AgentChat, now time.Time) error {
@@ -756,24 +743,12 @@ func (s *HandoffStore) Conversation(ctx context.Context, userKey string) (*hando
 }
 
 func (s *HandoffStore) Session(ctx context.Context, id int64) (*handoff.Session, error) {
-	var row handoffSessionRow
-	ok, err := found(s.q(ctx).Where("id = ?", id).Take(&row).Error)
-	if !ok {
-		return nil, err
-	}
-	r := row.record()
-	return &r, nil
+	return takeSession(s.q(ctx).Where("id = ?", id))
 }
 
 func (s *HandoffStore) AgentSession(ctx context.Context, staffID string, no int) (*handoff.Session, error) {
-	var row handoffSessionRow
-	ok, err := found(s.q(ctx).Where("agent_id = ? AND agent_no = ?", staffID, no).
-		Order("id desc").Limit(1).Take(&row).Error)
-	if !ok {
-		return nil, err
-	}
-	r := row.record()
-	return &r, nil
+	return takeSession(s.q(ctx).Where("agent_id = ? AND agent_no = ?", staffID, no).
+		Order("id desc").Limit(1))
 }
 
 func (s *HandoffStore) ActiveSessions(ctx context.Context, staffID string) ([]handoff.Session, error) {
@@ -846,13 +821,6 @@ func (s *HandoffStore) Queue(ctx context.Context, group string) ([]handoff.Sessi
 		q = q.Where("group_name = ?", group)
 	}
 	err := q.Order("queue_seq").Find(&rows).Error
-	return sessionRecords(rows), err
-}
-
-// SessionsOf lists every session of a user, oldest first.
-func (s *HandoffStore) SessionsOf(ctx context.Context, userKey string) ([]handoff.Session, error) {
-	var rows []handoffSessionRow
-	err := s.q(ctx).Where("user_key = ?", userKey).Order("id").Find(&rows).Error
 	return sessionRecords(rows), err
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
 	"github.com/dingdesk/dingdesk/handoff"
@@ -53,8 +54,14 @@ func (t *handoffTx) Publish(events ...handoff.Event) error {
 // SetPresence upserts the agent's presence inside the transaction
 // (handoff.Tx.SetPresence).
 func (t *handoffTx) SetPresence(staffID string, p handoff.Presence, now time.Time) error {
+	return setPresence(t.g, staffID, p, now)
+}
+
+// setPresence upserts an agent's presence: the row of an agent not seen
+// before, or the presence columns of a known one.
+func setPresence(g *gorm.DB, staffID string, p handoff.Presence, now time.Time) error {
 	row := handoffAgentRow{StaffID: staffID, Presence: string(p), PresenceAt: now.UTC()}
-	return t.g.Clauses(clause.OnConflict{
+	return g.Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "staff_id"}},
 		DoUpdates: clause.Assignments(map[string]any{"presence": string(p), "presence_at": now.UTC()}),
 	}).Create(&row).Error

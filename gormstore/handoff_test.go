@@ -16,8 +16,8 @@ import (
 // open chats pass max_chats, whatever runs concurrently on two pools.
 func TestHandoffAssignCapacity(t *testing.T) {
 	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
-		cfg := gormstoretest.NewStorage(t, driver)
-		db1, db2 := gormstoretest.OpenStorage(t, cfg), gormstoretest.OpenStorage(t, cfg)
+		dbs := gormstoretest.OpenReplicas(t, driver, 2)
+		db1, db2 := dbs[0], dbs[1]
 		ctx := context.Background()
 		now := time.Date(2026, 6, 3, 2, 0, 0, 0, time.UTC)
 		st := gormstore.NewHandoffStore(db1, nil)

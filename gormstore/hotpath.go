@@ -96,7 +96,8 @@ func (db *DB) prepareHot(ctx context.Context) error {
 	queries := []string{selectConversation, selectConversation + " FOR UPDATE", markHandledSQL, inboxInsertMySQL,
 		"UPDATE handoff_conversations SET last_question = ?, last_question_msg = ?, changed_at = ? WHERE user_key = ?",
 		"UPDATE handoff_conversations SET picks = ?, last_question = ?, last_question_msg = ?, changed_at = ? WHERE user_key = ?",
-		"UPDATE handoff_conversations SET changed_at = ? WHERE user_key = ?"}
+		"UPDATE handoff_conversations SET changed_at = ? WHERE user_key = ?",
+		insertSQL("bot_turns", botTurnColumns, 1)}
 	for n := 1; n <= 4; n++ {
 		queries = append(queries, insertSQL("outbox", outboxColumns, n), insertSQL("handoff_messages", lineColumns, n))
 	}

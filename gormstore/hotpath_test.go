@@ -12,6 +12,7 @@ import (
 	"github.com/dingdesk/dingdesk/gormstore"
 	"github.com/dingdesk/dingdesk/gormstore/gormstoretest"
 	"github.com/dingdesk/dingdesk/handoff"
+	"github.com/dingdesk/dingdesk/report"
 )
 
 // TestHotPathWrites: the hand-written statements of the message path store
@@ -20,7 +21,7 @@ import (
 // conversation save writes the changed columns, nothing when none changed.
 func TestHotPathWrites(t *testing.T) {
 	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
-		db := gormstoretest.OpenStorage(t, gormstoretest.NewStorage(t, driver))
+		db := gormstoretest.Open(t, driver)
 		ctx := context.Background()
 		st := gormstore.NewHandoffStore(db, nil)
 		now := time.Date(2026, 6, 3, 2, 0, 0, 0, time.UTC)
@@ -119,6 +120,43 @@ func TestHotPathWrites(t *testing.T) {
 		got.CreatedAt, got.ChangedAt = got.CreatedAt.UTC(), got.ChangedAt.UTC()
 		if !reflect.DeepEqual(*got, want) {
 			t.Fatalf("conversation after save =\n%+v\nwant\n%+v", *got, want)
+		}
+	})
+}
+
+// TestHotPathBotTurn: the hand-written bot-turn insert stores every column
+// and the reports and the monitor read it back.
+func TestHotPathBotTurn(t *testing.T) {
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
+		db := gormstoretest.Open(t, driver)
+		ctx := context.Background()
+		st := gormstore.NewHandoffStore(db, nil)
+		at := time.Date(2026, 6, 3, 2, 0, 0, 0, time.UTC)
+		err := st.Transact(ctx, func(tx handoff.Tx) error {
+			if err := tx.AddBotTurn("c1|u1", handoff.OutcomeAnswer, "e7", 0.82, at); err != nil {
+				return err
+			}
+			return tx.AddBotTurn("c1|u2", handoff.UnansweredNone, "", 0.1, at.Add(time.Minute))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var entry string
+		var score float64
+		if err := db.QueryRow(ctx, "SELECT entry_id, score FROM bot_turns WHERE user_key = ?", "c1|u1").Scan(&entry, &score); err != nil || entry != "e7" || score != 0.82 {
+			t.Fatalf("bot turn row: entry %q score %v (%v)", entry, score, err)
+		}
+		var turns []string
+		err = gormstore.NewReportStore(db).Turns(ctx, at, at.Add(time.Hour), func(tr report.Turn) error {
+			turns = append(turns, fmt.Sprintf("%s %s %s", tr.UserKey, tr.Outcome, tr.At.Format(time.TimeOnly)))
+			return nil
+		})
+		if want := []string{"c1|u1 answer 02:00:00", "c1|u2 none 02:01:00"}; err != nil || !reflect.DeepEqual(turns, want) {
+			t.Fatalf("turns = %q (%v), want %q", turns, err, want)
+		}
+		counts, err := gormstore.NewMonitorStore(db).BotTurns(ctx, at)
+		if err != nil || counts.Questions != 2 || counts.Answered != 1 || counts.NoAnswer != 1 {
+			t.Fatalf("monitor counts = %+v (%v)", counts, err)
 		}
 	})
 }

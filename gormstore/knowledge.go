@@ -297,27 +297,14 @@ func (s *KnowledgeStore) Reviews(ctx context.Context, since time.Time) ([]knowle
 // first; Kind tells a clarify list the user left from a question without an
 // answer.
 func (s *KnowledgeStore) Unanswered(ctx context.Context, since time.Time, limit int) ([]knowledge.Asked, error) {
-	var rows []struct {
-		ID             int64
-		UserKey        string
-		ConversationID string
-		Question       string
-		Candidates     string
-		Kind           string
-		CreatedAt      time.Time
-	}
-	cols := "id, user_key, conversation_id, question, candidates, created_at, kind"
-	err := s.db.gorm.WithContext(ctx).Table(handoffUnansweredRow{}.TableName()).Select(cols).
-		Where("created_at >= ?", since).Order("id desc").Limit(limit).Scan(&rows).Error
+	var rows []handoffUnansweredRow
+	err := s.db.gorm.WithContext(ctx).Where("created_at >= ?", since).Order("id desc").Limit(limit).Find(&rows).Error
 	if err != nil {
 		return nil, err
 	}
 	out := make([]knowledge.Asked, len(rows))
 	for i, r := range rows {
-		kind := r.Kind
-		if kind == "" {
-			kind = knowledge.AskedNoAnswer
-		}
+		kind := r.Kind // the column's default is "none", knowledge.AskedNoAnswer
 		var cs []bot.Candidate
 		if r.Candidates != "" {
 			_ = json.Unmarshal([]byte(r.Candidates), &cs)

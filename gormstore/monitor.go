@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"gorm.io/gorm"
+
 	"github.com/dingdesk/dingdesk/handoff"
 	"github.com/dingdesk/dingdesk/monitor"
 )
@@ -18,23 +20,35 @@ func NewMonitorStore(db *DB) *MonitorStore { return &MonitorStore{db: db} }
 
 // Agents reads the agents' presence rows that exist.
 func (s *MonitorStore) Agents(ctx context.Context, staffIDs []string) ([]monitor.AgentRow, error) {
-	if len(staffIDs) == 0 {
-		return nil, nil
-	}
-	var rows []handoffAgentRow
-	if err := s.db.gorm.WithContext(ctx).Select("staff_id, presence, open_chats").Where("staff_id IN ?", staffIDs).Find(&rows).Error; err != nil {
-		return nil, err
-	}
+	rows, err := agentLoads(s.db.gorm.WithContext(ctx), staffIDs)
 	out := make([]monitor.AgentRow, len(rows))
 	for i, r := range rows {
 		out[i] = monitor.AgentRow{StaffID: r.StaffID, Presence: r.Presence, OpenChats: r.OpenChats}
 	}
-	return out, nil
+	return out, err
 }
 
-// GroupLoads counts open sessions per group by state, through ix_hs_queue
-// (group_name, state).
+// agentLoads reads the presence and open chats of those of staffIDs that
+// have an agent row, for the admin monitor and the workbench.
+func agentLoads(g *gorm.DB, staffIDs []string) ([]handoffAgentRow, error) {
+	if len(staffIDs) == 0 {
+		return nil, nil
+	}
+	var rows []handoffAgentRow
+	err := g.Select("staff_id, presence, open_chats").Where("staff_id IN ?", staffIDs).Find(&rows).Error
+	return rows, err
+}
+
+// GroupLoads counts open sessions per group by state (see groupLoads).
 func (s *MonitorStore) GroupLoads(ctx context.Context, groups []string) (map[string]monitor.GroupLoad, error) {
+	return groupLoads(s.db.gorm.WithContext(ctx), groups)
+}
+
+// groupLoads counts the open sessions of groups by state and finds each
+// group's longest wait, in two queries through ix_hs_queue (group_name,
+// state): the admin monitor and the metrics' gauges (Stats) read the same
+// figures. Groups without open sessions have no entry.
+func groupLoads(g *gorm.DB, groups []string) (map[string]monitor.GroupLoad, error) {
 	out := map[string]monitor.GroupLoad{}
 	if len(groups) == 0 {
 		return out, nil
@@ -44,7 +58,7 @@ func (s *MonitorStore) GroupLoads(ctx context.Context, groups []string) (map[str
 		State     string
 		N         int
 	}
-	err := s.db.gorm.WithContext(ctx).Model(&handoffSessionRow{}).Select("group_name, state, COUNT(*) AS n").
+	err := g.Model(&handoffSessionRow{}).Select("group_name, state, COUNT(*) AS n").
 		Where("group_name IN ? AND state IN ?", groups, []string{string(handoff.StatusQueued), string(handoff.StatusActive)}).Group("group_name, state").Scan(&rows).Error
 	if err != nil {
 		return nil, err
@@ -59,9 +73,10 @@ func (s *MonitorStore) GroupLoads(ctx context.Context, groups []string) (map[str
 		out[r.GroupName] = l
 	}
 	// The longest wait is the earliest join among the queued: read their
-	// times (queues are short; the queue index bounds the read).
+	// times (queues are short; the queue index bounds the read). MIN() of
+	// a time column would come back as text on SQLite.
 	var queued []handoffSessionRow
-	if err := s.db.gorm.WithContext(ctx).Select("group_name, queued_at, created_at").
+	if err := g.Select("group_name, queued_at, created_at").
 		Where("group_name IN ? AND state = ?", groups, string(handoff.StatusQueued)).Find(&queued).Error; err != nil {
 		return nil, err
 	}

@@ -53,10 +53,17 @@ func (sessionRatingRow) TableName() string { return "session_ratings" }
 //	RateSession(sessionID int64, score int, at time.Time) (bool, error)
 //	ClosePrompt(sessionID int64, at time.Time) error
 
+// botTurnColumns are the columns of bot_turns AddBotTurn writes.
+var botTurnColumns = []string{"user_key", "outcome", "entry_id", "score", "created_at"}
+
 // AddBotTurn records one bot-state question and its outcome ("answer",
-// "clarify", "none"), with the answered entry and the best score.
+// "clarify", "none"), with the answered entry and the best score. Every
+// question the bot answers writes one, so it is a hot-path statement
+// (hotpath.go), prepared on MySQL; it cannot share a multi-row insert with
+// the transcript lines (another table).
 func (t *handoffTx) AddBotTurn(userKey, outcome, entryID string, score float64, at time.Time) error {
-	return t.g.Create(&botTurnRow{UserKey: userKey, Outcome: outcome, EntryID: entryID, Score: score, CreatedAt: at.UTC()}).Error
+	_, err := t.db.sqlOn(t.g).exec(insertSQL("bot_turns", botTurnColumns, 1), userKey, outcome, entryID, score, at.UTC())
+	return err
 }
 
 // PromptRating records that the user of a session that just ended was

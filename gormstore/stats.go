@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-
-	"github.com/dingdesk/dingdesk/handoff"
 )
 
 // Stats is a snapshot of the service's state for the gauges of /metrics.
@@ -73,46 +71,14 @@ func (s *StatsStore) Stats(ctx context.Context) (Stats, error) {
 	if err = g.Model(&handoffGroupRow{}).Order("name").Pluck("name", &names).Error; err != nil {
 		return st, err
 	}
-	if len(names) > 0 {
-		// ix_hs_queue (group_name, state, queue_seq): index ranges over
-		// the open sessions only, however many ended ones are kept.
-		var counts []struct {
-			GroupName, State string
-			N                int64
-		}
-		err = g.Model(&handoffSessionRow{}).Select("group_name, state, COUNT(*) AS n").
-			Where("group_name IN ? AND state IN ?", names, []string{string(handoff.StatusQueued), string(handoff.StatusActive)}).
-			Group("group_name, state").Scan(&counts).Error
-		if err != nil {
-			return st, err
-		}
-		byName := make(map[string]*GroupStats, len(names))
-		st.Groups = make([]GroupStats, len(names))
-		for i, n := range names {
-			st.Groups[i].Name = n
-			byName[n] = &st.Groups[i]
-		}
-		for _, c := range counts {
-			gs := byName[c.GroupName]
-			switch c.State {
-			case string(handoff.StatusQueued):
-				gs.Queued = c.N
-			case string(handoff.StatusActive):
-				gs.Active = c.N
-			}
-		}
-		for i := range st.Groups {
-			gs := &st.Groups[i]
-			if gs.Queued == 0 {
-				continue
-			}
-			// MIN() of a time column comes back as text on SQLite; the
-			// first row in order keeps the column's type on both drivers.
-			q := g.Model(&handoffSessionRow{}).Where("group_name = ? AND state = ?", gs.Name, string(handoff.StatusQueued)).Order("queued_at")
-			if gs.OldestQueued, err = first(q, "queued_at"); err != nil {
-				return st, err
-			}
-		}
+	loads, err := groupLoads(g, names) // monitor.go
+	if err != nil {
+		return st, err
+	}
+	st.Groups = make([]GroupStats, len(names))
+	for i, n := range names {
+		l := loads[n]
+		st.Groups[i] = GroupStats{Name: n, Queued: int64(l.Queued), Active: int64(l.Active), OldestQueued: l.OldestQueued}
 	}
 
 	var agents []struct{ StaffID, Presence string }

@@ -14,7 +14,7 @@ import (
 // finds the oldest of each, on both drivers.
 func TestStatsCountsOpenWork(t *testing.T) {
 	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
-		db := gormstoretest.OpenStorage(t, gormstoretest.NewStorage(t, driver))
+		db := gormstoretest.Open(t, driver)
 		ctx := context.Background()
 		stats := gormstore.NewStatsStore(db)
 

@@ -47,10 +47,9 @@ func TestMigrateConcurrently(t *testing.T) {
 
 func TestInboxDeduplicates(t *testing.T) {
 	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
-		cfg := gormstoretest.NewStorage(t, driver)
 		// Two "replicas" on one database receive the same deliveries.
-		a := gormstore.NewInbox(gormstoretest.OpenStorage(t, cfg), nil)
-		b := gormstore.NewInbox(gormstoretest.OpenStorage(t, cfg), nil)
+		dbs := gormstoretest.OpenReplicas(t, driver, 2)
+		a, b := gormstore.NewInbox(dbs[0], nil), gormstore.NewInbox(dbs[1], nil)
 		defer a.Close()
 		defer b.Close()
 		ctx := context.Background()
@@ -141,8 +140,8 @@ func TestInboxHandledAndPrune(t *testing.T) {
 
 func TestOutboxClaimOnce(t *testing.T) {
 	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
-		cfg := gormstoretest.NewStorage(t, driver)
-		db1, db2, db3 := gormstoretest.OpenStorage(t, cfg), gormstoretest.OpenStorage(t, cfg), gormstoretest.OpenStorage(t, cfg)
+		dbs := gormstoretest.OpenReplicas(t, driver, 3)
+		db1, db2, db3 := dbs[0], dbs[1], dbs[2]
 		ctx := context.Background()
 		now := time.Now()
 		beat := func(at time.Time, dbs ...*gormstore.DB) {
@@ -166,11 +165,11 @@ func TestOutboxClaimOnce(t *testing.T) {
 		ids := []int64{items[0].ID, items[1].ID}
 		s1, s2, s3 := gormstore.NewOutboxStore(db1), gormstore.NewOutboxStore(db2), gormstore.NewOutboxStore(db3)
 		// New rows belong to their writer while its heartbeat is fresh.
-		if it, _ := s2.Claim(ctx, ids[0], now); it != nil {
-			t.Fatal("another replica claimed a row of a live replica")
+		if it, err := s2.Claim(ctx, ids[0], now); err != nil || it != nil {
+			t.Fatalf("another replica claimed a row of a live replica: %+v %v", it, err)
 		}
-		if due, _ := s2.Due(ctx, now, 10); len(due) != 0 {
-			t.Fatalf("due = %v while their writer is alive", due)
+		if due, err := s2.Due(ctx, now, 10); err != nil || len(due) != 0 {
+			t.Fatalf("due = %v (%v) while their writer is alive", due, err)
 		}
 		// The writer dies: its heartbeat stops; the others beat on.
 		now = now.Add(db1.ReplicaTimeout() + time.Second)
@@ -217,8 +216,8 @@ func TestOutboxClaimOnce(t *testing.T) {
 		if err := s1.MarkRetry(ctx, ids[0], 1, now.Add(time.Hour), "503"); err != nil {
 			t.Fatal(err)
 		}
-		if it, _ := s2.Claim(ctx, ids[0], now); it != nil {
-			t.Fatal("claimed a row before its next attempt")
+		if it, err := s2.Claim(ctx, ids[0], now); err != nil || it != nil {
+			t.Fatalf("claimed a row before its next attempt: %+v %v", it, err)
 		}
 		if err := s1.MarkFailed(ctx, ids[0], 2, "quota exhausted"); err != nil {
 			t.Fatal(err)

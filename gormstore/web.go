@@ -16,10 +16,7 @@ import (
 )
 
 // The web workbench's tables (package web decides, this file stores), and
-// its reads of the hand-off tables. The hand-off rows are read through
-// their own row types here (webSessionView, webMessageView) so that this
-// file depends only on the hand-off schema's column names, not on its Go
-// types.
+// its reads of the hand-off tables (through their row types, handoff.go).
 
 // WebEventRow is one change for browsers (SSE). Its id is the event id a
 // browser resumes from; Source (a transcript line id, or NULL) lets
@@ -82,43 +79,6 @@ func (WebReadRow) TableName() string { return "web_reads" }
 
 func webModels() []any {
 	return []any{&WebEventRow{}, &WebSessionRow{}, &WebLoginLinkRow{}, &WebCannedRow{}, &WebReadRow{}}
-}
-
-// webSessionView reads handoff_sessions.
-type webSessionView struct {
-	ID                int64
-	UserKey           string
-	ConversationID    string
-	ConversationType  string
-	ConversationTitle string
-	UserID            string
-	Nick              string
-	GroupName         string
-	State             string
-	Reason            string
-	AgentID           string
-	AgentNo           int
-	AgentName         string
-	FromAgent         string
-	TransferNote      string
-	QueuedAt          *time.Time
-	AssignedAt        *time.Time
-	EndedAt           *time.Time
-	EndReason         string
-}
-
-// webMessageView reads handoff_messages.
-type webMessageView struct {
-	ID         int64
-	UserKey    string
-	SessionID  int64
-	Direction  string
-	SenderKind string
-	SenderID   string
-	SenderName string
-	Kind       string
-	Text       string
-	CreatedAt  time.Time
 }
 
 // WebStore implements web.Store.
@@ -288,34 +248,27 @@ func (s *WebStore) PruneEvents(ctx context.Context, before time.Time) (int64, er
 	return r.RowsAffected, r.Error
 }
 
-func deref0(t *time.Time) time.Time {
-	if t == nil {
-		return time.Time{}
-	}
-	return *t
-}
-
-func sessionOfView(v webSessionView) web.Session {
-	return web.Session{ID: v.ID, No: v.AgentNo, Status: v.State, UserKey: v.UserKey, ConversationID: v.ConversationID,
-		ConversationType: v.ConversationType, ConversationTitle: v.ConversationTitle, UserID: v.UserID, Nick: v.Nick,
-		Group: v.GroupName, Reason: v.Reason, Agent: v.AgentID, AgentName: v.AgentName, FromAgent: v.FromAgent,
-		Note: v.TransferNote, QueuedAt: deref0(v.QueuedAt), AssignedAt: deref0(v.AssignedAt), EndedAt: deref0(v.EndedAt), EndReason: v.EndReason}
+func webSessionOf(r *handoffSessionRow) web.Session {
+	return web.Session{ID: r.ID, No: r.AgentNo, Status: r.State, UserKey: r.UserKey, ConversationID: r.ConversationID,
+		ConversationType: r.ConversationType, ConversationTitle: r.ConversationTitle, UserID: r.UserID, Nick: r.Nick,
+		Group: r.GroupName, Reason: r.Reason, Agent: r.AgentID, AgentName: r.AgentName, FromAgent: r.FromAgent,
+		Note: r.TransferNote, QueuedAt: val(r.QueuedAt), AssignedAt: val(r.AssignedAt), EndedAt: val(r.EndedAt), EndReason: r.EndReason}
 }
 
 func (s *WebStore) sessions(q *gorm.DB) ([]web.Session, error) {
-	var rows []webSessionView
+	var rows []handoffSessionRow
 	if err := q.Find(&rows).Error; err != nil {
 		return nil, err
 	}
 	out := make([]web.Session, len(rows))
-	for i, r := range rows {
-		out[i] = sessionOfView(r)
+	for i := range rows {
+		out[i] = webSessionOf(&rows[i])
 	}
 	return out, nil
 }
 
 func (s *WebStore) sessionTable(ctx context.Context) *gorm.DB {
-	return s.g(ctx).Table("handoff_sessions")
+	return s.g(ctx).Model(&handoffSessionRow{})
 }
 
 func (s *WebStore) Session(ctx context.Context, id int64) (*web.Session, error) {
@@ -341,7 +294,7 @@ func (s *WebStore) ActiveSessions(ctx context.Context, staffID string) ([]web.Se
 		SessionID int64
 		LastID    int64
 	}
-	if err := s.g(ctx).Table("handoff_messages").Select("session_id, MAX(id) AS last_id").
+	if err := s.g(ctx).Model(&handoffMessageRow{}).Select("session_id, MAX(id) AS last_id").
 		Where("session_id IN ?", ids).Group("session_id").Scan(&lasts).Error; err != nil {
 		return nil, err
 	}
@@ -349,13 +302,13 @@ func (s *WebStore) ActiveSessions(ctx context.Context, staffID string) ([]web.Se
 	for i, l := range lasts {
 		lastIDs[i] = l.LastID
 	}
-	var msgs []webMessageView
+	var msgs []handoffMessageRow
 	if len(lastIDs) > 0 {
-		if err := s.g(ctx).Table("handoff_messages").Where("id IN ?", lastIDs).Find(&msgs).Error; err != nil {
+		if err := s.g(ctx).Where("id IN ?", lastIDs).Find(&msgs).Error; err != nil {
 			return nil, err
 		}
 	}
-	bySession := map[int64]webMessageView{}
+	bySession := map[int64]handoffMessageRow{}
 	for _, m := range msgs {
 		bySession[m.SessionID] = m
 	}
@@ -401,9 +354,7 @@ func (s *WebStore) QueuedSessions(ctx context.Context, groups []string) ([]web.S
 func (s *WebStore) EndedSessions(ctx context.Context, staffID string, since time.Time, query string, limit int) ([]web.Session, error) {
 	q := s.sessionTable(ctx).Where("agent_id = ? AND state = ? AND ended_at >= ?", staffID, string(handoff.StatusEnded), since.UTC())
 	if query = strings.TrimSpace(query); query != "" {
-		// "!" escapes: a backslash means different things in MySQL and
-		// SQLite string literals.
-		like := "%" + strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(query) + "%"
+		like := likeEscape(query) // transcript.go
 		q = q.Where("(nick LIKE ? ESCAPE '!' OR user_id LIKE ? ESCAPE '!' OR conversation_title LIKE ? ESCAPE '!')", like, like, like)
 	}
 	list, err := s.sessions(q.Order("ended_at DESC, id DESC").Limit(limit))
@@ -418,11 +369,11 @@ func (s *WebStore) UserSessions(ctx context.Context, userKey string) ([]web.Sess
 }
 
 func (s *WebStore) Transcript(ctx context.Context, userKey string, beforeID int64, limit int) ([]web.Message, error) {
-	q := s.g(ctx).Table("handoff_messages").Where("user_key = ?", userKey)
+	q := s.g(ctx).Where("user_key = ?", userKey)
 	if beforeID > 0 {
 		q = q.Where("id < ?", beforeID)
 	}
-	var rows []webMessageView
+	var rows []handoffMessageRow
 	if err := q.Order("id DESC").Limit(limit).Find(&rows).Error; err != nil {
 		return nil, err
 	}
@@ -448,18 +399,11 @@ func (s *WebStore) MarkRead(ctx context.Context, staffID string, sessionID, mess
 }
 
 func (s *WebStore) AgentLoads(ctx context.Context, staffIDs []string) (map[string]web.AgentLoad, error) {
-	out := map[string]web.AgentLoad{}
-	if len(staffIDs) == 0 {
-		return out, nil
-	}
-	var rows []struct {
-		StaffID   string
-		Presence  string
-		OpenChats int
-	}
-	if err := s.g(ctx).Table("handoff_agents").Select("staff_id, presence, open_chats").Where("staff_id IN ?", staffIDs).Scan(&rows).Error; err != nil {
+	rows, err := agentLoads(s.g(ctx), staffIDs) // monitor.go
+	if err != nil {
 		return nil, err
 	}
+	out := make(map[string]web.AgentLoad, len(rows))
 	for _, r := range rows {
 		out[r.StaffID] = web.AgentLoad{Presence: web.Presence(r.Presence), OpenChats: r.OpenChats}
 	}

@@ -14,12 +14,16 @@ import (
 	"github.com/dingdesk/dingdesk/web"
 )
 
+// twoWebStores are the web stores of two replicas on one database.
+func twoWebStores(t *testing.T, driver string) (*gormstore.WebStore, *gormstore.WebStore) {
+	dbs := gormstoretest.OpenReplicas(t, driver, 2)
+	return gormstore.NewWebStore(dbs[0]), gormstore.NewWebStore(dbs[1])
+}
+
 func TestWebLoginLinkWorksOnce(t *testing.T) {
 	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
-		cfg := gormstoretest.NewStorage(t, driver)
 		// Two replicas race for the same link: exactly one wins.
-		a := gormstore.NewWebStore(gormstoretest.OpenStorage(t, cfg))
-		b := gormstore.NewWebStore(gormstoretest.OpenStorage(t, cfg))
+		a, b := twoWebStores(t, driver)
 		ctx := context.Background()
 		now := time.Now()
 		if err := a.CreateLoginLink(ctx, "h1", "agent1", now, now.Add(5*time.Minute)); err != nil {
@@ -88,23 +92,21 @@ func TestWebSessionsExpireAndPrune(t *testing.T) {
 		if n, err := st.PruneWebSessions(ctx, now); err != nil || n != 1 {
 			t.Fatalf("prune: %d %v", n, err)
 		}
-		if got, _ := st.WebSession(ctx, "old"); got != nil {
-			t.Fatal("expired session kept")
+		if got, err := st.WebSession(ctx, "old"); err != nil || got != nil {
+			t.Fatalf("expired session kept: %+v %v", got, err)
 		}
 		if err := st.DeleteWebSession(ctx, "live"); err != nil {
 			t.Fatal(err)
 		}
-		if got, _ := st.WebSession(ctx, "live"); got != nil {
-			t.Fatal("deleted session still there")
+		if got, err := st.WebSession(ctx, "live"); err != nil || got != nil {
+			t.Fatalf("deleted session still there: %+v %v", got, err)
 		}
 	})
 }
 
 func TestWebEventsStoredOncePerSource(t *testing.T) {
 	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
-		cfg := gormstoretest.NewStorage(t, driver)
-		a := gormstore.NewWebStore(gormstoretest.OpenStorage(t, cfg))
-		b := gormstore.NewWebStore(gormstoretest.OpenStorage(t, cfg))
+		a, b := twoWebStores(t, driver)
 		ctx := context.Background()
 		now := time.Now()
 		ev := []web.Event{{Topic: "agent:a1", Type: "message", Data: "7", Source: 40, At: now},

@@ -103,6 +103,19 @@ func OpenStorage(tb testing.TB, cfg config.Storage) *gormstore.DB {
 	return db
 }
 
+// OpenReplicas opens n handles (migrated) on one fresh database for
+// driver, as n replicas of the service would; they are closed when the
+// test ends.
+func OpenReplicas(tb testing.TB, driver string, n int) []*gormstore.DB {
+	tb.Helper()
+	cfg := NewStorage(tb, driver)
+	dbs := make([]*gormstore.DB, n)
+	for i := range dbs {
+		dbs[i] = OpenStorage(tb, cfg)
+	}
+	return dbs
+}
+
 // serverDSN puts database name into a DSN like "root@tcp(h:3306)/?x=y".
 func serverDSN(base, name string) string {
 	head, query, _ := strings.Cut(base, "?")
