@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -131,7 +132,7 @@ agents: [ { staff_id: y, skill_groups: [zzz] } ]
 	for _, key := range []string{
 		"routing.mode", "routing.no_answer_limit", "routing.skill_group",
 		"routing.overrides[0].mode", "routing.overrides[0].skill_group",
-		"dingtalk.client_id", "dingtalk.client_secret", "gormstore.driver",
+		"dingtalk.client_id", "dingtalk.client_secret", "storage.driver",
 		"service_rules[0].timezone", "service_rules[0].hours.mon-fry", "service_rules[0].hours.sat[0]",
 		"service_rules[0].holidays[0]", "service_rules[0].customer_idle_timeout",
 		"skill_groups[0].members[0].max_chats", "skill_groups[0].members[1].staff_id",
@@ -139,6 +140,18 @@ agents: [ { staff_id: y, skill_groups: [zzz] } ]
 	} {
 		if _, ok := got[key]; !ok {
 			t.Errorf("no problem reported for %s", key)
+		}
+	}
+	// Every problem names a key an admin can find in the file: its first
+	// segment is a top-level key of Config (a package rename once turned
+	// storage.driver into gormstore.driver).
+	top := map[string]bool{}
+	eachKey(reflect.TypeOf(Config{}), func(key string, _ []int, _ bool) {
+		top[strings.FieldsFunc(key, func(r rune) bool { return r == '.' || r == '[' })[0]] = true
+	})
+	for _, p := range ve.Problems {
+		if first := strings.FieldsFunc(p.Key, func(r rune) bool { return r == '.' || r == '[' })[0]; !top[first] {
+			t.Errorf("problem key %q does not start with a config key", p.Key)
 		}
 	}
 	if !strings.Contains(got["routing.mode"], "bot_first, bot_only, human_only") {

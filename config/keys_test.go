@@ -168,7 +168,7 @@ func TestBotFirstWithoutSkillGroups(t *testing.T) {
 	}
 }
 
-// gormstore.dsn means the same file whatever the working directory.
+// storage.dsn means the same file whatever the working directory.
 func TestRelativeSQLitePathIsRelativeToTheConfigFile(t *testing.T) {
 	dir := t.TempDir()
 	for dsn, want := range map[string]string{

@@ -98,12 +98,12 @@ func (c *Config) Validate() error {
 		add("dingtalk.qps", "must be positive")
 	}
 
-	oneOf("gormstore.driver", c.Storage.Driver, "sqlite", "mysql")
+	oneOf("storage.driver", c.Storage.Driver, "sqlite", "mysql")
 	if c.Storage.DSN == "" {
-		add("gormstore.dsn", "must not be empty")
+		add("storage.dsn", "must not be empty")
 	}
 	if c.Storage.DedupRetention < 10*60*1e9 {
-		add("gormstore.dedup_retention", "must be at least 10m (DingTalk redelivers for minutes)")
+		add("storage.dedup_retention", "must be at least 10m (DingTalk redelivers for minutes)")
 	}
 
 	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
@@ -279,7 +279,7 @@ func (c *Config) Validate() error {
 	}
 	ps = append(ps, c.Desk.Texts.problems()...)
 	if c.Storage.ReplicaTimeout < 1e9 {
-		add("gormstore.replica_timeout", "must be at least 1s")
+		add("storage.replica_timeout", "must be at least 1s")
 	}
 	if c.Inbox.MaxQueued < 1 {
 		add("inbox.max_queued", "must be at least 1")

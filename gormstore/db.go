@@ -112,7 +112,7 @@ func Open(ctx context.Context, cfg config.Storage, log *slog.Logger) (*DB, error
 	case "mysql":
 		g, err = gorm.Open(mysql.New(mysql.Config{DSN: mysqlDSN(cfg.DSN.Reveal())}), gcfg)
 	default:
-		return nil, fmt.Errorf("gormstore.driver: unknown driver %q", cfg.Driver)
+		return nil, fmt.Errorf("storage.driver: unknown driver %q", cfg.Driver)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open %s storage: %w", cfg.Driver, err)
@@ -187,19 +187,19 @@ func Open(ctx context.Context, cfg config.Storage, log *slog.Logger) (*DB, error
 // survives a power cut too.
 func sqliteDSN(path string) (string, error) {
 	if path == "" {
-		return "", errors.New("gormstore.dsn: empty SQLite path")
+		return "", errors.New("storage.dsn: empty SQLite path")
 	}
 	file, query, _ := strings.Cut(path, "?")
 	if file != ":memory:" && !strings.HasPrefix(file, "file:") {
 		if dir := filepath.Dir(file); dir != "." {
 			if err := os.MkdirAll(dir, 0o750); err != nil {
-				return "", fmt.Errorf("gormstore.dsn: create %s: %w", dir, err)
+				return "", fmt.Errorf("storage.dsn: create %s: %w", dir, err)
 			}
 		}
 	}
 	q, err := url.ParseQuery(query)
 	if err != nil {
-		return "", fmt.Errorf("gormstore.dsn: %w", err)
+		return "", fmt.Errorf("storage.dsn: %w", err)
 	}
 	if !q.Has("_pragma") {
 		for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "synchronous(NORMAL)", "foreign_keys(1)"} {
@@ -259,7 +259,7 @@ func checkStrict(ctx context.Context, g *gorm.DB) error {
 		return fmt.Errorf("read sql_mode: %w", err)
 	}
 	if !strings.Contains(mode, "STRICT_ALL_TABLES") && !strings.Contains(mode, "STRICT_TRANS_TABLES") {
-		return fmt.Errorf("gormstore.dsn: sql_mode %q is not strict: too long values would be cut silently; remove sql_mode from the DSN or add STRICT_ALL_TABLES", mode)
+		return fmt.Errorf("storage.dsn: sql_mode %q is not strict: too long values would be cut silently; remove sql_mode from the DSN or add STRICT_ALL_TABLES", mode)
 	}
 	return nil
 }

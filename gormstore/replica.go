@@ -13,7 +13,7 @@ import (
 
 // replicaRow is one running process's heartbeat. A process owns the inbox
 // rows it accepted and the sends it claimed; once its heartbeat is older
-// than gormstore.replica_timeout, any other replica (or the next start of
+// than storage.replica_timeout, any other replica (or the next start of
 // the same one, which has a new id) takes that work over. A heartbeat is
 // one tiny write per second per replica, instead of a lease on every row
 // that would have to outlast the slowest send.

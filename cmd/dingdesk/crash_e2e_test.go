@@ -206,7 +206,7 @@ func answers(fake *dingtalktest.Server) map[string]int {
 
 // The crash drill: load on the service while DingTalk answers 503,
 // kill -9 mid-load, start again. Every acknowledged message is answered
-// within 30 s of the restart (in practice within gormstore.replica_timeout
+// within 30 s of the restart (in practice within storage.replica_timeout
 // and a retry or two), and nothing is answered twice: the sends in flight
 // at the crash were failing. With two replicas on MySQL, killing one
 // without restarting it, the other takes its work over as fast.

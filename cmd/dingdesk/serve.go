@@ -350,7 +350,7 @@ func (m *Main) Close(ctx context.Context) error {
 		// heartbeat timeout.
 		rctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		if err := m.DB.Retire(rctx, m.Clock.Now()); err != nil {
-			m.Log.Warn("replica not retired; its work is taken over after gormstore.replica_timeout", "err", err)
+			m.Log.Warn("replica not retired; its work is taken over after storage.replica_timeout", "err", err)
 		}
 		cancel()
 	}
@@ -365,7 +365,7 @@ func (m *Main) Close(ctx context.Context) error {
 
 // heartbeat keeps this replica alive in storage; when its beats stop (a
 // crash, kill -9, a cut-off network), others take its work over after
-// gormstore.replica_timeout.
+// storage.replica_timeout.
 func (m *Main) heartbeat(ctx context.Context) {
 	t := time.NewTicker(m.DB.HeartbeatInterval())
 	defer t.Stop()
@@ -411,7 +411,7 @@ func (p *storageProbe) run(ctx context.Context) error {
 	return p.err
 }
 
-// pruneInbox forgets msgIds older than gormstore.dedup_retention, hourly.
+// pruneInbox forgets msgIds older than storage.dedup_retention, hourly.
 func (m *Main) pruneInbox(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
