@@ -17,11 +17,12 @@ import (
 
 	"github.com/dingdesk/dingdesk/adapter"
 	"github.com/dingdesk/dingdesk/config"
-	"github.com/dingdesk/dingdesk/gormstore"
 )
 
 // HandleFunc handles one stored inbound message. It is never called twice
-// at once for one user in this process.
+// at once for one user in this process. A message some earlier run already
+// handled (a re-run after a crash, another replica) is a success: nil, as
+// the hand-off engine returns for it; an error is retried.
 type HandleFunc func(ctx context.Context, msg adapter.Message) error
 
 // ErrOverloaded refuses a delivery the service cannot queue now (too many
@@ -58,7 +59,7 @@ type IntakeOptions struct {
 	// Config is read live for limits, attempts and the apology text.
 	Config func() config.Inbox
 	// Kick sends the apology written for a failed message (Outbox.Kick).
-	Kick func([]gormstore.OutboxItem)
+	Kick func([]OutboxItem)
 	Now  func() time.Time
 	Log  *slog.Logger
 	// Metrics gets the accepted/duplicate/handled counters.
@@ -77,7 +78,7 @@ type IntakeStats struct {
 
 // Intake is the adapter.Handler of the service.
 type Intake struct {
-	inbox   *gormstore.Inbox
+	inbox   Inbox
 	handle  HandleFunc
 	opts    IntakeOptions
 	log     *slog.Logger
@@ -102,7 +103,7 @@ type Intake struct {
 // NewIntake starts the ordered workers. Messages of one user always go to
 // the same worker, which keeps them in order without any lock shared by
 // all.
-func NewIntake(inbox *gormstore.Inbox, handle HandleFunc, o IntakeOptions) *Intake {
+func NewIntake(inbox Inbox, handle HandleFunc, o IntakeOptions) *Intake {
 	if o.Shards < 1 {
 		o.Shards = 1
 	}
@@ -377,7 +378,7 @@ func (in *Intake) process(msg adapter.Message) {
 		default:
 		}
 		err := in.handleSafely(msg)
-		if err == nil || errors.Is(err, gormstore.ErrAlreadyHandled) {
+		if err == nil {
 			in.metrics.Handled.Add(1)
 			return
 		}
