@@ -209,46 +209,33 @@ type errorLog struct{ log *slog.Logger }
 func (l errorLog) Println(v ...any) { l.log.Error("metrics gathering failed", "err", fmt.Sprint(v...)) }
 
 // TimeAccept wraps the intake's handler: it times each message until it is
-// stored (the ack latency) and remembers when it was accepted, for the
-// reply latency of its handling.
+// stored (the ack latency).
 func (m *Metrics) TimeAccept(h adapter.Handler) adapter.Handler {
 	return func(ctx context.Context, msg adapter.Message) error {
 		start := time.Now()
 		if err := h(ctx, msg); err != nil {
 			return err
 		}
-		done := time.Now()
-		m.ack.Observe(done.Sub(start).Seconds())
-		m.line.accepted(msg.ID, done)
+		m.ack.Observe(time.Since(start).Seconds())
 		return nil
 	}
 }
 
 // TimeHandle wraps the handler of stored messages: the replies its
-// transactions write are timed from the message's acceptance. A message
-// this process did not accept (recovered after a restart, or from another
-// replica), or accepted long ago, is timed from when the inbox received
-// it: one indexed read, only for those.
+// transactions write are timed from the message's acceptance, which the
+// intake puts in the context (pipeline.AcceptedAt). A message this process
+// did not accept (recovered after a restart, or from another replica) is
+// timed from when the inbox received it: one indexed read, only for those.
 func (m *Metrics) TimeHandle(h pipeline.HandleFunc) pipeline.HandleFunc {
 	return func(ctx context.Context, msg adapter.Message) error {
-		at, ok := m.line.acceptedAt(msg.ID)
-		if !ok && m.store != nil {
+		if _, ok := pipeline.AcceptedAt(ctx); !ok && m.store != nil {
 			if t, found, err := m.store.ReceivedAt(ctx, msg.ID); err == nil && found {
-				at, ok = t, true
+				ctx = pipeline.ContextWithAccepted(ctx, t)
 			}
 		}
-		if ok {
-			ctx = context.WithValue(ctx, acceptedKey{}, at)
-		}
-		err := h(ctx, msg)
-		if err == nil {
-			m.line.handled(msg.ID)
-		}
-		return err
+		return h(ctx, msg)
 	}
 }
-
-type acceptedKey struct{}
 
 // Matched implements handoff.Observer.
 func (m *Metrics) Matched(outcome bot.Outcome, took time.Duration) {
@@ -263,7 +250,7 @@ func (m *Metrics) Enqueued(ctx context.Context, ids []int64) {
 	if len(ids) == 0 {
 		return
 	}
-	if at, ok := ctx.Value(acceptedKey{}).(time.Time); ok {
+	if at, ok := pipeline.AcceptedAt(ctx); ok {
 		m.line.wrote(ids, at)
 	}
 }

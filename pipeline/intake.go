@@ -25,6 +25,23 @@ import (
 // the hand-off engine returns for it; an error is retried.
 type HandleFunc func(ctx context.Context, msg adapter.Message) error
 
+type acceptedKey struct{}
+
+// ContextWithAccepted is ctx carrying when the message being handled was
+// accepted. The intake sets it for the messages it stored; a handler run
+// elsewhere (a test, a replay) may set it too.
+func ContextWithAccepted(ctx context.Context, at time.Time) context.Context {
+	return context.WithValue(ctx, acceptedKey{}, at)
+}
+
+// AcceptedAt is when the message a handler is running for was accepted by
+// this process; false for a message recovered from the inbox (a previous
+// life, a dead replica), whose inbox row tells.
+func AcceptedAt(ctx context.Context) (time.Time, bool) {
+	at, ok := ctx.Value(acceptedKey{}).(time.Time)
+	return at, ok
+}
+
 // ErrOverloaded refuses a delivery the service cannot queue now (too many
 // accepted messages wait, or an earlier message of the same user was
 // refused and has not come back yet). Nothing was stored: the platform
@@ -172,6 +189,7 @@ func (in *Intake) Accept(ctx context.Context, msg adapter.Message) error {
 		return nil
 	}
 	in.metrics.Accepted.Add(1)
+	sl.accepted = time.Now()
 	_, busy := in.inflight.LoadOrStore(msg.ID, struct{}{}) // recovery may have queued it already
 	sl.resolve(!busy)
 	return nil
@@ -280,7 +298,10 @@ type slot struct {
 	msg  adapter.Message
 	size int64
 	ok   bool // stored as new and not queued elsewhere: handle it
-	done chan struct{}
+	// accepted is when Accept stored the message (zero for recovered
+	// ones); the handler finds it with AcceptedAt.
+	accepted time.Time
+	done     chan struct{}
 }
 
 func (sl *slot) resolve(ok bool) {
@@ -355,7 +376,7 @@ func (in *Intake) worker(s *shard) {
 		}
 		<-sl.done // stored (or not) by its Accept, a few milliseconds
 		if sl.ok {
-			in.process(sl.msg)
+			in.process(sl.msg, sl.accepted)
 			in.inflight.Delete(sl.msg.ID)
 		}
 		in.release(sl.size)
@@ -368,7 +389,7 @@ func (in *Intake) worker(s *shard) {
 // poison message) never blocks its user's worker for good. While storage
 // itself fails, attempts are not counted: nothing is given up because the
 // database was away. At shutdown it stays pending for the next start.
-func (in *Intake) process(msg adapter.Message) {
+func (in *Intake) process(msg adapter.Message, accepted time.Time) {
 	backoff := 100 * time.Millisecond
 	attempts := 0
 	for {
@@ -377,7 +398,7 @@ func (in *Intake) process(msg adapter.Message) {
 			return
 		default:
 		}
-		err := in.handleSafely(msg)
+		err := in.handleSafely(msg, accepted)
 		if err == nil {
 			in.metrics.Handled.Add(1)
 			return
@@ -405,8 +426,12 @@ func (in *Intake) process(msg adapter.Message) {
 
 // handleSafely runs the handler, turning a panic into an error: a message
 // that crashes the engine is a poison message, not a crash loop.
-func (in *Intake) handleSafely(msg adapter.Message) (err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+func (in *Intake) handleSafely(msg adapter.Message, accepted time.Time) (err error) {
+	ctx := context.Background()
+	if !accepted.IsZero() {
+		ctx = ContextWithAccepted(ctx, accepted)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	defer func() {
 		if p := recover(); p != nil {
