@@ -36,10 +36,10 @@ type Options struct {
 	// GroupCommits reports the storage's grouped commits and the
 	// transactions in them (SQLite); nil exports neither.
 	GroupCommits func() (commits, transactions int64)
-	// Intake reports the intake's pushback, poison-message and takeover
-	// counters and its queue (pipeline.Intake.Stats); nil exports none.
-	// Read at every scrape, so it may refer to an intake built later.
-	Intake func() pipeline.IntakeStats
+	// Queued reports the intake's queue (pipeline.Intake.Queued); nil
+	// exports no gauge. Read at every scrape, so it may refer to an intake
+	// built later.
+	Queued func() int
 	// Store reads the open work for the state gauges and the acceptance
 	// time of recovered messages; nil exports no state gauges.
 	Store Store
@@ -136,6 +136,10 @@ func New(reg *prometheus.Registry, o Options) (*Metrics, error) {
 		{"outbound_sent_total", "Outbound messages delivered.", c.Sent.Load},
 		{"outbound_retries_total", "Outbound attempts that failed and were scheduled again.", c.Retried.Load},
 		{"outbound_failed_total", "Outbound messages given up and recorded as failed.", c.Failed.Load},
+		{"inbound_refused_total", "Deliveries pushed back because the intake could not keep up in order (the platform redelivers them).", c.Refused.Load},
+		{"inbound_failed_total", "Inbound messages given up after inbox.max_attempts; the user got inbox.failed_reply.", c.GivenUp.Load},
+		{"inbound_unreadable_total", "Stored inbound rows that could not be decoded, recorded as failed and skipped.", c.Unreadable.Load},
+		{"inbound_taken_over_total", "Pending messages of dead replicas (or of this process before a restart) taken over.", c.TakenOver.Load},
 	} {
 		cs = append(cs, counterFunc(k.name, k.help, k.v))
 	}
@@ -146,25 +150,10 @@ func New(reg *prometheus.Registry, o Options) (*Metrics, error) {
 			counterFunc("storage_grouped_transactions_total", "Hand-off transactions committed in those groups (SQLite).",
 				func() int64 { _, n := gc(); return n }))
 	}
-	if in := o.Intake; in != nil {
-		for _, k := range []struct {
-			name, help string
-			v          func(pipeline.IntakeStats) int64
-		}{
-			{"inbound_refused_total", "Deliveries pushed back because the intake could not keep up in order (the platform redelivers them).",
-				func(s pipeline.IntakeStats) int64 { return s.Refused }},
-			{"inbound_failed_total", "Inbound messages given up after inbox.max_attempts; the user got inbox.failed_reply.",
-				func(s pipeline.IntakeStats) int64 { return s.Failed }},
-			{"inbound_unreadable_total", "Stored inbound rows that could not be decoded, recorded as failed and skipped.",
-				func(s pipeline.IntakeStats) int64 { return s.Unreadable }},
-			{"inbound_taken_over_total", "Pending messages of dead replicas (or of this process before a restart) taken over.",
-				func(s pipeline.IntakeStats) int64 { return s.TakenOver }},
-		} {
-			cs = append(cs, counterFunc(k.name, k.help, func() int64 { return k.v(in()) }))
-		}
+	if queued := o.Queued; queued != nil {
 		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: "intake_queued_messages",
 			Help: "Accepted messages waiting in this replica's memory for, or in, their user's worker."},
-			func() float64 { return float64(in().Queued) }))
+			func() float64 { return float64(queued()) }))
 	}
 	if o.Store != nil {
 		cs = append(cs, newStateCollector(o.Store, o.Groups, o.StateTTL, o.Now, o.Log))

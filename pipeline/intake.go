@@ -79,18 +79,8 @@ type IntakeOptions struct {
 	Kick func([]OutboxItem)
 	Now  func() time.Time
 	Log  *slog.Logger
-	// Metrics gets the accepted/duplicate/handled counters.
+	// Metrics gets the intake's counters.
 	Metrics *Metrics
-}
-
-// IntakeStats are the intake's counters and gauges, for /metrics.
-type IntakeStats struct {
-	Queued     int64 // accepted messages waiting for or in their worker (gauge)
-	Refused    int64 // deliveries pushed back: the platform delivers them again
-	Failed     int64 // messages given up after inbox.max_attempts; the user got the apology
-	Unreadable int64 // stored rows that could not be decoded, recorded as failed
-	TakenOver  int64 // messages of dead replicas (or of this process's previous life) taken over
-	Stranded   int64 // own pending messages found without a worker (a safety net; stays 0)
 }
 
 // Intake is the adapter.Handler of the service.
@@ -112,9 +102,8 @@ type Intake struct {
 
 	adm admission
 
-	refused, failed, unreadable, takenOver, stranded atomic.Int64
-	sweeps                                           atomic.Int64
-	lastRefusalLog                                   atomic.Int64 // unix nanos
+	sweeps         atomic.Int64
+	lastRefusalLog atomic.Int64 // unix nanos
 }
 
 // NewIntake starts the ordered workers. Messages of one user always go to
@@ -147,13 +136,11 @@ func NewIntake(inbox Inbox, handle HandleFunc, o IntakeOptions) *Intake {
 	return in
 }
 
-// Stats reads the counters.
-func (in *Intake) Stats() IntakeStats {
+// Queued is how many accepted messages wait for, or are in, their worker.
+func (in *Intake) Queued() int {
 	in.adm.mu.Lock()
-	queued := in.adm.queued
-	in.adm.mu.Unlock()
-	return IntakeStats{Queued: int64(queued), Refused: in.refused.Load(), Failed: in.failed.Load(),
-		Unreadable: in.unreadable.Load(), TakenOver: in.takenOver.Load(), Stranded: in.stranded.Load()}
+	defer in.adm.mu.Unlock()
+	return in.adm.queued
 }
 
 // Accept stores msg and queues it for handling. It returns once the
@@ -171,7 +158,7 @@ func (in *Intake) Accept(ctx context.Context, msg adapter.Message) error {
 	size := messageSize(msg)
 	sl := in.admit(msg, size)
 	if sl == nil {
-		in.refused.Add(1)
+		in.metrics.Refused.Add(1)
 		in.logRefusal(msg)
 		return ErrOverloaded
 	}
@@ -203,9 +190,8 @@ func (in *Intake) logRefusal(msg adapter.Message) {
 	if now-last < int64(time.Second) || !in.lastRefusalLog.CompareAndSwap(last, now) {
 		return
 	}
-	st := in.Stats()
 	in.log.Warn("intake cannot keep up: refusing deliveries, the platform delivers them again",
-		"msg_id", msg.ID, "queued", st.Queued, "refused_total", st.Refused)
+		"msg_id", msg.ID, "queued", in.Queued(), "refused_total", in.metrics.Refused.Load())
 }
 
 func messageSize(m adapter.Message) int64 { return int64(len(m.Text)) + 512 }
@@ -455,7 +441,7 @@ func (in *Intake) giveUp(msg adapter.Message, attempts int, cause error) {
 		items, err := in.inbox.MarkFailed(ctx, msg.ID, attempts, cause.Error(), in.opts.Now(), sorry)
 		cancel()
 		if err == nil {
-			in.failed.Add(1)
+			in.metrics.GivenUp.Add(1)
 			in.log.Error("inbound message failed for good; the user was told", "msg_id", msg.ID,
 				"user", msg.UserKey(), "attempts", attempts, "err", cause)
 			if in.opts.Kick != nil {
@@ -502,11 +488,11 @@ func (in *Intake) Recover(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	if taken > 0 {
-		in.takenOver.Add(taken)
+		in.metrics.TakenOver.Add(taken)
 		in.log.Info("took over the messages of a dead replica", "count", taken)
 	}
 	for _, u := range bad {
-		in.unreadable.Add(1)
+		in.metrics.Unreadable.Add(1)
 		in.log.Error("unreadable stored message skipped and recorded as failed", "row", u.RowID, "msg_id", u.MsgID, "err", u.Err)
 		if err := in.inbox.MarkUnreadable(ctx, u, now); err != nil {
 			in.log.Warn("unreadable message not recorded", "row", u.RowID, "err", err)
@@ -525,7 +511,7 @@ func (in *Intake) Recover(ctx context.Context) (int, error) {
 		n++
 	}
 	if s := int64(n) - taken; s > 0 {
-		in.stranded.Add(s)
+		in.metrics.Stranded.Add(s)
 		in.log.Warn("pending messages found without a worker, queued", "count", s)
 	}
 	return n, nil
