@@ -140,6 +140,7 @@ func New(reg *prometheus.Registry, o Options) (*Metrics, error) {
 		{"inbound_failed_total", "Inbound messages given up after inbox.max_attempts; the user got inbox.failed_reply.", c.GivenUp.Load},
 		{"inbound_unreadable_total", "Stored inbound rows that could not be decoded, recorded as failed and skipped.", c.Unreadable.Load},
 		{"inbound_taken_over_total", "Pending messages of dead replicas (or of this process before a restart) taken over.", c.TakenOver.Load},
+		{"inbound_stranded_total", "Own pending messages the sweep found without a worker and queued (a safety net: should stay 0).", c.Stranded.Load},
 	} {
 		cs = append(cs, counterFunc(k.name, k.help, k.v))
 	}

@@ -70,6 +70,7 @@ func TestCountersAreExported(t *testing.T) {
 	c.Failed.Add(1)
 	c.Refused.Add(5)
 	c.GivenUp.Add(2)
+	c.Stranded.Add(1)
 	_, reg := newTestMetrics(t, Options{Counters: c, Queued: func() int { return 7 }, GroupCommits: func() (int64, int64) { return 4, 9 }})
 	c.Accepted.Add(1) // after registration: read at scrape time
 	want := `
@@ -85,6 +86,9 @@ dingdesk_inbound_failed_total 2
 # HELP dingdesk_inbound_refused_total Deliveries pushed back because the intake could not keep up in order (the platform redelivers them).
 # TYPE dingdesk_inbound_refused_total counter
 dingdesk_inbound_refused_total 5
+# HELP dingdesk_inbound_stranded_total Own pending messages the sweep found without a worker and queued (a safety net: should stay 0).
+# TYPE dingdesk_inbound_stranded_total counter
+dingdesk_inbound_stranded_total 1
 # HELP dingdesk_intake_queued_messages Accepted messages waiting in this replica's memory for, or in, their user's worker.
 # TYPE dingdesk_intake_queued_messages gauge
 dingdesk_intake_queued_messages 7
@@ -103,7 +107,7 @@ dingdesk_storage_grouped_transactions_total 9
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "dingdesk_inbound_accepted_total",
 		"dingdesk_inbound_duplicates_total", "dingdesk_inbound_failed_total", "dingdesk_inbound_refused_total",
-		"dingdesk_intake_queued_messages", "dingdesk_outbound_failed_total", "dingdesk_outbound_sent_total",
+		"dingdesk_inbound_stranded_total", "dingdesk_intake_queued_messages", "dingdesk_outbound_failed_total", "dingdesk_outbound_sent_total",
 		"dingdesk_storage_group_commits_total", "dingdesk_storage_grouped_transactions_total"); err != nil {
 		t.Fatal(err)
 	}
