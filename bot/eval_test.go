@@ -108,7 +108,7 @@ func (ev Evaluation) String() string {
 // they are, on the dev set and on the cross-validated mean.
 var evalTargets = map[string]struct{ top1, top5, oodRejected, falseRejected float64 }{
 	"unionpay": {top1: 0.72, top5: 0.89, oodRejected: 0.85, falseRejected: 0.10},
-	"bq":       {top1: 0, top5: 0.53, oodRejected: 0.85, falseRejected: 0.10},
+	"bq":       {top1: 0.16, top5: 0.53, oodRejected: 0.85, falseRejected: 0.10},
 }
 
 // TestEvalSharedSets measures matching on the shared dev queries with the

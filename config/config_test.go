@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -139,6 +140,18 @@ agents: [ { staff_id: y, skill_groups: [zzz] } ]
 	} {
 		if _, ok := got[key]; !ok {
 			t.Errorf("no problem reported for %s", key)
+		}
+	}
+	// Every problem names a key an admin can find in the file: its first
+	// segment is a top-level key of Config (a package rename once turned
+	// storage.driver into gormstore.driver).
+	top := map[string]bool{}
+	eachKey(reflect.TypeOf(Config{}), func(key string, _ []int, _ bool) {
+		top[strings.FieldsFunc(key, func(r rune) bool { return r == '.' || r == '[' })[0]] = true
+	})
+	for _, p := range ve.Problems {
+		if first := strings.FieldsFunc(p.Key, func(r rune) bool { return r == '.' || r == '[' })[0]; !top[first] {
+			t.Errorf("problem key %q does not start with a config key", p.Key)
 		}
 	}
 	if !strings.Contains(got["routing.mode"], "bot_first, bot_only, human_only") {

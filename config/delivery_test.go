@@ -10,7 +10,7 @@ import (
 func TestValidateDeliveryLimits(t *testing.T) {
 	for key, edit := range map[string]func(c *Config){
 		"dingtalk.webhook_max_body": func(c *Config) { c.DingTalk.WebhookMaxBody = 3 << 20 },
-		"storage.replica_timeout": func(c *Config) { c.Storage.ReplicaTimeout = 100 * time.Millisecond },
+		"storage.replica_timeout":   func(c *Config) { c.Storage.ReplicaTimeout = 100 * time.Millisecond },
 		"inbox.max_queued":          func(c *Config) { c.Inbox.MaxQueued = 0 },
 		"inbox.max_attempts":        func(c *Config) { c.Inbox.MaxAttempts = 0 },
 		"inbox.failed_reply":        func(c *Config) { c.Inbox.FailedReply = "  " },

@@ -2,6 +2,7 @@ package config
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 )
 
@@ -287,17 +288,22 @@ func DefaultDeskTexts() DeskTexts {
 }
 
 // problems reports the texts left empty: an empty notice or answer would
-// leave an agent with a blank message (or none).
+// leave an agent with a blank message (or none). current_mark may be "":
+// the list then marks nothing.
 func (t DeskTexts) problems() []Problem {
+	return emptyTexts("desk.texts.", t, "current_mark")
+}
+
+// emptyTexts reports every string field of the text catalogue texts (a
+// struct of mapstructure-tagged strings) that is blank, keyed prefix+tag,
+// except the keys in mayBeEmpty.
+func emptyTexts(prefix string, texts any, mayBeEmpty ...string) []Problem {
 	var ps []Problem
-	v := reflect.ValueOf(t)
+	v := reflect.ValueOf(texts)
 	for i := 0; i < v.NumField(); i++ {
 		key := v.Type().Field(i).Tag.Get("mapstructure")
-		if key == "current_mark" { // may be "": the list then marks nothing
-			continue
-		}
-		if strings.TrimSpace(v.Field(i).String()) == "" {
-			ps = append(ps, Problem{Key: "desk.texts." + key, Message: "must not be empty"})
+		if !slices.Contains(mayBeEmpty, key) && strings.TrimSpace(v.Field(i).String()) == "" {
+			ps = append(ps, Problem{Key: prefix + key, Message: "must not be empty"})
 		}
 	}
 	return ps

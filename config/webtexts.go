@@ -1,10 +1,5 @@
 package config
 
-import (
-	"reflect"
-	"strings"
-)
-
 // WebTexts is the catalogue of texts the web workbench shows that its
 // templates do not carry (web.texts.*): page titles, refusals, the
 // workbench's wording of the engine's error codes (codes it does not
@@ -268,12 +263,5 @@ func DefaultWebTexts() WebTexts {
 // problems reports the texts left empty: a refusal without a text would
 // leave a blank page.
 func (t WebTexts) problems() []Problem {
-	var ps []Problem
-	v := reflect.ValueOf(t)
-	for i := 0; i < v.NumField(); i++ {
-		if strings.TrimSpace(v.Field(i).String()) == "" {
-			ps = append(ps, Problem{Key: "web.texts." + v.Type().Field(i).Tag.Get("mapstructure"), Message: "must not be empty"})
-		}
-	}
-	return ps
+	return emptyTexts("web.texts.", t)
 }

@@ -12,6 +12,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/dingdesk/dingdesk/adapter"
+	"github.com/dingdesk/dingdesk/pipeline"
 )
 
 // inboxRow is one accepted inbound message. Its unique msg_id makes a
@@ -225,17 +226,11 @@ func (db *DB) markHandled(tx *gorm.DB, msgID string, at time.Time) error {
 	return nil
 }
 
-// Unreadable is a stored row that cannot be decoded back into a message.
-// Recovery records it as failed and goes on with the others.
-type Unreadable struct {
-	RowID int64
-	MsgID string
-	Err   error
-}
+// Unreadable is a stored row that cannot be decoded back into a message
+// (the pipeline's type: recovery records it as failed and goes on).
+type Unreadable = pipeline.Unreadable
 
-func (u Unreadable) Error() string {
-	return fmt.Sprintf("inbox row %d (%s): %v", u.RowID, u.MsgID, u.Err)
-}
+var _ pipeline.Inbox = (*Inbox)(nil)
 
 // Pending lists accepted messages not yet handled, oldest first, that were
 // received before `before`, whoever owns them (for tests and operators).

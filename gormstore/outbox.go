@@ -9,6 +9,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/dingdesk/dingdesk/adapter"
+	"github.com/dingdesk/dingdesk/pipeline"
 )
 
 // Outbox states.
@@ -45,13 +46,11 @@ type outboxRow struct {
 
 func (outboxRow) TableName() string { return "outbox" }
 
-// OutboxItem is a claimed row ready to send.
-type OutboxItem struct {
-	ID        int64
-	Reply     adapter.Reply
-	Attempts  int
-	CreatedAt time.Time
-}
+// OutboxItem is a claimed row ready to send (the pipeline's type: the
+// sender gets it without a conversion).
+type OutboxItem = pipeline.OutboxItem
+
+var _ pipeline.OutboxStore = (*OutboxStore)(nil)
 
 // enqueueReplies adds replies to the outbox inside tx, held by this
 // replica for its first send, and returns them as items (ids assigned), in

@@ -9,6 +9,7 @@ import (
 
 	"github.com/dingdesk/dingdesk/adapter"
 	"github.com/dingdesk/dingdesk/bot"
+	"github.com/dingdesk/dingdesk/pipeline"
 )
 
 // BenchmarkPerMessage is what the instrumentation adds to one message with
@@ -28,7 +29,7 @@ func BenchmarkPerMessage(b *testing.B) {
 			n := seq.Add(1)
 			msg := adapter.Message{ID: "m" + strconv.FormatInt(n, 10)}
 			accept(ctx, msg)
-			handle(ctx, msg)
+			handle(pipeline.ContextWithAccepted(ctx, time.Now()), msg)
 			m.Matched(bot.OutcomeAnswer, 50*time.Microsecond)
 			m.Enqueued(*handleCtx.Load(), []int64{n})
 			m.Transacted(*handleCtx.Load(), time.Millisecond, nil, nil)

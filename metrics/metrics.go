@@ -36,10 +36,10 @@ type Options struct {
 	// GroupCommits reports the storage's grouped commits and the
 	// transactions in them (SQLite); nil exports neither.
 	GroupCommits func() (commits, transactions int64)
-	// Intake reports the intake's pushback, poison-message and takeover
-	// counters and its queue (pipeline.Intake.Stats); nil exports none.
-	// Read at every scrape, so it may refer to an intake built later.
-	Intake func() pipeline.IntakeStats
+	// Queued reports the intake's queue (pipeline.Intake.Queued); nil
+	// exports no gauge. Read at every scrape, so it may refer to an intake
+	// built later.
+	Queued func() int
 	// Store reads the open work for the state gauges and the acceptance
 	// time of recovered messages; nil exports no state gauges.
 	Store Store
@@ -136,6 +136,11 @@ func New(reg *prometheus.Registry, o Options) (*Metrics, error) {
 		{"outbound_sent_total", "Outbound messages delivered.", c.Sent.Load},
 		{"outbound_retries_total", "Outbound attempts that failed and were scheduled again.", c.Retried.Load},
 		{"outbound_failed_total", "Outbound messages given up and recorded as failed.", c.Failed.Load},
+		{"inbound_refused_total", "Deliveries pushed back because the intake could not keep up in order (the platform redelivers them).", c.Refused.Load},
+		{"inbound_failed_total", "Inbound messages given up after inbox.max_attempts; the user got inbox.failed_reply.", c.GivenUp.Load},
+		{"inbound_unreadable_total", "Stored inbound rows that could not be decoded, recorded as failed and skipped.", c.Unreadable.Load},
+		{"inbound_taken_over_total", "Pending messages of dead replicas (or of this process before a restart) taken over.", c.TakenOver.Load},
+		{"inbound_stranded_total", "Own pending messages the sweep found without a worker and queued (a safety net: should stay 0).", c.Stranded.Load},
 	} {
 		cs = append(cs, counterFunc(k.name, k.help, k.v))
 	}
@@ -146,25 +151,10 @@ func New(reg *prometheus.Registry, o Options) (*Metrics, error) {
 			counterFunc("storage_grouped_transactions_total", "Hand-off transactions committed in those groups (SQLite).",
 				func() int64 { _, n := gc(); return n }))
 	}
-	if in := o.Intake; in != nil {
-		for _, k := range []struct {
-			name, help string
-			v          func(pipeline.IntakeStats) int64
-		}{
-			{"inbound_refused_total", "Deliveries pushed back because the intake could not keep up in order (the platform redelivers them).",
-				func(s pipeline.IntakeStats) int64 { return s.Refused }},
-			{"inbound_failed_total", "Inbound messages given up after inbox.max_attempts; the user got inbox.failed_reply.",
-				func(s pipeline.IntakeStats) int64 { return s.Failed }},
-			{"inbound_unreadable_total", "Stored inbound rows that could not be decoded, recorded as failed and skipped.",
-				func(s pipeline.IntakeStats) int64 { return s.Unreadable }},
-			{"inbound_taken_over_total", "Pending messages of dead replicas (or of this process before a restart) taken over.",
-				func(s pipeline.IntakeStats) int64 { return s.TakenOver }},
-		} {
-			cs = append(cs, counterFunc(k.name, k.help, func() int64 { return k.v(in()) }))
-		}
+	if queued := o.Queued; queued != nil {
 		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: "intake_queued_messages",
 			Help: "Accepted messages waiting in this replica's memory for, or in, their user's worker."},
-			func() float64 { return float64(in().Queued) }))
+			func() float64 { return float64(queued()) }))
 	}
 	if o.Store != nil {
 		cs = append(cs, newStateCollector(o.Store, o.Groups, o.StateTTL, o.Now, o.Log))
@@ -209,46 +199,33 @@ type errorLog struct{ log *slog.Logger }
 func (l errorLog) Println(v ...any) { l.log.Error("metrics gathering failed", "err", fmt.Sprint(v...)) }
 
 // TimeAccept wraps the intake's handler: it times each message until it is
-// stored (the ack latency) and remembers when it was accepted, for the
-// reply latency of its handling.
+// stored (the ack latency).
 func (m *Metrics) TimeAccept(h adapter.Handler) adapter.Handler {
 	return func(ctx context.Context, msg adapter.Message) error {
 		start := time.Now()
 		if err := h(ctx, msg); err != nil {
 			return err
 		}
-		done := time.Now()
-		m.ack.Observe(done.Sub(start).Seconds())
-		m.line.accepted(msg.ID, done)
+		m.ack.Observe(time.Since(start).Seconds())
 		return nil
 	}
 }
 
 // TimeHandle wraps the handler of stored messages: the replies its
-// transactions write are timed from the message's acceptance. A message
-// this process did not accept (recovered after a restart, or from another
-// replica), or accepted long ago, is timed from when the inbox received
-// it: one indexed read, only for those.
+// transactions write are timed from the message's acceptance, which the
+// intake puts in the context (pipeline.AcceptedAt). A message this process
+// did not accept (recovered after a restart, or from another replica) is
+// timed from when the inbox received it: one indexed read, only for those.
 func (m *Metrics) TimeHandle(h pipeline.HandleFunc) pipeline.HandleFunc {
 	return func(ctx context.Context, msg adapter.Message) error {
-		at, ok := m.line.acceptedAt(msg.ID)
-		if !ok && m.store != nil {
+		if _, ok := pipeline.AcceptedAt(ctx); !ok && m.store != nil {
 			if t, found, err := m.store.ReceivedAt(ctx, msg.ID); err == nil && found {
-				at, ok = t, true
+				ctx = pipeline.ContextWithAccepted(ctx, t)
 			}
 		}
-		if ok {
-			ctx = context.WithValue(ctx, acceptedKey{}, at)
-		}
-		err := h(ctx, msg)
-		if err == nil {
-			m.line.handled(msg.ID)
-		}
-		return err
+		return h(ctx, msg)
 	}
 }
-
-type acceptedKey struct{}
 
 // Matched implements handoff.Observer.
 func (m *Metrics) Matched(outcome bot.Outcome, took time.Duration) {
@@ -263,7 +240,7 @@ func (m *Metrics) Enqueued(ctx context.Context, ids []int64) {
 	if len(ids) == 0 {
 		return
 	}
-	if at, ok := ctx.Value(acceptedKey{}).(time.Time); ok {
+	if at, ok := pipeline.AcceptedAt(ctx); ok {
 		m.line.wrote(ids, at)
 	}
 }

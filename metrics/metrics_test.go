@@ -68,7 +68,10 @@ func TestCountersAreExported(t *testing.T) {
 	c.Duplicates.Add(1)
 	c.Sent.Add(2)
 	c.Failed.Add(1)
-	_, reg := newTestMetrics(t, Options{Counters: c, GroupCommits: func() (int64, int64) { return 4, 9 }})
+	c.Refused.Add(5)
+	c.GivenUp.Add(2)
+	c.Stranded.Add(1)
+	_, reg := newTestMetrics(t, Options{Counters: c, Queued: func() int { return 7 }, GroupCommits: func() (int64, int64) { return 4, 9 }})
 	c.Accepted.Add(1) // after registration: read at scrape time
 	want := `
 # HELP dingdesk_inbound_accepted_total Inbound messages stored for handling.
@@ -77,6 +80,18 @@ dingdesk_inbound_accepted_total 4
 # HELP dingdesk_inbound_duplicates_total Redeliveries of an already accepted msgId, ignored.
 # TYPE dingdesk_inbound_duplicates_total counter
 dingdesk_inbound_duplicates_total 1
+# HELP dingdesk_inbound_failed_total Inbound messages given up after inbox.max_attempts; the user got inbox.failed_reply.
+# TYPE dingdesk_inbound_failed_total counter
+dingdesk_inbound_failed_total 2
+# HELP dingdesk_inbound_refused_total Deliveries pushed back because the intake could not keep up in order (the platform redelivers them).
+# TYPE dingdesk_inbound_refused_total counter
+dingdesk_inbound_refused_total 5
+# HELP dingdesk_inbound_stranded_total Own pending messages the sweep found without a worker and queued (a safety net: should stay 0).
+# TYPE dingdesk_inbound_stranded_total counter
+dingdesk_inbound_stranded_total 1
+# HELP dingdesk_intake_queued_messages Accepted messages waiting in this replica's memory for, or in, their user's worker.
+# TYPE dingdesk_intake_queued_messages gauge
+dingdesk_intake_queued_messages 7
 # HELP dingdesk_outbound_failed_total Outbound messages given up and recorded as failed.
 # TYPE dingdesk_outbound_failed_total counter
 dingdesk_outbound_failed_total 1
@@ -91,7 +106,8 @@ dingdesk_storage_group_commits_total 4
 dingdesk_storage_grouped_transactions_total 9
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "dingdesk_inbound_accepted_total",
-		"dingdesk_inbound_duplicates_total", "dingdesk_outbound_failed_total", "dingdesk_outbound_sent_total",
+		"dingdesk_inbound_duplicates_total", "dingdesk_inbound_failed_total", "dingdesk_inbound_refused_total",
+		"dingdesk_inbound_stranded_total", "dingdesk_intake_queued_messages", "dingdesk_outbound_failed_total", "dingdesk_outbound_sent_total",
 		"dingdesk_storage_group_commits_total", "dingdesk_storage_grouped_transactions_total"); err != nil {
 		t.Fatal(err)
 	}
@@ -135,12 +151,13 @@ func TestReplyLatencyFollowsTheMessage(t *testing.T) {
 	if err := accept(ctx, adapter.Message{ID: "m1"}); err != nil {
 		t.Fatal(err)
 	}
+	accepted := pipeline.ContextWithAccepted(ctx, time.Now()) // what the intake hands its handler
 	ack := histogramOf(t, reg, "dingdesk_inbound_ack_duration_seconds")
 	if ack.GetSampleCount() != 1 || ack.GetSampleSum() < 0.005 {
 		t.Fatalf("ack histogram: %d samples, sum %v; want 1 of at least 5ms", ack.GetSampleCount(), ack.GetSampleSum())
 	}
 	time.Sleep(20 * time.Millisecond) // waiting in the intake queue
-	if err := handle(ctx, adapter.Message{ID: "m1"}); err != nil {
+	if err := handle(accepted, adapter.Message{ID: "m1"}); err != nil {
 		t.Fatal(err)
 	}
 	// The engine commits two replies and a failed transaction's one.
@@ -160,8 +177,11 @@ func TestReplyLatencyFollowsTheMessage(t *testing.T) {
 	if n := histogramOf(t, reg, "dingdesk_reply_latency_seconds").GetSampleCount(); n != 2 {
 		t.Fatalf("reply histogram: %d samples after the second reply, want 2", n)
 	}
-	if msgs, replies := m.line.size(); msgs != 0 || replies != 0 {
-		t.Fatalf("timeline holds %d messages and %d replies after everything was sent", msgs, replies)
+	if replies := m.line.size(); replies != 0 {
+		t.Fatalf("timeline holds %d replies after everything was sent", replies)
+	}
+	if store.lookups != 0 {
+		t.Fatalf("%d inbox reads for a message the intake timed", store.reads)
 	}
 
 	// A message accepted before a restart is timed from the inbox's record.
@@ -183,8 +203,8 @@ func TestReplyLatencyFollowsTheMessage(t *testing.T) {
 	}
 }
 
-// A failed acceptance is not acknowledged: neither timed nor remembered; a
-// failed handling keeps the acceptance time for the retry.
+// A failed acceptance is not acknowledged (not timed); a failed handling
+// keeps the acceptance time for the retry.
 func TestFailuresAreNotTimed(t *testing.T) {
 	m, reg := newTestMetrics(t, Options{})
 	ctx := context.Background()
@@ -195,16 +215,13 @@ func TestFailuresAreNotTimed(t *testing.T) {
 	if n := histogramOf(t, reg, "dingdesk_inbound_ack_duration_seconds").GetSampleCount(); n != 0 {
 		t.Fatalf("a refused message was timed as acknowledged (%d)", n)
 	}
-	if msgs, _ := m.line.size(); msgs != 0 {
-		t.Fatal("a refused message is remembered as accepted")
-	}
 
-	accept := m.TimeAccept(func(context.Context, adapter.Message) error { return nil })
-	accept(ctx, adapter.Message{ID: "m2"})
+	store := &fakeStore{received: map[string]time.Time{"m2": time.Now()}}
+	m, _ = newTestMetrics(t, Options{Store: store})
 	fails := true
 	var seen []bool
 	handle := m.TimeHandle(func(ctx context.Context, msg adapter.Message) error {
-		_, ok := ctx.Value(acceptedKey{}).(time.Time)
+		_, ok := pipeline.AcceptedAt(ctx)
 		seen = append(seen, ok)
 		if fails {
 			return errors.New("database away")
@@ -216,9 +233,6 @@ func TestFailuresAreNotTimed(t *testing.T) {
 	handle(ctx, adapter.Message{ID: "m2"})
 	if len(seen) != 2 || !seen[0] || !seen[1] {
 		t.Fatalf("acceptance time in the handler's context per attempt: %v, want both", seen)
-	}
-	if msgs, _ := m.line.size(); msgs != 0 {
-		t.Fatal("a handled message is still remembered")
 	}
 }
 
@@ -234,9 +248,8 @@ func TestMatchesAreTimedByOutcome(t *testing.T) {
 	}
 }
 
-// Entries nobody closes (a reply sent by another replica, a duplicate of a
-// handled message) go after messageTTL or trackFor, and the maps never pass
-// maxTracked.
+// Entries nobody closes (a reply sent by another replica) go after
+// trackFor, and the map never passes maxTracked.
 func TestTimelineStaysBounded(t *testing.T) {
 	clk := &clock{t: t0}
 	l := newTimeline()
@@ -247,21 +260,15 @@ func TestTimelineStaysBounded(t *testing.T) {
 			l.wrote([]int64{3}, clk.Now())
 		}
 	}
-	l.accepted("dup", t0)
 	l.wrote([]int64{1, 2}, t0)
-	clk.Add(messageTTL - time.Second)
+	clk.Add(trackFor - time.Minute)
 	touch()
-	if msgs, replies := l.size(); msgs != 1 || replies != 3 {
-		t.Fatalf("before messageTTL: %d messages, %d replies; want 1, 3", msgs, replies)
+	if replies := l.size(); replies != 3 {
+		t.Fatalf("before trackFor: %d replies; want 3", replies)
 	}
-	clk.Add(time.Minute)
+	clk.Add(2 * time.Minute)
 	touch()
-	if msgs, replies := l.size(); msgs != 0 || replies != 3 {
-		t.Fatalf("after messageTTL: %d messages, %d replies; want 0, 3", msgs, replies)
-	}
-	clk.Add(trackFor - messageTTL)
-	touch()
-	if _, replies := l.size(); replies != 1 {
+	if replies := l.size(); replies != 1 {
 		t.Fatalf("after trackFor: %d replies; want the fresh one only", replies)
 	}
 	if _, ok := l.sent(1); ok {
@@ -273,7 +280,7 @@ func TestTimelineStaysBounded(t *testing.T) {
 		ids[i] = int64(1000 + i)
 	}
 	l.wrote(ids, clk.Now())
-	if _, replies := l.size(); replies != maxTracked {
+	if replies := l.size(); replies != maxTracked {
 		t.Fatalf("%d replies held, want the cap %d", replies, maxTracked)
 	}
 }

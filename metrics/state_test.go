@@ -25,6 +25,7 @@ type fakeStore struct {
 	err      error
 	reads    int
 	received map[string]time.Time
+	lookups  int           // ReceivedAt calls
 	block    chan struct{} // when set, Stats waits for it to close
 }
 
@@ -39,6 +40,9 @@ func (f *fakeStore) Stats(ctx context.Context) (gormstore.Stats, error) {
 }
 
 func (f *fakeStore) ReceivedAt(_ context.Context, msgID string) (time.Time, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lookups++
 	at, ok := f.received[msgID]
 	return at, ok, nil
 }

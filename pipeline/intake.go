@@ -17,12 +17,30 @@ import (
 
 	"github.com/dingdesk/dingdesk/adapter"
 	"github.com/dingdesk/dingdesk/config"
-	"github.com/dingdesk/dingdesk/gormstore"
 )
 
 // HandleFunc handles one stored inbound message. It is never called twice
-// at once for one user in this process.
+// at once for one user in this process. A message some earlier run already
+// handled (a re-run after a crash, another replica) is a success: nil, as
+// the hand-off engine returns for it; an error is retried.
 type HandleFunc func(ctx context.Context, msg adapter.Message) error
+
+type acceptedKey struct{}
+
+// ContextWithAccepted is ctx carrying when the message being handled was
+// accepted. The intake sets it for the messages it stored; a handler run
+// elsewhere (a test, a replay) may set it too.
+func ContextWithAccepted(ctx context.Context, at time.Time) context.Context {
+	return context.WithValue(ctx, acceptedKey{}, at)
+}
+
+// AcceptedAt is when the message a handler is running for was accepted by
+// this process; false for a message recovered from the inbox (a previous
+// life, a dead replica), whose inbox row tells.
+func AcceptedAt(ctx context.Context) (time.Time, bool) {
+	at, ok := ctx.Value(acceptedKey{}).(time.Time)
+	return at, ok
+}
 
 // ErrOverloaded refuses a delivery the service cannot queue now (too many
 // accepted messages wait, or an earlier message of the same user was
@@ -58,26 +76,16 @@ type IntakeOptions struct {
 	// Config is read live for limits, attempts and the apology text.
 	Config func() config.Inbox
 	// Kick sends the apology written for a failed message (Outbox.Kick).
-	Kick func([]gormstore.OutboxItem)
+	Kick func([]OutboxItem)
 	Now  func() time.Time
 	Log  *slog.Logger
-	// Metrics gets the accepted/duplicate/handled counters.
+	// Metrics gets the intake's counters.
 	Metrics *Metrics
-}
-
-// IntakeStats are the intake's counters and gauges, for /metrics.
-type IntakeStats struct {
-	Queued     int64 // accepted messages waiting for or in their worker (gauge)
-	Refused    int64 // deliveries pushed back: the platform delivers them again
-	Failed     int64 // messages given up after inbox.max_attempts; the user got the apology
-	Unreadable int64 // stored rows that could not be decoded, recorded as failed
-	TakenOver  int64 // messages of dead replicas (or of this process's previous life) taken over
-	Stranded   int64 // own pending messages found without a worker (a safety net; stays 0)
 }
 
 // Intake is the adapter.Handler of the service.
 type Intake struct {
-	inbox   *gormstore.Inbox
+	inbox   Inbox
 	handle  HandleFunc
 	opts    IntakeOptions
 	log     *slog.Logger
@@ -94,15 +102,14 @@ type Intake struct {
 
 	adm admission
 
-	refused, failed, unreadable, takenOver, stranded atomic.Int64
-	sweeps                                           atomic.Int64
-	lastRefusalLog                                   atomic.Int64 // unix nanos
+	sweeps         atomic.Int64
+	lastRefusalLog atomic.Int64 // unix nanos
 }
 
 // NewIntake starts the ordered workers. Messages of one user always go to
 // the same worker, which keeps them in order without any lock shared by
 // all.
-func NewIntake(inbox *gormstore.Inbox, handle HandleFunc, o IntakeOptions) *Intake {
+func NewIntake(inbox Inbox, handle HandleFunc, o IntakeOptions) *Intake {
 	if o.Shards < 1 {
 		o.Shards = 1
 	}
@@ -129,13 +136,11 @@ func NewIntake(inbox *gormstore.Inbox, handle HandleFunc, o IntakeOptions) *Inta
 	return in
 }
 
-// Stats reads the counters.
-func (in *Intake) Stats() IntakeStats {
+// Queued is how many accepted messages wait for, or are in, their worker.
+func (in *Intake) Queued() int {
 	in.adm.mu.Lock()
-	queued := in.adm.queued
-	in.adm.mu.Unlock()
-	return IntakeStats{Queued: int64(queued), Refused: in.refused.Load(), Failed: in.failed.Load(),
-		Unreadable: in.unreadable.Load(), TakenOver: in.takenOver.Load(), Stranded: in.stranded.Load()}
+	defer in.adm.mu.Unlock()
+	return in.adm.queued
 }
 
 // Accept stores msg and queues it for handling. It returns once the
@@ -153,7 +158,7 @@ func (in *Intake) Accept(ctx context.Context, msg adapter.Message) error {
 	size := messageSize(msg)
 	sl := in.admit(msg, size)
 	if sl == nil {
-		in.refused.Add(1)
+		in.metrics.Refused.Add(1)
 		in.logRefusal(msg)
 		return ErrOverloaded
 	}
@@ -171,6 +176,7 @@ func (in *Intake) Accept(ctx context.Context, msg adapter.Message) error {
 		return nil
 	}
 	in.metrics.Accepted.Add(1)
+	sl.accepted = time.Now()
 	_, busy := in.inflight.LoadOrStore(msg.ID, struct{}{}) // recovery may have queued it already
 	sl.resolve(!busy)
 	return nil
@@ -184,9 +190,8 @@ func (in *Intake) logRefusal(msg adapter.Message) {
 	if now-last < int64(time.Second) || !in.lastRefusalLog.CompareAndSwap(last, now) {
 		return
 	}
-	st := in.Stats()
 	in.log.Warn("intake cannot keep up: refusing deliveries, the platform delivers them again",
-		"msg_id", msg.ID, "queued", st.Queued, "refused_total", st.Refused)
+		"msg_id", msg.ID, "queued", in.Queued(), "refused_total", in.metrics.Refused.Load())
 }
 
 func messageSize(m adapter.Message) int64 { return int64(len(m.Text)) + 512 }
@@ -279,7 +284,10 @@ type slot struct {
 	msg  adapter.Message
 	size int64
 	ok   bool // stored as new and not queued elsewhere: handle it
-	done chan struct{}
+	// accepted is when Accept stored the message (zero for recovered
+	// ones); the handler finds it with AcceptedAt.
+	accepted time.Time
+	done     chan struct{}
 }
 
 func (sl *slot) resolve(ok bool) {
@@ -354,7 +362,7 @@ func (in *Intake) worker(s *shard) {
 		}
 		<-sl.done // stored (or not) by its Accept, a few milliseconds
 		if sl.ok {
-			in.process(sl.msg)
+			in.process(sl.msg, sl.accepted)
 			in.inflight.Delete(sl.msg.ID)
 		}
 		in.release(sl.size)
@@ -367,7 +375,7 @@ func (in *Intake) worker(s *shard) {
 // poison message) never blocks its user's worker for good. While storage
 // itself fails, attempts are not counted: nothing is given up because the
 // database was away. At shutdown it stays pending for the next start.
-func (in *Intake) process(msg adapter.Message) {
+func (in *Intake) process(msg adapter.Message, accepted time.Time) {
 	backoff := 100 * time.Millisecond
 	attempts := 0
 	for {
@@ -376,8 +384,8 @@ func (in *Intake) process(msg adapter.Message) {
 			return
 		default:
 		}
-		err := in.handleSafely(msg)
-		if err == nil || errors.Is(err, gormstore.ErrAlreadyHandled) {
+		err := in.handleSafely(msg, accepted)
+		if err == nil {
 			in.metrics.Handled.Add(1)
 			return
 		}
@@ -404,8 +412,12 @@ func (in *Intake) process(msg adapter.Message) {
 
 // handleSafely runs the handler, turning a panic into an error: a message
 // that crashes the engine is a poison message, not a crash loop.
-func (in *Intake) handleSafely(msg adapter.Message) (err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+func (in *Intake) handleSafely(msg adapter.Message, accepted time.Time) (err error) {
+	ctx := context.Background()
+	if !accepted.IsZero() {
+		ctx = ContextWithAccepted(ctx, accepted)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	defer func() {
 		if p := recover(); p != nil {
@@ -429,7 +441,7 @@ func (in *Intake) giveUp(msg adapter.Message, attempts int, cause error) {
 		items, err := in.inbox.MarkFailed(ctx, msg.ID, attempts, cause.Error(), in.opts.Now(), sorry)
 		cancel()
 		if err == nil {
-			in.failed.Add(1)
+			in.metrics.GivenUp.Add(1)
 			in.log.Error("inbound message failed for good; the user was told", "msg_id", msg.ID,
 				"user", msg.UserKey(), "attempts", attempts, "err", cause)
 			if in.opts.Kick != nil {
@@ -476,11 +488,11 @@ func (in *Intake) Recover(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	if taken > 0 {
-		in.takenOver.Add(taken)
+		in.metrics.TakenOver.Add(taken)
 		in.log.Info("took over the messages of a dead replica", "count", taken)
 	}
 	for _, u := range bad {
-		in.unreadable.Add(1)
+		in.metrics.Unreadable.Add(1)
 		in.log.Error("unreadable stored message skipped and recorded as failed", "row", u.RowID, "msg_id", u.MsgID, "err", u.Err)
 		if err := in.inbox.MarkUnreadable(ctx, u, now); err != nil {
 			in.log.Warn("unreadable message not recorded", "row", u.RowID, "err", err)
@@ -499,7 +511,7 @@ func (in *Intake) Recover(ctx context.Context) (int, error) {
 		n++
 	}
 	if s := int64(n) - taken; s > 0 {
-		in.stranded.Add(s)
+		in.metrics.Stranded.Add(s)
 		in.log.Warn("pending messages found without a worker, queued", "count", s)
 	}
 	return n, nil

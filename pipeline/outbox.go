@@ -9,7 +9,6 @@ import (
 
 	"github.com/dingdesk/dingdesk/adapter"
 	"github.com/dingdesk/dingdesk/config"
-	"github.com/dingdesk/dingdesk/gormstore"
 )
 
 // Outbox sends stored replies. A reply is first tried right after the
@@ -17,7 +16,7 @@ import (
 // background loop with exponential backoff until they succeed or run out
 // of attempts or age, and are then recorded as failed with the reason.
 type Outbox struct {
-	store   *gormstore.OutboxStore
+	store   OutboxStore
 	sender  adapter.Sender
 	cfg     func() config.Outbox
 	now     func() time.Time
@@ -41,7 +40,7 @@ type Outbox struct {
 }
 
 // NewOutbox builds the sender; Run starts its retry loop.
-func NewOutbox(store *gormstore.OutboxStore, sender adapter.Sender, cfg func() config.Outbox, now func() time.Time, log *slog.Logger, m *Metrics) *Outbox {
+func NewOutbox(store OutboxStore, sender adapter.Sender, cfg func() config.Outbox, now func() time.Time, log *slog.Logger, m *Metrics) *Outbox {
 	if now == nil {
 		now = time.Now
 	}
@@ -104,7 +103,7 @@ func (o *Outbox) recordSent() {
 // user's replies leave in the order they were written. The rows are the
 // caller's under their birth lease, so they are neither claimed nor read
 // back: items are what the committed transaction wrote.
-func (o *Outbox) Kick(items []gormstore.OutboxItem) {
+func (o *Outbox) Kick(items []OutboxItem) {
 	if len(items) == 0 {
 		return
 	}
@@ -219,7 +218,7 @@ func (o *Outbox) deliver(ctx context.Context, id int64) {
 
 // send delivers a held item and records the outcome. It reports a
 // delivery, whose id stays in flight until recordSent has written it.
-func (o *Outbox) send(ctx context.Context, item *gormstore.OutboxItem) bool {
+func (o *Outbox) send(ctx context.Context, item *OutboxItem) bool {
 	id := item.ID
 	sendErr := o.sender.Send(ctx, item.Reply)
 	// Record the outcome even if ctx ended meanwhile.

@@ -73,15 +73,16 @@ func TestIntakeBurstKeepsOrder(t *testing.T) {
 		var peak atomic.Int64
 		var in *pipeline.Intake
 		handle := func(ctx context.Context, m adapter.Message) error {
-			if q := in.Stats().Queued; q > peak.Load() {
+			if q := int64(in.Queued()); q > peak.Load() {
 				peak.Store(q)
 			}
 			return h.handle(ctx, m)
 		}
 		cfg := config.Default().Inbox
 		cfg.MaxQueued = int(maxQueued)
+		counters := &pipeline.Metrics{}
 		in = pipeline.NewIntake(inbox, handle, pipeline.IntakeOptions{Shards: 16, Log: quiet,
-			Config: func() config.Inbox { return cfg }})
+			Config: func() config.Inbox { return cfg }, Metrics: counters})
 		p := &platform{in: in}
 		start := time.Now()
 		// Users write at once; each user's messages leave in order, one
@@ -119,11 +120,14 @@ func TestIntakeBurstKeepsOrder(t *testing.T) {
 				}
 			}
 		}
-		st := in.Stats()
+		stranded, takenOver := counters.Stranded.Load(), counters.TakenOver.Load()
 		t.Logf("%d messages from %d users in %v: %d refusals (redelivered), peak queued %d (max %d), out of order %d, stranded %d",
-			users*perUser, users, elapsed.Round(time.Millisecond), p.refusals.Load(), peak.Load(), maxQueued, outOfOrder, st.Stranded)
-		if st.Stranded != 0 || st.TakenOver != 0 {
-			t.Errorf("messages parked for a sweep: %+v", st)
+			users*perUser, users, elapsed.Round(time.Millisecond), p.refusals.Load(), peak.Load(), maxQueued, outOfOrder, stranded)
+		if stranded != 0 || takenOver != 0 {
+			t.Errorf("messages parked for a sweep: %d stranded, %d taken over", stranded, takenOver)
+		}
+		if got := counters.Refused.Load(); got != p.refusals.Load() {
+			t.Errorf("refused counter %d, the platform saw %d refusals", got, p.refusals.Load())
 		}
 		if p.refusals.Load() == 0 && maxQueued*10 < int64(users*perUser) {
 			t.Error("the burst never made the intake push back; the test did not test overload")
@@ -171,7 +175,8 @@ func TestIntakeGivesUpPoisonMessage(t *testing.T) {
 		cfg := config.Default().Inbox
 		cfg.MaxAttempts = 3
 		cfg.FailedReply = "抱歉，处理失败"
-		in := pipeline.NewIntake(inbox, handle, pipeline.IntakeOptions{Shards: 2, Log: quiet,
+		counters := &pipeline.Metrics{}
+		in := pipeline.NewIntake(inbox, handle, pipeline.IntakeOptions{Shards: 2, Log: quiet, Metrics: counters,
 			Config: func() config.Inbox { return cfg },
 			Kick: func(items []gormstore.OutboxItem) {
 				mu.Lock()
@@ -195,8 +200,8 @@ func TestIntakeGivesUpPoisonMessage(t *testing.T) {
 		if tries.Load() != 3 {
 			t.Errorf("poison tried %d times, want inbox.max_attempts = 3", tries.Load())
 		}
-		if st := in.Stats(); st.Failed != 1 {
-			t.Errorf("failed counter = %d, want 1", st.Failed)
+		if n := counters.GivenUp.Load(); n != 1 {
+			t.Errorf("given-up counter = %d, want 1", n)
 		}
 		if len(kicked) != 1 || kicked[0].Reply.Text != "抱歉，处理失败" || kicked[0].Reply.UserID != "u" {
 			t.Fatalf("apology = %+v", kicked)
@@ -244,7 +249,9 @@ func TestIntakeDoesNotCountStorageOutages(t *testing.T) {
 		}
 		cfg := config.Default().Inbox
 		cfg.MaxAttempts = 2
-		in := pipeline.NewIntake(inbox, handle, pipeline.IntakeOptions{Shards: 1, Log: quiet, Config: func() config.Inbox { return cfg }})
+		counters := &pipeline.Metrics{}
+		in := pipeline.NewIntake(inbox, handle, pipeline.IntakeOptions{Shards: 1, Log: quiet, Metrics: counters,
+			Config: func() config.Inbox { return cfg }})
 		n, err := in.Recover(ctx)
 		if err != nil || n != 1 {
 			t.Fatalf("recover = %d, %v", n, err)
@@ -257,8 +264,8 @@ func TestIntakeDoesNotCountStorageOutages(t *testing.T) {
 		if got := h.byUser["u"]; len(got) != 1 {
 			t.Fatalf("handled %v after %d calls, want flaky handled once the storage came back", got, calls.Load())
 		}
-		if st := in.Stats(); st.Failed != 0 {
-			t.Fatalf("given up during a storage outage: %+v", st)
+		if n := counters.GivenUp.Load(); n != 0 {
+			t.Fatalf("given up %d messages during a storage outage", n)
 		}
 	})
 }

@@ -226,3 +226,65 @@ func TestOutboxRetriesAndRecordsFailure(t *testing.T) {
 		}
 	})
 }
+
+// The handler's context tells when the intake accepted the message, on
+// every attempt (the reply latency is timed from it); a message recovered
+// from the inbox carries none (its inbox row tells).
+func TestHandlerSeesAcceptanceTime(t *testing.T) {
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
+		db := gormstoretest.Open(t, driver)
+		inbox := gormstore.NewInbox(db, nil)
+		defer inbox.Close()
+		var mu sync.Mutex
+		seen := map[string][]time.Time{}
+		attempts := 0
+		handle := func(ctx context.Context, m adapter.Message) error {
+			at, _ := pipeline.AcceptedAt(ctx)
+			mu.Lock()
+			seen[m.ID] = append(seen[m.ID], at)
+			if m.ID == "new" {
+				attempts++
+			}
+			first := m.ID == "new" && attempts == 1
+			mu.Unlock()
+			if first {
+				return errors.New("database went away")
+			}
+			return gormstore.NewHandoffStore(db, nil).Transact(ctx, func(tx handoff.Tx) error { return tx.MarkHandled(m.ID, time.Now()) })
+		}
+		// A message stored by a previous life of this replica, not handled.
+		if _, err := inbox.Accept(context.Background(), msg("old", "u2")); err != nil {
+			t.Fatal(err)
+		}
+		// The intake's clock runs a minute ahead, so the first sweep finds
+		// "old" pending without a worker.
+		later := func() time.Time { return time.Now().Add(time.Minute) }
+		in := pipeline.NewIntake(inbox, handle, pipeline.IntakeOptions{Shards: 2, Log: quiet, Now: later})
+		before := time.Now()
+		if err := in.Accept(context.Background(), msg("new", "u1")); err != nil {
+			t.Fatal(err)
+		}
+		after := time.Now()
+		if _, err := in.Recover(context.Background()); err != nil { // the first sweep looks at own pending rows
+			t.Fatal(err)
+		}
+		dctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := in.Drain(dctx); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if got := seen["new"]; len(got) != 2 || got[0].Before(before) || got[0].After(after) || !got[len(got)-1].Equal(got[0]) {
+			t.Fatalf("acceptance times seen for an accepted message: %v, want two attempts, each within [%v, %v]", got, before, after)
+		}
+		if len(seen["old"]) != 1 {
+			t.Fatalf("recovered message handled %d times, want once", len(seen["old"]))
+		}
+		for _, at := range seen["old"] {
+			if !at.IsZero() {
+				t.Fatalf("a recovered message carries an acceptance time: %v", at)
+			}
+		}
+	})
+}

@@ -166,11 +166,11 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.DB.Driver == "sqlite" {
 		mo.GroupCommits = m.DB.GroupStats
 	}
-	mo.Intake = func() pipeline.IntakeStats {
+	mo.Queued = func() int {
 		if m.Intake == nil { // scraped before the intake is built
-			return pipeline.IntakeStats{}
+			return 0
 		}
-		return m.Intake.Stats()
+		return m.Intake.Queued()
 	}
 	if m.prom, err = metrics.New(m.Registry, mo); err != nil {
 		return err
