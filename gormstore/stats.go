@@ -6,34 +6,18 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/dingdesk/dingdesk/metrics"
 )
 
-// Stats is a snapshot of the service's state for the gauges of /metrics.
-// Times are UTC; a zero time means there is no such row.
-type Stats struct {
-	// InboxUnhandled counts accepted messages not handled yet;
-	// InboxOldest is when the oldest of them was received.
-	InboxUnhandled int64
-	InboxOldest    time.Time
-	// OutboxUnsent counts replies neither sent nor given up (waiting for
-	// a retry or being sent); OutboxOldest is when the oldest was written.
-	OutboxUnsent int64
-	OutboxOldest time.Time
-	// Groups are the skill groups that have a lock row (every group a
-	// config ever named), by name.
-	Groups []GroupStats
-	// Presence is every known agent's presence by staffId; agents who
-	// never went online have no entry.
-	Presence map[string]string
-}
+// Stats and GroupStats are the metrics package's records (metrics.Store),
+// which StatsStore fills.
+type (
+	Stats      = metrics.Stats
+	GroupStats = metrics.GroupStats
+)
 
-// GroupStats are one skill group's open sessions.
-type GroupStats struct {
-	Name           string
-	Queued, Active int64
-	// OldestQueued is when the longest-waiting queued session was queued.
-	OldestQueued time.Time
-}
+var _ metrics.Store = (*StatsStore)(nil)
 
 // StatsStore runs the read queries behind Stats. Each one is bounded by an
 // index to the rows it counts (the backlog, the open sessions), never by

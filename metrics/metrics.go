@@ -19,7 +19,6 @@ import (
 	"github.com/dingdesk/dingdesk/adapter"
 	"github.com/dingdesk/dingdesk/bot"
 	"github.com/dingdesk/dingdesk/config"
-	"github.com/dingdesk/dingdesk/gormstore"
 	"github.com/dingdesk/dingdesk/handoff"
 	"github.com/dingdesk/dingdesk/pipeline"
 )
@@ -55,10 +54,11 @@ type Options struct {
 	Log *slog.Logger
 }
 
-// Store is what the metrics read from storage (gormstore.StatsStore).
+// Store is what the metrics read from storage (gormstore.StatsStore
+// implements it).
 type Store interface {
 	// Stats reads the open work: backlogs, sessions, presences.
-	Stats(ctx context.Context) (gormstore.Stats, error)
+	Stats(ctx context.Context) (Stats, error)
 	// ReceivedAt is when the inbox accepted msgID (ok false: unknown).
 	ReceivedAt(ctx context.Context, msgID string) (at time.Time, ok bool, err error)
 }
@@ -262,4 +262,31 @@ func (m *Metrics) Delivered(outboxID int64) {
 	if at, ok := m.line.sent(outboxID); ok {
 		m.reply.Observe(time.Since(at).Seconds())
 	}
+}
+
+// Stats is a snapshot of the service's state for the gauges of /metrics.
+// Times are UTC; a zero time means there is no such row.
+type Stats struct {
+	// InboxUnhandled counts accepted messages not handled yet;
+	// InboxOldest is when the oldest of them was received.
+	InboxUnhandled int64
+	InboxOldest    time.Time
+	// OutboxUnsent counts replies neither sent nor given up (waiting for
+	// a retry or being sent); OutboxOldest is when the oldest was written.
+	OutboxUnsent int64
+	OutboxOldest time.Time
+	// Groups are the skill groups that have a lock row (every group a
+	// config ever named), by name.
+	Groups []GroupStats
+	// Presence is every known agent's presence by staffId; agents who
+	// never went online have no entry.
+	Presence map[string]string
+}
+
+// GroupStats are one skill group's open sessions.
+type GroupStats struct {
+	Name           string
+	Queued, Active int64
+	// OldestQueued is when the longest-waiting queued session was queued.
+	OldestQueued time.Time
 }

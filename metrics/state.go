@@ -11,7 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dingdesk/dingdesk/config"
-	"github.com/dingdesk/dingdesk/gormstore"
 	"github.com/dingdesk/dingdesk/handoff"
 )
 
@@ -32,7 +31,7 @@ type stateCollector struct {
 	mu     sync.Mutex // held during a read: concurrent scrapes wait for it
 	readAt time.Time  // zero before the first read
 	took   time.Duration
-	stats  gormstore.Stats
+	stats  Stats
 	err    error
 
 	up, readSeconds                  *prometheus.Desc
@@ -107,7 +106,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	// Every configured group has its series, zero or not; a group no
 	// longer configured shows only while users are still in it.
 	groups := c.groups()
-	stored := make(map[string]gormstore.GroupStats, len(st.Groups))
+	stored := make(map[string]GroupStats, len(st.Groups))
 	for _, g := range st.Groups {
 		stored[g.Name] = g
 	}
@@ -143,7 +142,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // read returns the cached read, or reads again once it is older than ttl.
-func (c *stateCollector) read() (gormstore.Stats, time.Duration, error) {
+func (c *stateCollector) read() (Stats, time.Duration, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.readAt.IsZero() && c.now().Sub(c.readAt) < c.ttl {

@@ -14,14 +14,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/dingdesk/dingdesk/config"
-	"github.com/dingdesk/dingdesk/gormstore"
 	"github.com/dingdesk/dingdesk/handoff"
 )
 
 // fakeStore is a Store whose answers the test sets; it counts the reads.
 type fakeStore struct {
 	mu       sync.Mutex
-	stats    gormstore.Stats
+	stats    Stats
 	err      error
 	reads    int
 	received map[string]time.Time
@@ -29,7 +28,7 @@ type fakeStore struct {
 	block    chan struct{} // when set, Stats waits for it to close
 }
 
-func (f *fakeStore) Stats(ctx context.Context) (gormstore.Stats, error) {
+func (f *fakeStore) Stats(ctx context.Context) (Stats, error) {
 	if f.block != nil {
 		<-f.block
 	}
@@ -47,7 +46,7 @@ func (f *fakeStore) ReceivedAt(_ context.Context, msgID string) (time.Time, bool
 	return at, ok, nil
 }
 
-func (f *fakeStore) set(st gormstore.Stats, err error) {
+func (f *fakeStore) set(st Stats, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.stats, f.err = st, err
@@ -88,10 +87,10 @@ func groupsCfg() []config.SkillGroup {
 // scrape time.
 func TestStateGauges(t *testing.T) {
 	clk := &clock{t: t0}
-	store := &fakeStore{stats: gormstore.Stats{
+	store := &fakeStore{stats: Stats{
 		InboxUnhandled: 3, InboxOldest: t0.Add(-90 * time.Second),
 		OutboxUnsent: 2, OutboxOldest: t0.Add(-30 * time.Second),
-		Groups: []gormstore.GroupStats{
+		Groups: []GroupStats{
 			{Name: "gone", Queued: 1, OldestQueued: t0.Add(-time.Hour)}, // removed from the config, a user still waits
 			{Name: "it", Queued: 2, Active: 4, OldestQueued: t0.Add(-5 * time.Minute)},
 			{Name: "old"}, // removed and empty: no series
@@ -159,7 +158,7 @@ dingdesk_state_up 1
 // next scrape after it reads again.
 func TestStateReadIsCached(t *testing.T) {
 	clk := &clock{t: t0}
-	store := &fakeStore{stats: gormstore.Stats{OutboxUnsent: 1}, block: make(chan struct{})}
+	store := &fakeStore{stats: Stats{OutboxUnsent: 1}, block: make(chan struct{})}
 	c := newStateCollector(store, groupsCfg, 5*time.Second, clk.Now, quiet)
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(c)
@@ -181,7 +180,7 @@ func TestStateReadIsCached(t *testing.T) {
 		t.Fatalf("8 concurrent scrapes read the store %d times, want 1", n)
 	}
 
-	store.set(gormstore.Stats{OutboxUnsent: 7}, nil)
+	store.set(Stats{OutboxUnsent: 7}, nil)
 	clk.Add(4 * time.Second)
 	if v := gaugeValue(t, reg, "dingdesk_outbox_backlog_messages"); v != 1 || store.readCount() != 1 {
 		t.Fatalf("within the TTL: backlog %v after %d reads, want the cached 1 after 1", v, store.readCount())
@@ -212,7 +211,7 @@ func TestStateReadFailure(t *testing.T) {
 	if store.readCount() != 1 {
 		t.Fatalf("a failing store was read %d times within the TTL", store.readCount())
 	}
-	store.set(gormstore.Stats{OutboxUnsent: 2}, nil)
+	store.set(Stats{OutboxUnsent: 2}, nil)
 	clk.Add(5 * time.Second)
 	if v := gaugeValue(t, reg, "dingdesk_state_up"); v != 1 {
 		t.Fatalf("state_up = %v once the store answers", v)
