@@ -72,12 +72,15 @@ func loadPages(texts func() *config.WebTexts) (*pages, error) {
 			return localTime(t).Format("01-02 15:04")
 		},
 		"since":    func(t time.Time) string { return sinceText(texts(), t) },
+		"dur":      func(d time.Duration) string { return durationText(texts(), d) },
 		"iso":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"reason":   func(r string) string { return reasonText(texts(), r) },
 		"ending":   func(r string) string { return endText(texts(), r) },
 		"sender":   func(m Message) string { return senderText(texts(), m) },
 		"clip":     clipText,
 		"presence": func(p Presence) string { return presenceText(texts(), p) },
+		// presenceOf is presence for the monitor's plain strings.
+		"presenceOf": func(p string) string { return presenceText(texts(), Presence(p)) },
 		"chatType": func(c string) string {
 			if c == "2" {
 				return texts().ChatGroup
