@@ -161,9 +161,6 @@ func New(d Deps) (*Server, error) {
 	return s, nil
 }
 
-// Hub is the live transport (and the Publisher the engine may call).
-func (s *Server) Hub() *Hub { return s.hub }
-
 // Start runs the event tailer and the hourly prune of expired browser
 // sessions. The events come from the engine's transactions (whatever
 // front end, user or timer caused them, on any replica).

@@ -132,13 +132,6 @@ const (
 	EventPresence = "presence" // Data: presence; the agent's presence changed
 )
 
-// Publisher tells browsers about changes that are not the engine's (the
-// engine writes its own events in its transactions: see handoff.Event);
-// Publish stores the events before returning.
-type Publisher interface {
-	Publish(ctx context.Context, events ...Event) error
-}
-
 // Errors of the login links.
 var (
 	ErrLinkUnknown = errors.New("login link unknown")
