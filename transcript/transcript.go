@@ -66,8 +66,8 @@ type Session struct {
 // Line is one message of a transcript.
 type Line struct {
 	ID         int64
-	SessionID  int64 // 0: with the bot
-	Direction  string
+	SessionID  int64  // 0: with the bot
+	Direction  string // in, out
 	SenderKind string // user, bot, agent, system
 	SenderID   string
 	SenderName string

@@ -510,9 +510,6 @@ var adminFuncs = template.FuncMap{
 	},
 	// rowOf pairs a report row with the group names for admin-report-row.
 	"rowOf": func(r report.Row, names report.Names) map[string]any { return map[string]any{"Row": r, "Names": names} },
-	"presenceCN": func(p string) string {
-		return map[string]string{"online": "在线", "busy": "忙碌", "offline": "离线"}[p]
-	},
 	// field names an import column as the workbook does.
 	"field": func(f string) string {
 		if n, ok := map[string]string{"question": "问题", "similar": "相似问题", "answer": "答案", "category": "类目",

@@ -204,9 +204,9 @@ func (s *Server) setCookie(c *gin.Context, name, value, path string, maxAge time
 		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
 }
 
+// clearCookie deletes a cookie set by setCookie (same path and flags).
 func (s *Server) clearCookie(c *gin.Context, name, path string) {
-	http.SetCookie(c.Writer, &http.Cookie{Name: name, Value: "", Path: path, MaxAge: -1,
-		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+	s.setCookie(c, name, "", path, -time.Second) // MaxAge -1: delete now
 }
 
 // startSession logs staffID in: a new server-side session and its cookie,

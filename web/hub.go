@@ -22,7 +22,9 @@ import (
 // memory per process; with the table as the only source of truth, its
 // Replayer would be a thin wrapper over the same two queries, and what is
 // left (headers, framing, heartbeats) is the fifty lines of ServeStream.
-// The transport stays behind Publisher, so a WebSocket one could follow.
+// Nothing publishes through the hub: the engine writes the events in its
+// own transactions (handoff.Tx.Publish) and the workbench Wakes the tail
+// after an operation.
 type Hub struct {
 	store Store
 	log   *slog.Logger
@@ -58,26 +60,6 @@ func NewHub(store Store, log *slog.Logger, now func() time.Time, retention func(
 	return &Hub{store: store, log: log, now: now, poll: 100 * time.Millisecond, heartbeat: 20 * time.Second,
 		retention: retention, poke: make(chan struct{}, 1), done: make(chan struct{}),
 		subs: map[*subscriber]struct{}{}, ready: make(chan struct{})}
-}
-
-var _ Publisher = (*Hub)(nil)
-
-// Publish stores events and wakes this replica's tailer.
-func (h *Hub) Publish(ctx context.Context, events ...Event) error {
-	now := h.now()
-	for i := range events {
-		if events[i].At.IsZero() {
-			events[i].At = now
-		}
-	}
-	if err := h.store.AppendEvents(ctx, events); err != nil {
-		return fmt.Errorf("publish events: %w", err)
-	}
-	select {
-	case h.poke <- struct{}{}:
-	default:
-	}
-	return nil
 }
 
 // Wake makes this replica's tailer read the table now rather than at its
@@ -229,13 +211,6 @@ func (h *Hub) Close() {
 		h.mu.Unlock()
 		close(h.done)
 	})
-}
-
-// Streams counts the open streams of this replica.
-func (h *Hub) Streams() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.subs)
 }
 
 // ServeStream is the SSE endpoint for topics. It replays stored events

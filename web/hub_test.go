@@ -78,13 +78,15 @@ func newHub(t *testing.T, db *gormstore.DB) *web.Hub {
 func TestHubAcrossReplicasAndReplay(t *testing.T) {
 	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
 		cfg := gormstoretest.NewStorage(t, driver)
-		a, b := newHub(t, gormstoretest.OpenStorage(t, cfg)), newHub(t, gormstoretest.OpenStorage(t, cfg))
+		// Replica B's engine stores events in its own database handle;
+		// only replica A runs a hub here.
+		a, b := newHub(t, gormstoretest.OpenStorage(t, cfg)), gormstore.NewWebStore(gormstoretest.OpenStorage(t, cfg))
 		ctx := context.Background()
 		lines := stream(t, a, []string{web.AgentTopic("agent1")}, "")
 		expectLine(t, lines, "event: hello", 5*time.Second)
 		start := time.Now()
-		if err := b.Publish(ctx, web.Event{Topic: web.AgentTopic("agent2"), Type: "message", Data: "not-mine"},
-			web.Event{Topic: web.AgentTopic("agent1"), Type: "message", Data: "42"}); err != nil {
+		if err := b.AppendEvents(ctx, []web.Event{{Topic: web.AgentTopic("agent2"), Type: "message", Data: "not-mine"},
+			{Topic: web.AgentTopic("agent1"), Type: "message", Data: "42"}}); err != nil {
 			t.Fatal(err)
 		}
 		expectLine(t, lines, "data: 42", 2*time.Second)

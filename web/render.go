@@ -79,6 +79,8 @@ func loadPages(texts func() *config.WebTexts) (*pages, error) {
 		"sender":   func(m Message) string { return senderText(texts(), m) },
 		"clip":     clipText,
 		"presence": func(p Presence) string { return presenceText(texts(), p) },
+		// presenceOf is presence for the monitor's plain strings.
+		"presenceOf": func(p string) string { return presenceText(texts(), Presence(p)) },
 		"chatType": func(c string) string {
 			if c == "2" {
 				return texts().ChatGroup

@@ -1,20 +1,19 @@
 // Package web is dingdesk's browser side: the agent workbench (客服工作台)
 // under /desk, the login (DingTalk OAuth, 免登 inside the DingTalk client,
-// one-time login links), browser sessions with CSRF protection, and the
-// live transport (Server-Sent Events backed by a stored event table). The
+// one-time login links), browser sessions with CSRF protection, the live
+// transport (Server-Sent Events backed by a stored event table), and the
+// admin console (管理后台, admin.go) under /admin, the landing page of
+// an admin's login, on the same login, sessions, CSRF check and layout. The
 // events are written by the hand-off engine in its own transactions
-// (handoff.Tx.Publish, written to the table by storage); the Hub tails it and
-// fans them out, so every replica's browsers see every change. An admin
-// console (/admin, the landing page of an admin's login) is meant to mount
-// on the same pieces — Server.Protected, Server.Hub and Mount's router —
-// and is not part of this package: until it is mounted, /admin is not
-// served.
+// (handoff.Tx.Publish, written to the table by the gormstore); the Hub tails
+// it and fans them out, so every replica's browsers see every change.
 //
 // Pages are html/template, embedded with go:embed; htmx swaps fragments;
 // static assets are embedded and served under a content-hash path, cached
 // for a year. The package talks to the hand-off engine through Engine, to
-// the knowledge base through Knowledge and to storage through Store: all
-// defined here, implemented and wired in cmd/dingdesk.
+// the knowledge base through Knowledge, to storage through Store and to the
+// console's domain packages through Admin: all defined here, implemented
+// and wired in cmd/dingdesk.
 package web
 
 import (
@@ -44,15 +43,12 @@ type Engine interface {
 	// Transfer moves the session to a skill group, with an optional note
 	// (转接附言) for whoever takes it.
 	Transfer(ctx context.Context, staffID string, no int, group, note string) (Transferred, error)
+	// TransferToAgent moves the session to a named agent (online, with
+	// room), with an optional note.
+	TransferToAgent(ctx context.Context, staffID string, no int, toStaffID, note string) (Transferred, error)
 	// Suggestions are the knowledge base's best entries for the user's last
 	// question, with that question.
 	Suggestions(ctx context.Context, staffID string, no int) (question string, list []Suggestion, err error)
-}
-
-// AgentTransferer is an Engine that can also transfer to a named agent.
-// Without it the 转接 dialog offers skill groups only.
-type AgentTransferer interface {
-	TransferToAgent(ctx context.Context, staffID string, no int, toStaffID, note string) (Transferred, error)
 }
 
 // Queue is the queue length of one skill group.
@@ -165,9 +161,6 @@ func New(d Deps) (*Server, error) {
 	return s, nil
 }
 
-// Hub is the live transport (and the Publisher the engine may call).
-func (s *Server) Hub() *Hub { return s.hub }
-
 // Start runs the event tailer and the hourly prune of expired browser
 // sessions. The events come from the engine's transactions (whatever
 // front end, user or timer caused them, on any replica).
@@ -209,7 +202,8 @@ func (s *Server) Close() {
 	s.wg.Wait()
 }
 
-// Mount adds the login, the workbench and the static assets to r.
+// Mount adds the login, the workbench, the admin console (when Deps.Admin
+// is set) and the static assets to r.
 func (s *Server) Mount(r gin.IRouter) {
 	r.GET("/static/:hash/*name", s.static)
 	r.GET("/", func(c *gin.Context) { c.Redirect(http.StatusFound, "/desk") })

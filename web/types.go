@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/dingdesk/dingdesk/transcript"
 )
 
 // Role is what a logged-in person may open.
@@ -81,18 +83,9 @@ type Session struct {
 	Unread   int
 }
 
-// Message is one transcript line.
-type Message struct {
-	ID         int64
-	SessionID  int64
-	Direction  string // in, out
-	SenderKind string // user, bot, agent, system
-	SenderID   string
-	SenderName string
-	Kind       string
-	Text       string
-	At         time.Time
-}
+// Message is one transcript line: the same record the console's
+// transcripts show.
+type Message = transcript.Line
 
 // Canned is one 常用语: shared ones come from the config (ID 0), an
 // agent's own ones are stored.
@@ -138,13 +131,6 @@ const (
 	EventQueue    = "queue"    // Data: group; the group's queue changed
 	EventPresence = "presence" // Data: presence; the agent's presence changed
 )
-
-// Publisher tells browsers about changes that are not the engine's (the
-// engine writes its own events in its transactions: see handoff.Event);
-// Publish stores the events before returning.
-type Publisher interface {
-	Publish(ctx context.Context, events ...Event) error
-}
 
 // Errors of the login links.
 var (

@@ -107,6 +107,21 @@ func (b *browser) loginByLink(link string) {
 	}
 }
 
+// onlySession waits until 会话列表 shows exactly one session and returns
+// its id.
+func (b *browser) onlySession(what string) string {
+	b.t.Helper()
+	var id string
+	eventually(b.t, what, func() bool {
+		_, page := b.get("/desk/list")
+		if ids := sessionIDs(page); len(ids) == 1 {
+			id = ids[0]
+		}
+		return id != ""
+	})
+	return id
+}
+
 func sessionIDs(page string) []string {
 	var ids []string
 	for _, m := range regexp.MustCompile(`class="session[^"]*" data-id="(\d+)"`).FindAllStringSubmatch(page, -1) {
@@ -126,15 +141,7 @@ func TestWebWorkbenchByLoginLink(t *testing.T) {
 			t.Fatalf("上线: %d %s", code, page)
 		}
 		s.toUser(s.say("u1", "转人工"), "u1", "小王")
-		var id string
-		eventually(t, "the new session in 会话列表", func() bool {
-			_, page := b.get("/desk/list")
-			ids := sessionIDs(page)
-			if len(ids) == 1 {
-				id = ids[0]
-			}
-			return id != ""
-		})
+		id := b.onlySession("the new session in 会话列表")
 		m := s.say("u1", "VPN 连不上怎么办")
 		eventually(t, "the user's message unread", func() bool {
 			_, page := b.get("/desk/list")
@@ -243,14 +250,7 @@ func TestWebRefusals(t *testing.T) {
 	a2.loginByLink(loginLink(t, s, "agent2"))
 	a1.post("/desk/presence", url.Values{"presence": {"online"}})
 	s.toUser(s.say("u1", "转人工"), "u1", "小王")
-	var id string
-	eventually(t, "the session", func() bool {
-		_, page := a1.get("/desk/list")
-		if ids := sessionIDs(page); len(ids) == 1 {
-			id = ids[0]
-		}
-		return id != ""
-	})
+	id := a1.onlySession("the session")
 	for _, p := range []string{"/desk/s/" + id, "/desk/s/" + id + "/transcript", "/desk/s/" + id + "/info"} {
 		if code, page := a2.get(p); code != http.StatusForbidden || !strings.Contains(page, "不属于您") {
 			t.Fatalf("another agent's %s: %d", p, code)
@@ -444,10 +444,7 @@ func TestWebReplicaSeesOtherReplica(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("replica A's stream heard of B's change after %v", d)
 	}
-	eventually(t, "the session on replica A", func() bool {
-		_, page := br.get("/desk/list")
-		return len(sessionIDs(page)) == 1
-	})
+	br.onlySession("the session on replica A")
 }
 
 // An agent using both desks at once: what the DingTalk desk does reaches
@@ -476,14 +473,7 @@ func TestWebAndDingTalkDeskTogether(t *testing.T) {
 
 		s.toUser(s.say("u1", "转人工"), "agent1", "新会话 #1")
 		st.next(t, "session", 5*time.Second)
-		var id string
-		eventually(t, "the session in 会话列表", func() bool {
-			_, page := b.get("/desk/list")
-			if ids := sessionIDs(page); len(ids) == 1 {
-				id = ids[0]
-			}
-			return id != ""
-		})
+		id := b.onlySession("the session in 会话列表")
 		// The web's reply reaches the user and makes the session the desk's
 		// current one: the agent's plain text in DingTalk follows it.
 		m := s.mark()
@@ -526,37 +516,28 @@ skill_groups:
 	a2.loginByLink(loginLink(t, s, "agent2"))
 	a1.post("/desk/presence", url.Values{"presence": {"online"}})
 	s.toUser(s.say("u1", "转人工"), "agent1", "新会话")
-	_, page := a1.get("/desk/list")
-	ids := sessionIDs(page)
-	if len(ids) != 1 {
-		t.Fatalf("sessions: %v", ids)
-	}
-	_, dlg := a1.get("/desk/s/" + ids[0] + "/transfer")
+	id := a1.onlySession("agent1's session")
+	_, dlg := a1.get("/desk/s/" + id + "/transfer")
 	if !strings.Contains(dlg, `value="agent:agent2" disabled`) || !strings.Contains(dlg, "离线 · 接待 0/2") {
 		t.Fatalf("an offline agent is offered: %s", dlg)
 	}
 	// Refused while agent2 is offline: the engine's text, nothing changed.
-	code, body := a1.post("/desk/s/"+ids[0]+"/transfer", url.Values{"target": {"agent:agent2"}, "note": {"x"}})
+	code, body := a1.post("/desk/s/"+id+"/transfer", url.Values{"target": {"agent:agent2"}, "note": {"x"}})
 	if code != http.StatusConflict || !strings.Contains(body, "小李现在不在线") {
 		t.Fatalf("transfer to an offline agent: %d %s", code, body)
 	}
 	a2.post("/desk/presence", url.Values{"presence": {"online"}})
-	_, dlg = a1.get("/desk/s/" + ids[0] + "/transfer")
+	_, dlg = a1.get("/desk/s/" + id + "/transfer")
 	if strings.Contains(dlg, `value="agent:agent2" disabled`) || !strings.Contains(dlg, "在线 · 接待 0/2") {
 		t.Fatalf("agent2 online is not offered: %s", dlg)
 	}
 	m := s.mark()
-	if code, _ := a1.post("/desk/s/"+ids[0]+"/transfer", url.Values{"target": {"agent:agent2"}, "note": {"老客户，发票问题"}}); code != http.StatusNoContent {
+	if code, _ := a1.post("/desk/s/"+id+"/transfer", url.Values{"target": {"agent:agent2"}, "note": {"老客户，发票问题"}}); code != http.StatusNoContent {
 		t.Fatalf("transfer: %d", code)
 	}
 	s.toUser(m, "agent2", "转接附言（小王）：老客户，发票问题")
 	s.toUser(m, "u1", "小李")
-	_, page = a2.get("/desk/list")
-	ids2 := sessionIDs(page)
-	if len(ids2) != 1 {
-		t.Fatalf("agent2's sessions: %v", ids2)
-	}
-	if _, info := a2.get("/desk/s/" + ids2[0] + "/info"); !strings.Contains(info, "老客户，发票问题") || !strings.Contains(info, "小王") {
+	if _, info := a2.get("/desk/s/" + a2.onlySession("agent2's session") + "/info"); !strings.Contains(info, "老客户，发票问题") || !strings.Contains(info, "小王") {
 		t.Fatalf("会员信息 lacks the note: %s", info)
 	}
 }
@@ -583,8 +564,7 @@ desk:
 		t.Fatalf("status without the configured presence label: %s", page)
 	}
 	s.toUser(s.say("u1", "转人工"), "agent1", "新会话")
-	_, page := a1.get("/desk/list")
-	id := sessionIDs(page)[0]
+	id := a1.onlySession("the session")
 	if code, body := a1.post("/desk/s/"+id+"/transfer", url.Values{"target": {"agent:agent1"}}); code != http.StatusConflict || !strings.Contains(body, "自己转给自己没有意义") {
 		t.Fatalf("self transfer: %d %s", code, body)
 	}

@@ -2,23 +2,11 @@
 // playwright-core against the real `serve` that cmd/dingdesk's
 // TestAdminBrowser starts, with a control API that plays users and agents
 // through the webhook. Run with DINGDESK_BROWSER_TESTS=1.
-import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
+import { BASE, T, control, newPage as openPage, run, say, sent, step } from "./harness.mjs";
 
-const BASE = process.env.BASE_URL;
-const CONTROL = process.env.CONTROL_URL;
 const SHOTS = process.env.ADMIN_SHOTS || ""; // a directory for screenshots of the pages, when set
-assert.ok(BASE && CONTROL, "BASE_URL and CONTROL_URL are set by TestAdminBrowser");
-
-async function control(p, body = {}) {
-  const r = await fetch(CONTROL + p, { method: "POST", body: JSON.stringify(body) });
-  const j = await r.json();
-  if (!r.ok) throw new Error(`${p}: ${j.error}`);
-  return j;
-}
-const say = (user, text) => control("/say", { user, text });
-const sent = (after, user, substr) => control("/sent", { after, user, substr });
 // ask sends text and returns the first reply to the user.
 async function ask(user, text) {
   const { mark } = await say(user, text);
@@ -37,33 +25,7 @@ async function askUntil(user, text, re) {
   assert.match(got, re);
 }
 
-let failed = 0;
-async function step(name, fn) {
-  const t0 = Date.now();
-  try {
-    await fn();
-    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL ${name}\n     ${e.stack || e}`);
-    throw e;
-  }
-}
-
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-const T = 10000;
-
-async function newPage() {
-  const ctx = await browser.newContext({ viewport: { width: 1366, height: 900 }, locale: "zh-CN", acceptDownloads: true });
-  const page = await ctx.newPage();
-  page.on("dialog", (d) => d.accept()); // 删除's confirm
-  page.on("pageerror", (e) => { console.log("page error:", e.message); failed++; });
-  return { ctx, page };
-}
+const newPage = () => openPage({ viewport: { width: 1366, height: 900 }, acceptDownloads: true });
 
 async function shot(page, name) {
   if (SHOTS) await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
@@ -79,7 +41,7 @@ async function cell(page, sel, text) {
   await page.waitForFunction(([s, t]) => document.querySelector(s)?.textContent.trim() === t, [sel, text], { timeout: T });
 }
 
-try {
+await run("admin browser tests", async () => {
   const { page: admin } = await newPage();
 
   await step("an admin logs in and lands on 实时监控", async () => {
@@ -197,13 +159,4 @@ try {
     await admin.goto(BASE + "/admin/kb");
     await shot(admin, "kb");
   });
-} catch (e) {
-  // reported by step
-} finally {
-  await browser.close();
-}
-if (failed) {
-  console.log(`${failed} failed`);
-  process.exit(1);
-}
-console.log("all admin browser tests passed");
+});

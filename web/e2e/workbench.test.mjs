@@ -3,64 +3,13 @@
 // TestWebBrowser starts (with the fake DingTalk and a control API that
 // plays the users). Run through `go test ./cmd/dingdesk -run TestWebBrowser`
 // with DINGDESK_BROWSER_TESTS=1 (.ci/run does).
-import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
+import { BASE, T, control, expectText, newPage, run, say, sent, step } from "./harness.mjs";
 
-const BASE = process.env.BASE_URL;
-const CONTROL = process.env.CONTROL_URL;
 const REPLICA_B = process.env.REPLICA_B === "1";
 const SCREENSHOT = process.env.SCREENSHOT || "";
-assert.ok(BASE && CONTROL, "BASE_URL and CONTROL_URL are set by TestWebBrowser");
 
-async function control(p, body = {}) {
-  const r = await fetch(CONTROL + p, { method: "POST", body: JSON.stringify(body) });
-  const j = await r.json();
-  if (!r.ok) throw new Error(`${p}: ${j.error}`);
-  return j;
-}
-const say = (user, text, replica) => control("/say", { user, text, replica });
-const sent = (after, user, substr) => control("/sent", { after: String(after), user, substr });
-
-let failed = 0;
-const steps = [];
-async function step(name, fn) {
-  const t0 = Date.now();
-  try {
-    await fn();
-    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL ${name}\n     ${e.stack || e}`);
-    throw e;
-  }
-}
-
-// playwright-core's launch gives chromium a fresh temporary profile
-// (--user-data-dir) of its own and removes it on close; it refuses the flag.
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-const T = 10000; // per-expectation timeout: live updates must arrive well within it
-
-async function newPage() {
-  const ctx = await browser.newContext({ viewport: { width: 1366, height: 768 }, locale: "zh-CN" });
-  const page = await ctx.newPage();
-  page.on("dialog", (d) => d.accept()); // hx-confirm (结束会话, 下线)
-  if (process.env.DEBUG) {
-    page.on("console", (m) => console.log("console:", m.text()));
-    page.on("request", (r) => console.log("req:", r.method(), r.url()));
-  }
-  page.on("pageerror", (e) => { console.log("page error:", e.message); failed++; });
-  return { ctx, page };
-}
-
-async function expectText(locator, text) {
-  await locator.filter({ hasText: text }).first().waitFor({ timeout: T });
-}
-
-try {
+await run("browser tests", async () => {
   const { page: a1 } = await newPage(); // agent1, logged in by link
   const { page: a2 } = await newPage(); // agent2, logged in by DingTalk OAuth
   let link;
@@ -288,13 +237,4 @@ try {
       console.log(`     replica B → browser on A: ${Date.now() - t0} ms`);
     });
   }
-} catch (e) {
-  // reported by step
-} finally {
-  await browser.close();
-}
-if (failed) {
-  console.log(`${failed} failed`);
-  process.exit(1);
-}
-console.log("all browser tests passed");
+});

@@ -322,16 +322,27 @@ func oapiOK(w http.ResponseWriter, result any) {
 	writeJSON(w, http.StatusOK, map[string]any{"errcode": 0, "errmsg": "ok", "result": result, "request_id": randHex(8)})
 }
 
-func (s *Server) handleGetByUnionID(w http.ResponseWriter, r *http.Request) {
+// oapiRequest is the start every oapi user lookup shares: the app token of
+// the query (errcode 88 / sub_code 40014 when bad) and the JSON body into
+// req. A body that is not JSON leaves req empty, which each lookup answers
+// as "not found", as oapi does. It reports whether the handler goes on.
+func (s *Server) oapiRequest(w http.ResponseWriter, r *http.Request, req any) bool {
 	if !s.appTokenOK(r.URL.Query().Get("access_token")) {
 		writeJSON(w, http.StatusOK, map[string]any{"errcode": 88, "sub_code": "40014", "errmsg": "不合法的access_token"})
-		return
+		return false
 	}
+	body, _ := readBody(r)
+	_ = json.Unmarshal(body, req)
+	return true
+}
+
+func (s *Server) handleGetByUnionID(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		UnionID string `json:"unionid"`
 	}
-	body, _ := readBody(r)
-	_ = json.Unmarshal(body, &req)
+	if !s.oapiRequest(w, r, &req) {
+		return
+	}
 	s.mu.Lock()
 	var found *LoginUser
 	for _, u := range s.login.users {
@@ -348,15 +359,12 @@ func (s *Server) handleGetByUnionID(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleGetUserInfo(w http.ResponseWriter, r *http.Request) {
-	if !s.appTokenOK(r.URL.Query().Get("access_token")) {
-		writeJSON(w, http.StatusOK, map[string]any{"errcode": 88, "sub_code": "40014", "errmsg": "不合法的access_token"})
-		return
-	}
 	var req struct {
 		Code string `json:"code"`
 	}
-	body, _ := readBody(r)
-	_ = json.Unmarshal(body, &req)
+	if !s.oapiRequest(w, r, &req) {
+		return
+	}
 	s.mu.Lock()
 	c := s.login.jsapiCodes[req.Code]
 	delete(s.login.jsapiCodes, req.Code)
@@ -374,15 +382,12 @@ func (s *Server) handleGetUserInfo(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleUserGet(w http.ResponseWriter, r *http.Request) {
-	if !s.appTokenOK(r.URL.Query().Get("access_token")) {
-		writeJSON(w, http.StatusOK, map[string]any{"errcode": 88, "sub_code": "40014", "errmsg": "不合法的access_token"})
-		return
-	}
 	var req struct {
 		UserID string `json:"userid"`
 	}
-	body, _ := readBody(r)
-	_ = json.Unmarshal(body, &req)
+	if !s.oapiRequest(w, r, &req) {
+		return
+	}
 	s.mu.Lock()
 	u := s.login.users[req.UserID]
 	s.mu.Unlock()
