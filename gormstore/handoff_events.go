@@ -31,7 +31,7 @@ func (t *handoffTx) Publish(events ...handoff.Event) error {
 		return nil
 	}
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	rows := make([]WebEventRow, 0, len(events))
+	rows := make([]webEventRow, 0, len(events))
 	for _, e := range events {
 		topic := web.AgentTopic(e.Agent)
 		if e.Type == handoff.EventQueue {
@@ -43,7 +43,7 @@ func (t *handoffTx) Publish(events ...handoff.Event) error {
 		if !ok {
 			return fmt.Errorf("publish: unknown event type %q", e.Type)
 		}
-		rows = append(rows, WebEventRow{Topic: topic, Type: typ, Data: e.Data(), CreatedAt: now})
+		rows = append(rows, webEventRow{Topic: topic, Type: typ, Data: e.Data(), CreatedAt: now})
 	}
 	if len(rows) == 0 {
 		return nil

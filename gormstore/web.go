@@ -18,23 +18,23 @@ import (
 // The web workbench's tables (package web decides, this file stores), and
 // its reads of the hand-off tables (through their row types, handoff.go).
 
-// WebEventRow is one change for browsers (SSE). Its id is the event id a
-// browser resumes from; Source (a transcript line id, or NULL) lets
-// replicas deriving the same event store it once.
-type WebEventRow struct {
+// webEventRow is one change for browsers (SSE); the hand-off engine
+// writes them (handoff_events.go). Its id is the event id a browser
+// resumes from. (Databases from before the engine published its own
+// events keep an unused, nullable source column.)
+type webEventRow struct {
 	ID        int64     `gorm:"primaryKey;autoIncrement"`
 	Topic     string    `gorm:"size:191;not null"`
 	Type      string    `gorm:"size:32;not null"`
 	Data      string    `gorm:"size:1024;not null;default:''"`
-	Source    *int64    `gorm:"uniqueIndex:ux_we_source"`
 	CreatedAt time.Time `gorm:"not null;index:ix_we_created"`
 }
 
-func (WebEventRow) TableName() string { return "web_events" }
+func (webEventRow) TableName() string { return "web_events" }
 
-// WebSessionRow is a logged-in browser; the cookie holds the token, the
+// webSessionRow is a logged-in browser; the cookie holds the token, the
 // row only its SHA-256.
-type WebSessionRow struct {
+type webSessionRow struct {
 	TokenHash string    `gorm:"primaryKey;size:64"`
 	StaffID   string    `gorm:"size:128;not null;index:ix_ws_staff"`
 	CSRF      string    `gorm:"size:64;not null"`
@@ -43,10 +43,10 @@ type WebSessionRow struct {
 	ExpiresAt time.Time `gorm:"not null;index:ix_ws_expires"`
 }
 
-func (WebSessionRow) TableName() string { return "web_sessions" }
+func (webSessionRow) TableName() string { return "web_sessions" }
 
-// WebLoginLinkRow is a one-time login link (dingdesk login-link).
-type WebLoginLinkRow struct {
+// webLoginLinkRow is a one-time login link (dingdesk login-link).
+type webLoginLinkRow struct {
 	TokenHash string    `gorm:"primaryKey;size:64"`
 	StaffID   string    `gorm:"size:128;not null"`
 	CreatedAt time.Time `gorm:"not null"`
@@ -54,10 +54,10 @@ type WebLoginLinkRow struct {
 	UsedAt    *time.Time
 }
 
-func (WebLoginLinkRow) TableName() string { return "web_login_links" }
+func (webLoginLinkRow) TableName() string { return "web_login_links" }
 
-// WebCannedRow is an agent's own 常用语.
-type WebCannedRow struct {
+// webCannedRow is an agent's own 常用语.
+type webCannedRow struct {
 	ID        int64     `gorm:"primaryKey;autoIncrement"`
 	StaffID   string    `gorm:"size:128;not null;index:ix_wc_staff"`
 	Category  string    `gorm:"size:64;not null;default:''"`
@@ -66,19 +66,19 @@ type WebCannedRow struct {
 	CreatedAt time.Time `gorm:"not null"`
 }
 
-func (WebCannedRow) TableName() string { return "web_canned" }
+func (webCannedRow) TableName() string { return "web_canned" }
 
-// WebReadRow is how far an agent has read a session in the workbench.
-type WebReadRow struct {
+// webReadRow is how far an agent has read a session in the workbench.
+type webReadRow struct {
 	StaffID       string `gorm:"primaryKey;size:128"`
 	SessionID     int64  `gorm:"primaryKey;autoIncrement:false"`
 	LastMessageID int64  `gorm:"not null;default:0"`
 }
 
-func (WebReadRow) TableName() string { return "web_reads" }
+func (webReadRow) TableName() string { return "web_reads" }
 
 func webModels() []any {
-	return []any{&WebEventRow{}, &WebSessionRow{}, &WebLoginLinkRow{}, &WebCannedRow{}, &WebReadRow{}}
+	return []any{&webEventRow{}, &webSessionRow{}, &webLoginLinkRow{}, &webCannedRow{}, &webReadRow{}}
 }
 
 // WebStore implements web.Store.
@@ -92,12 +92,12 @@ func NewWebStore(db *DB) *WebStore { return &WebStore{db: db} }
 func (s *WebStore) g(ctx context.Context) *gorm.DB { return s.db.gorm.WithContext(ctx) }
 
 func (s *WebStore) CreateWebSession(ctx context.Context, ws web.WebSession) error {
-	return s.g(ctx).Create(&WebSessionRow{TokenHash: ws.TokenHash, StaffID: ws.StaffID, CSRF: ws.CSRF,
+	return s.g(ctx).Create(&webSessionRow{TokenHash: ws.TokenHash, StaffID: ws.StaffID, CSRF: ws.CSRF,
 		CreatedAt: ws.CreatedAt.UTC(), SeenAt: ws.SeenAt.UTC(), ExpiresAt: ws.ExpiresAt.UTC()}).Error
 }
 
 func (s *WebStore) WebSession(ctx context.Context, tokenHash string) (*web.WebSession, error) {
-	var r WebSessionRow
+	var r webSessionRow
 	err := s.g(ctx).Where("token_hash = ?", tokenHash).Take(&r).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, nil
@@ -110,31 +110,31 @@ func (s *WebStore) WebSession(ctx context.Context, tokenHash string) (*web.WebSe
 }
 
 func (s *WebStore) TouchWebSession(ctx context.Context, tokenHash string, seen, expires time.Time) error {
-	return s.g(ctx).Model(&WebSessionRow{}).Where("token_hash = ?", tokenHash).
+	return s.g(ctx).Model(&webSessionRow{}).Where("token_hash = ?", tokenHash).
 		Updates(map[string]any{"seen_at": seen.UTC(), "expires_at": expires.UTC()}).Error
 }
 
 func (s *WebStore) DeleteWebSession(ctx context.Context, tokenHash string) error {
-	return s.g(ctx).Where("token_hash = ?", tokenHash).Delete(&WebSessionRow{}).Error
+	return s.g(ctx).Where("token_hash = ?", tokenHash).Delete(&webSessionRow{}).Error
 }
 
 // PruneWebSessions deletes expired browser sessions and login links that
 // expired a day ago (kept that long so a late click says "expired").
 func (s *WebStore) PruneWebSessions(ctx context.Context, now time.Time) (int64, error) {
-	r := s.g(ctx).Where("expires_at < ?", now.UTC()).Delete(&WebSessionRow{})
+	r := s.g(ctx).Where("expires_at < ?", now.UTC()).Delete(&webSessionRow{})
 	if r.Error != nil {
 		return 0, r.Error
 	}
-	l := s.g(ctx).Where("expires_at < ?", now.UTC().Add(-24*time.Hour)).Delete(&WebLoginLinkRow{})
+	l := s.g(ctx).Where("expires_at < ?", now.UTC().Add(-24*time.Hour)).Delete(&webLoginLinkRow{})
 	return r.RowsAffected + l.RowsAffected, l.Error
 }
 
 func (s *WebStore) CreateLoginLink(ctx context.Context, tokenHash, staffID string, now, expires time.Time) error {
-	return s.g(ctx).Create(&WebLoginLinkRow{TokenHash: tokenHash, StaffID: staffID, CreatedAt: now.UTC(), ExpiresAt: expires.UTC()}).Error
+	return s.g(ctx).Create(&webLoginLinkRow{TokenHash: tokenHash, StaffID: staffID, CreatedAt: now.UTC(), ExpiresAt: expires.UTC()}).Error
 }
 
 func (s *WebStore) CheckLoginLink(ctx context.Context, tokenHash string, now time.Time) (string, error) {
-	var r WebLoginLinkRow
+	var r webLoginLinkRow
 	err := s.g(ctx).Where("token_hash = ?", tokenHash).Take(&r).Error
 	switch {
 	case errors.Is(err, gorm.ErrRecordNotFound):
@@ -152,7 +152,7 @@ func (s *WebStore) CheckLoginLink(ctx context.Context, tokenHash string, now tim
 // RedeemLoginLink marks the link used with one conditional UPDATE, so two
 // replicas (or two tabs) racing for it cannot both win.
 func (s *WebStore) RedeemLoginLink(ctx context.Context, tokenHash string, now time.Time) (string, error) {
-	res := s.g(ctx).Model(&WebLoginLinkRow{}).
+	res := s.g(ctx).Model(&webLoginLinkRow{}).
 		Where("token_hash = ? AND used_at IS NULL AND expires_at > ?", tokenHash, now.UTC()).
 		Update("used_at", now.UTC())
 	if res.Error != nil {
@@ -168,37 +168,29 @@ func (s *WebStore) RedeemLoginLink(ctx context.Context, tokenHash string, now ti
 	return "", err
 }
 
-func eventOf(r WebEventRow) web.Event {
-	e := web.Event{ID: r.ID, Topic: r.Topic, Type: r.Type, Data: r.Data, At: r.CreatedAt}
-	if r.Source != nil {
-		e.Source = *r.Source
-	}
-	return e
+func eventOf(r webEventRow) web.Event {
+	return web.Event{ID: r.ID, Topic: r.Topic, Type: r.Type, Data: r.Data, At: r.CreatedAt}
 }
 
-// AppendEvents stores events; one whose Source is already stored is
-// dropped (another replica derived it first).
+// AppendEvents stores events that do not come from the engine's
+// transactions (tests standing in for another replica).
 func (s *WebStore) AppendEvents(ctx context.Context, events []web.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	rows := make([]WebEventRow, len(events))
+	rows := make([]webEventRow, len(events))
 	for i, e := range events {
 		at := e.At
 		if at.IsZero() {
 			at = time.Now()
 		}
-		rows[i] = WebEventRow{Topic: e.Topic, Type: e.Type, Data: e.Data, CreatedAt: at.UTC().Truncate(time.Millisecond)}
-		if e.Source != 0 {
-			src := e.Source
-			rows[i].Source = &src
-		}
+		rows[i] = webEventRow{Topic: e.Topic, Type: e.Type, Data: e.Data, CreatedAt: at.UTC().Truncate(time.Millisecond)}
 	}
-	return s.g(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&rows).Error
+	return s.g(ctx).Create(&rows).Error
 }
 
 func (s *WebStore) EventsAfter(ctx context.Context, after int64, limit int) ([]web.Event, error) {
-	var rows []WebEventRow
+	var rows []webEventRow
 	if err := s.g(ctx).Where("id > ?", after).Order("id").Limit(limit).Find(&rows).Error; err != nil {
 		return nil, err
 	}
@@ -213,7 +205,7 @@ func (s *WebStore) EventsByID(ctx context.Context, ids []int64) ([]web.Event, er
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	var rows []WebEventRow
+	var rows []webEventRow
 	if err := s.g(ctx).Where("id IN ?", ids).Order("id").Find(&rows).Error; err != nil {
 		return nil, err
 	}
@@ -226,7 +218,7 @@ func (s *WebStore) EventsByID(ctx context.Context, ids []int64) ([]web.Event, er
 
 func (s *WebStore) EventBounds(ctx context.Context) (int64, int64, error) {
 	var b struct{ Lo, Hi *int64 }
-	if err := s.g(ctx).Model(&WebEventRow{}).Select("MIN(id) AS lo, MAX(id) AS hi").Scan(&b).Error; err != nil {
+	if err := s.g(ctx).Model(&webEventRow{}).Select("MIN(id) AS lo, MAX(id) AS hi").Scan(&b).Error; err != nil {
 		return 0, 0, err
 	}
 	if b.Lo == nil || b.Hi == nil {
@@ -236,15 +228,15 @@ func (s *WebStore) EventBounds(ctx context.Context) (int64, int64, error) {
 }
 
 func (s *WebStore) PruneEvents(ctx context.Context, before time.Time) (int64, error) {
-	// Keep the newest row whatever its age: it carries the highest Source,
-	// where the transcript bridge resumes after a restart.
+	// Keep the newest row whatever its age: EventBounds must not fall below
+	// the ids browsers hold as Last-Event-ID.
 	var hi int64
 	if _, h, err := s.EventBounds(ctx); err != nil {
 		return 0, err
 	} else {
 		hi = h
 	}
-	r := s.g(ctx).Where("created_at < ? AND id < ?", before.UTC(), hi).Delete(&WebEventRow{})
+	r := s.g(ctx).Where("created_at < ? AND id < ?", before.UTC(), hi).Delete(&webEventRow{})
 	return r.RowsAffected, r.Error
 }
 
@@ -388,13 +380,13 @@ func (s *WebStore) Transcript(ctx context.Context, userKey string, beforeID int6
 // MarkRead moves the agent's read mark forward (never back).
 func (s *WebStore) MarkRead(ctx context.Context, staffID string, sessionID, messageID int64) error {
 	return s.g(ctx).Transaction(func(tx *gorm.DB) error {
-		res := tx.Model(&WebReadRow{}).Where("staff_id = ? AND session_id = ? AND last_message_id < ?", staffID, sessionID, messageID).
+		res := tx.Model(&webReadRow{}).Where("staff_id = ? AND session_id = ? AND last_message_id < ?", staffID, sessionID, messageID).
 			Update("last_message_id", messageID)
 		if res.Error != nil || res.RowsAffected > 0 {
 			return res.Error
 		}
 		return tx.Clauses(clause.OnConflict{DoNothing: true}).
-			Create(&WebReadRow{StaffID: staffID, SessionID: sessionID, LastMessageID: messageID}).Error
+			Create(&webReadRow{StaffID: staffID, SessionID: sessionID, LastMessageID: messageID}).Error
 	})
 }
 
@@ -411,7 +403,7 @@ func (s *WebStore) AgentLoads(ctx context.Context, staffIDs []string) (map[strin
 }
 
 func (s *WebStore) CannedReplies(ctx context.Context, staffID string) ([]web.Canned, error) {
-	var rows []WebCannedRow
+	var rows []webCannedRow
 	if err := s.g(ctx).Where("staff_id = ?", staffID).Order("position, id").Find(&rows).Error; err != nil {
 		return nil, err
 	}
@@ -423,29 +415,29 @@ func (s *WebStore) CannedReplies(ctx context.Context, staffID string) ([]web.Can
 }
 
 func (s *WebStore) AddCanned(ctx context.Context, staffID, category, text string, now time.Time) (web.Canned, error) {
-	var row WebCannedRow
+	var row webCannedRow
 	err := s.g(ctx).Transaction(func(tx *gorm.DB) error {
 		var maxPos *int
-		if err := tx.Model(&WebCannedRow{}).Select("MAX(position)").Where("staff_id = ?", staffID).Scan(&maxPos).Error; err != nil {
+		if err := tx.Model(&webCannedRow{}).Select("MAX(position)").Where("staff_id = ?", staffID).Scan(&maxPos).Error; err != nil {
 			return err
 		}
 		pos := 1
 		if maxPos != nil {
 			pos = *maxPos + 1
 		}
-		row = WebCannedRow{StaffID: staffID, Category: category, Text: text, Position: pos, CreatedAt: now.UTC()}
+		row = webCannedRow{StaffID: staffID, Category: category, Text: text, Position: pos, CreatedAt: now.UTC()}
 		return tx.Create(&row).Error
 	})
 	return web.Canned{ID: row.ID, Category: row.Category, Text: row.Text, Position: row.Position}, err
 }
 
 func (s *WebStore) UpdateCanned(ctx context.Context, staffID string, id int64, category, text string) error {
-	res := s.g(ctx).Model(&WebCannedRow{}).Where("id = ? AND staff_id = ?", id, staffID).
+	res := s.g(ctx).Model(&webCannedRow{}).Where("id = ? AND staff_id = ?", id, staffID).
 		Updates(map[string]any{"category": category, "text": text})
 	if res.Error == nil && res.RowsAffected == 0 {
 		// Unchanged values also affect 0 rows on MySQL: tell them apart.
 		var n int64
-		if err := s.g(ctx).Model(&WebCannedRow{}).Where("id = ? AND staff_id = ?", id, staffID).Count(&n).Error; err != nil {
+		if err := s.g(ctx).Model(&webCannedRow{}).Where("id = ? AND staff_id = ?", id, staffID).Count(&n).Error; err != nil {
 			return err
 		}
 		if n == 0 {
@@ -456,7 +448,7 @@ func (s *WebStore) UpdateCanned(ctx context.Context, staffID string, id int64, c
 }
 
 func (s *WebStore) DeleteCanned(ctx context.Context, staffID string, id int64) error {
-	res := s.g(ctx).Where("id = ? AND staff_id = ?", id, staffID).Delete(&WebCannedRow{})
+	res := s.g(ctx).Where("id = ? AND staff_id = ?", id, staffID).Delete(&webCannedRow{})
 	if res.Error == nil && res.RowsAffected == 0 {
 		return web.ErrNotFound
 	}
@@ -465,7 +457,7 @@ func (s *WebStore) DeleteCanned(ctx context.Context, staffID string, id int64) e
 
 func (s *WebStore) MoveCanned(ctx context.Context, staffID string, id int64, delta int) error {
 	return s.g(ctx).Transaction(func(tx *gorm.DB) error {
-		var rows []WebCannedRow
+		var rows []webCannedRow
 		if err := tx.Where("staff_id = ?", staffID).Order("position, id").Find(&rows).Error; err != nil {
 			return err
 		}
@@ -486,7 +478,7 @@ func (s *WebStore) MoveCanned(ctx context.Context, staffID string, id int64, del
 		// Renumber all: positions stay dense whatever the history.
 		for k := range rows {
 			if rows[k].Position != k+1 {
-				if err := tx.Model(&WebCannedRow{}).Where("id = ?", rows[k].ID).Update("position", k+1).Error; err != nil {
+				if err := tx.Model(&webCannedRow{}).Where("id = ?", rows[k].ID).Update("position", k+1).Error; err != nil {
 					return err
 				}
 			}

@@ -112,10 +112,6 @@ type Event struct {
 	Type  string
 	Data  string
 	At    time.Time
-	// Source, when not 0, identifies the change the event was derived
-	// from: publishers on several replicas deriving the same event store
-	// it once.
-	Source int64
 }
 
 // AgentTopic is the topic of one agent's changes.
@@ -156,7 +152,6 @@ type Store interface {
 	// RedeemLoginLink uses the link up (once, across replicas).
 	RedeemLoginLink(ctx context.Context, tokenHash string, now time.Time) (string, error)
 
-	AppendEvents(ctx context.Context, events []Event) error
 	EventsAfter(ctx context.Context, after int64, limit int) ([]Event, error)
 	EventsByID(ctx context.Context, ids []int64) ([]Event, error)
 	// EventBounds are the oldest and newest stored event ids (0, 0 when none).
