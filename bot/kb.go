@@ -44,6 +44,22 @@ type Candidate struct {
 	Score    float64 `json:"score"`
 }
 
+// NearBest are the first of cs (ranked best first) worth showing anyone: at
+// most n, each with a positive score of at least half the best one's. The
+// matcher ranks every entry, so the tail of a list is unrelated entries: a
+// clarify list, an agent's suggestions and an admin's candidates leave it
+// out.
+func NearBest(cs []Candidate, n int) []Candidate {
+	var out []Candidate
+	for _, c := range cs {
+		if len(out) == n || c.Score <= 0 || c.Score < cs[0].Score/2 {
+			break
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
 // Result is the outcome of matching one question.
 type Result struct {
 	Outcome Outcome

@@ -451,7 +451,7 @@ func (e *Engine) suggestions(cfg *config.Config, question string, n int) []Sugge
 }
 
 // suggestionsFrom are the best entries of a match: the matched entry, then
-// close candidates (nearBest). Only entries the bot itself would at least
+// close candidates (bot.NearBest). Only entries the bot itself would at least
 // offer count (score at or above bot.clarify_threshold): for a question
 // the bot cannot answer, an agent gets no suggestions rather than
 // unrelated entries.
@@ -470,7 +470,7 @@ func (e *Engine) suggestionsFrom(cfg *config.Config, r *bot.Result, n int) []Sug
 		out = append(out, Suggestion{N: len(out) + 1, EntryID: en.ID, Question: en.Question, Answer: en.Answer})
 	}
 	add(r.Best)
-	for _, c := range nearBest(r.Candidates, n) {
+	for _, c := range bot.NearBest(r.Candidates, n) {
 		if c.Score < cfg.Bot.ClarifyThreshold {
 			break
 		}
