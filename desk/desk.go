@@ -89,7 +89,15 @@ func errorText(cfg *config.Config, err error) (string, bool) {
 	if !errors.As(err, &he) {
 		return "", false
 	}
-	t := &cfg.Desk.Texts
+	return RefusalText(cfg, &cfg.Desk.Texts, he), true
+}
+
+// RefusalText is the agent's text for the engine's refusal he: the text t
+// has for its code (err_internal for a code it has none for), its
+// placeholders filled. This desk passes desk.texts; the web workbench, a
+// copy with the codes it words differently replaced (web.texts), so both
+// front ends map codes to texts here.
+func RefusalText(cfg *config.Config, t *config.DeskTexts, he *handoff.Error) string {
 	no := "编号"
 	if he.Session != 0 {
 		no = strconv.Itoa(he.Session)
@@ -122,7 +130,7 @@ func errorText(cfg *config.Config, err error) (string, bool) {
 	}
 	return handoff.Expand(text, "no", no, "group", group, "agent", agent, "max", strconv.Itoa(handoff.MaxNote),
 		"groups", groupNames(cfg), "n", strconv.Itoa(he.N),
-		"count", strconv.Itoa(he.Count), "suggest", cfg.Desk.Suggest, "list", cfg.Desk.List), true
+		"count", strconv.Itoa(he.Count), "suggest", cfg.Desk.Suggest, "list", cfg.Desk.List)
 }
 
 // run executes the command in msg and returns the text for the agent ("":
