@@ -450,6 +450,16 @@ func (e *Engine) suggestions(cfg *config.Config, question string, n int) []Sugge
 	return e.suggestionsFrom(cfg, &r, n)
 }
 
+// suggestionsFor are the suggestions for the user's last question: from
+// the match Handle already made when the message it handles asked it,
+// else matched now.
+func (o *op) suggestionsFor(conv *Conversation) []Suggestion {
+	if o.match != nil && conv.LastQuestionMsg == o.msgID && conv.LastQuestion == o.msgText {
+		return o.e.suggestionsFrom(o.cfg, o.match(), 3)
+	}
+	return o.e.suggestions(o.cfg, conv.LastQuestion, 3)
+}
+
 // suggestionsFrom are the best entries of a match: the matched entry, then
 // close candidates (bot.NearBest). Only entries the bot itself would at least
 // offer count (score at or above bot.clarify_threshold): for a question
