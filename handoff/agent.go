@@ -32,7 +32,7 @@ import (
 //	FinishAgentMessage(ctx, msg, answer) error
 //
 // Errors meant for the agent are *Error values with a Code (ErrorCode);
-// front ends map each code to a text once (desk.texts). Other errors are
+// front ends map each code to a text once (desk.RefusalText). Other errors are
 // internal (storage) and worth a retry.
 //
 // Removed members: a member a config reload removed keeps their open
