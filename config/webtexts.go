@@ -101,8 +101,6 @@ type WebTexts struct {
 	EmptyReply string `mapstructure:"empty_reply"`
 	// ReplyTooLong: a reply over the limit ({max} characters). Default "消息过长（最多 {max} 字），没有发送。".
 	ReplyTooLong string `mapstructure:"reply_too_long"`
-	// NoAgentTransfer: a transfer to an agent where the engine offers none. Default "暂不支持转接给指定客服，请选择技能组。".
-	NoAgentTransfer string `mapstructure:"no_agent_transfer"`
 	// ChooseTarget: a transfer without a target. Default "请选择要转接的技能组或客服。".
 	ChooseTarget string `mapstructure:"choose_target"`
 	// CannedEmpty: an empty canned reply. Default "常用语内容不能为空。".
@@ -223,7 +221,6 @@ func DefaultWebTexts() WebTexts {
 		BadPresence:        "未知的状态。",
 		EmptyReply:         "消息内容为空。",
 		ReplyTooLong:       "消息过长（最多 {max} 字），没有发送。",
-		NoAgentTransfer:    "暂不支持转接给指定客服，请选择技能组。",
 		ChooseTarget:       "请选择要转接的技能组或客服。",
 		CannedEmpty:        "常用语内容不能为空。",
 		CannedTooLong:      "常用语最多 {max} 字。",

@@ -398,10 +398,6 @@ func (s *Server) transferDialog(c *gin.Context) {
 		}
 		groups = append(groups, o)
 	}
-	_, canAgent := s.d.Engine.(AgentTransferer)
-	if !canAgent {
-		agents = nil
-	}
 	s.pages.fragment(c, http.StatusOK, "transfer", gin.H{"Sel": sess, "Groups": groups, "Agents": agents})
 }
 
@@ -419,12 +415,7 @@ func (s *Server) transfer(c *gin.Context) {
 	case strings.HasPrefix(target, "group:"):
 		_, err = s.d.Engine.Transfer(ctx, sess.Agent, sess.No, strings.TrimPrefix(target, "group:"), note)
 	case strings.HasPrefix(target, "agent:"):
-		at, ok := s.d.Engine.(AgentTransferer)
-		if !ok {
-			s.refuse(c, http.StatusBadRequest, s.texts().TitleInvalid, s.texts().NoAgentTransfer)
-			return
-		}
-		_, err = at.TransferToAgent(ctx, sess.Agent, sess.No, strings.TrimPrefix(target, "agent:"), note)
+		_, err = s.d.Engine.TransferToAgent(ctx, sess.Agent, sess.No, strings.TrimPrefix(target, "agent:"), note)
 	default:
 		s.refuse(c, http.StatusBadRequest, s.texts().TitleInvalid, s.texts().ChooseTarget)
 		return

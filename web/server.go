@@ -44,15 +44,12 @@ type Engine interface {
 	// Transfer moves the session to a skill group, with an optional note
 	// (转接附言) for whoever takes it.
 	Transfer(ctx context.Context, staffID string, no int, group, note string) (Transferred, error)
+	// TransferToAgent moves the session to a named agent, with an
+	// optional note.
+	TransferToAgent(ctx context.Context, staffID string, no int, toStaffID, note string) (Transferred, error)
 	// Suggestions are the knowledge base's best entries for the user's last
 	// question, with that question.
 	Suggestions(ctx context.Context, staffID string, no int) (question string, list []Suggestion, err error)
-}
-
-// AgentTransferer is an Engine that can also transfer to a named agent.
-// Without it the 转接 dialog offers skill groups only.
-type AgentTransferer interface {
-	TransferToAgent(ctx context.Context, staffID string, no int, toStaffID, note string) (Transferred, error)
 }
 
 // Queue is the queue length of one skill group.

@@ -110,8 +110,6 @@ func (w webEngine) Transfer(ctx context.Context, staffID string, no int, group, 
 	return web.Transferred{SessionID: mv.To.ID, Agent: mv.To.Agent, Position: mv.To.Position}, nil
 }
 
-var _ web.AgentTransferer = webEngine{}
-
 func (w webEngine) TransferToAgent(ctx context.Context, staffID string, no int, toStaffID, note string) (web.Transferred, error) {
 	mv, err := w.e.TransferToAgent(ctx, staffID, no, toStaffID, note)
 	if err != nil {
