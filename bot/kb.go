@@ -246,6 +246,23 @@ func (kb *KnowledgeBase) Entry(id string) (*Entry, bool) {
 	return &kb.entries[i], true
 }
 
+// Search is an agent's search (搜索) of the knowledge: the entries of
+// query's best candidates with a positive score, at most n, best first.
+// Unlike a user's match it applies no threshold: the agent judges.
+// Callers must not modify them.
+func (kb *KnowledgeBase) Search(query string, n int) []*Entry {
+	var out []*Entry
+	for _, c := range kb.Match(query).Candidates {
+		if len(out) == n {
+			break
+		}
+		if e, ok := kb.Entry(c.ID); ok && c.Score > 0 {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // Entries returns the entries in knowledge-file order. Callers must not
 // modify them.
 func (kb *KnowledgeBase) Entries() []Entry { return kb.entries }

@@ -385,25 +385,16 @@ func presenceName(t *config.DeskTexts, p handoff.Presence) string {
 // search lists the best knowledge matches with their answers.
 func (d *Desk) search(cfg *config.Config, words string) string {
 	t := &cfg.Desk.Texts
-	kb := d.kb.KB()
-	res := kb.Match(words)
-	var b strings.Builder
-	n := 0
-	for _, c := range res.Candidates {
-		e, ok := kb.Entry(c.ID)
-		if !ok || c.Score <= 0 {
-			continue
-		}
-		n++
-		b.WriteString("\n" + strconv.Itoa(n) + ". " + e.Question + "\n   " + e.Answer)
-		if n == 3 {
-			break
-		}
-	}
-	if n == 0 {
+	found := d.kb.KB().Search(words, 3)
+	if len(found) == 0 {
 		return handoff.Expand(t.SearchNone, "words", words)
 	}
-	return handoff.Expand(t.SearchHead, "words", words) + b.String()
+	var b strings.Builder
+	b.WriteString(handoff.Expand(t.SearchHead, "words", words))
+	for i, e := range found {
+		b.WriteString("\n" + strconv.Itoa(i+1) + ". " + e.Question + "\n   " + e.Answer)
+	}
+	return b.String()
 }
 
 func cannedList(cfg *config.Config) string {

@@ -140,15 +140,9 @@ func (w webEngine) Suggestions(ctx context.Context, staffID string, no int) (str
 type webKB struct{ b *bot.Bot }
 
 func (k webKB) Search(q string, n int) []web.Answer {
-	kb := k.b.KB()
 	var out []web.Answer
-	for _, c := range kb.Match(q).Candidates {
-		if e, ok := kb.Entry(c.ID); ok && c.Score > 0 {
-			out = append(out, web.Answer{ID: e.ID, Question: e.Question, Answer: e.Answer})
-			if len(out) == n {
-				break
-			}
-		}
+	for _, e := range k.b.KB().Search(q, n) {
+		out = append(out, web.Answer{ID: e.ID, Question: e.Question, Answer: e.Answer})
 	}
 	return out
 }
