@@ -217,7 +217,7 @@ func (o *op) activate(conv *Conversation, s *Session, a *Agent, m *config.Member
 		return err
 	}
 	o.touch(s)
-	o.publish(Event{Type: EventSession, Agent: a.StaffID, SessionID: s.ID, Change: ChangeAssigned})
+	o.publish(Event{Type: EventSession, Agent: a.StaffID, SessionID: s.ID})
 	if !isNew {
 		o.publish(Event{Type: EventQueue, Group: s.Group})
 	}
@@ -338,13 +338,10 @@ func (o *op) end(conv *Conversation, s *Session, why EndReason, notifyAgent bool
 	r := rule(o.cfg, s.Group)
 	prev := s.Status
 	o.touch(s)
-	switch {
-	case prev == StatusQueued:
+	if prev == StatusQueued {
 		o.publish(Event{Type: EventQueue, Group: s.Group})
-	case why == EndTransferred || why == EndAgentOffline:
-		o.publish(Event{Type: EventSession, Agent: s.Agent, SessionID: s.ID, Change: ChangeTransferred})
-	default:
-		o.publish(Event{Type: EventSession, Agent: s.Agent, SessionID: s.ID, Change: ChangeEnded})
+	} else {
+		o.publish(Event{Type: EventSession, Agent: s.Agent, SessionID: s.ID})
 	}
 	s.Status, s.EndedAt, s.EndReason, s.Due = StatusEnded, o.now, why, time.Time{}
 	if err := o.tx.SaveSession(s); err != nil {
