@@ -44,6 +44,22 @@ type Candidate struct {
 	Score    float64 `json:"score"`
 }
 
+// NearBest are the first of cs (ranked best first) worth showing anyone: at
+// most n, each with a positive score of at least half the best one's. The
+// matcher ranks every entry, so the tail of a list is unrelated entries: a
+// clarify list, an agent's suggestions and an admin's candidates leave it
+// out.
+func NearBest(cs []Candidate, n int) []Candidate {
+	var out []Candidate
+	for _, c := range cs {
+		if len(out) == n || c.Score <= 0 || c.Score < cs[0].Score/2 {
+			break
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
 // Result is the outcome of matching one question.
 type Result struct {
 	Outcome Outcome
@@ -228,6 +244,23 @@ func (kb *KnowledgeBase) Entry(id string) (*Entry, bool) {
 		return nil, false
 	}
 	return &kb.entries[i], true
+}
+
+// Search is an agent's search (搜索) of the knowledge: the entries of
+// query's best candidates with a positive score, at most n, best first.
+// Unlike a user's match it applies no threshold: the agent judges.
+// Callers must not modify them.
+func (kb *KnowledgeBase) Search(query string, n int) []*Entry {
+	var out []*Entry
+	for _, c := range kb.Match(query).Candidates {
+		if len(out) == n {
+			break
+		}
+		if e, ok := kb.Entry(c.ID); ok && c.Score > 0 {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // Entries returns the entries in knowledge-file order. Callers must not

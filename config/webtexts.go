@@ -116,8 +116,6 @@ type WebTexts struct {
 	ErrSessionEnded string `mapstructure:"err_session_ended"`
 	// ErrUnknownGroup: text of error code `unknown_group`. Default "没有技能组“{group}”".
 	ErrUnknownGroup string `mapstructure:"err_unknown_group"`
-	// ErrNoQuestion: text of error code `no_question`. Default "该会话还没有用户提问".
-	ErrNoQuestion string `mapstructure:"err_no_question"`
 	// ChatPrivate: 会员信息: a 1:1 chat. Default "单聊".
 	ChatPrivate string `mapstructure:"chat_private"`
 	// ChatGroup: 会员信息: a group chat. Default "群聊".
@@ -228,7 +226,6 @@ func DefaultWebTexts() WebTexts {
 		ErrUnknownSession:  "没有这个会话",
 		ErrSessionEnded:    "该会话已结束",
 		ErrUnknownGroup:    "没有技能组“{group}”",
-		ErrNoQuestion:      "该会话还没有用户提问",
 		ChatPrivate:        "单聊",
 		ChatGroup:          "群聊",
 		Seconds:            "{n}秒",

@@ -89,7 +89,15 @@ func errorText(cfg *config.Config, err error) (string, bool) {
 	if !errors.As(err, &he) {
 		return "", false
 	}
-	t := &cfg.Desk.Texts
+	return RefusalText(cfg, &cfg.Desk.Texts, he), true
+}
+
+// RefusalText is the agent's text for the engine's refusal he: the text t
+// has for its code (err_internal for a code it has none for), its
+// placeholders filled. This desk passes desk.texts; the web workbench, a
+// copy with the codes it words differently replaced (web.texts), so both
+// front ends map codes to texts here.
+func RefusalText(cfg *config.Config, t *config.DeskTexts, he *handoff.Error) string {
 	no := "编号"
 	if he.Session != 0 {
 		no = strconv.Itoa(he.Session)
@@ -122,7 +130,7 @@ func errorText(cfg *config.Config, err error) (string, bool) {
 	}
 	return handoff.Expand(text, "no", no, "group", group, "agent", agent, "max", strconv.Itoa(handoff.MaxNote),
 		"groups", groupNames(cfg), "n", strconv.Itoa(he.N),
-		"count", strconv.Itoa(he.Count), "suggest", cfg.Desk.Suggest, "list", cfg.Desk.List), true
+		"count", strconv.Itoa(he.Count), "suggest", cfg.Desk.Suggest, "list", cfg.Desk.List)
 }
 
 // run executes the command in msg and returns the text for the agent ("":
@@ -377,25 +385,16 @@ func presenceName(t *config.DeskTexts, p handoff.Presence) string {
 // search lists the best knowledge matches with their answers.
 func (d *Desk) search(cfg *config.Config, words string) string {
 	t := &cfg.Desk.Texts
-	kb := d.kb.KB()
-	res := kb.Match(words)
-	var b strings.Builder
-	n := 0
-	for _, c := range res.Candidates {
-		e, ok := kb.Entry(c.ID)
-		if !ok || c.Score <= 0 {
-			continue
-		}
-		n++
-		b.WriteString("\n" + strconv.Itoa(n) + ". " + e.Question + "\n   " + e.Answer)
-		if n == 3 {
-			break
-		}
-	}
-	if n == 0 {
+	found := d.kb.KB().Search(words, 3)
+	if len(found) == 0 {
 		return handoff.Expand(t.SearchNone, "words", words)
 	}
-	return handoff.Expand(t.SearchHead, "words", words) + b.String()
+	var b strings.Builder
+	b.WriteString(handoff.Expand(t.SearchHead, "words", words))
+	for i, e := range found {
+		b.WriteString("\n" + strconv.Itoa(i+1) + ". " + e.Question + "\n   " + e.Answer)
+	}
+	return b.String()
 }
 
 func cannedList(cfg *config.Config) string {

@@ -32,7 +32,7 @@ import (
 //	FinishAgentMessage(ctx, msg, answer) error
 //
 // Errors meant for the agent are *Error values with a Code (ErrorCode);
-// front ends map each code to a text once (desk.texts). Other errors are
+// front ends map each code to a text once (desk.RefusalText). Other errors are
 // internal (storage) and worth a retry.
 //
 // Removed members: a member a config reload removed keeps their open
@@ -412,57 +412,15 @@ func (e *Engine) Transfer(ctx context.Context, staffID string, no int, group, no
 	if !e.open(cfg, rule(cfg, group), now) {
 		return Move{}, groupErr(CodeGroupClosed, group)
 	}
-	var mv Move
-	o, err := e.transact(ctx, cfg, now, func(o *op) error {
-		tx := o.tx
-		conv, err := tx.LockConversation(s.UserKey)
-		if err != nil {
-			return err
-		}
-		if err := tx.LockGroups(sortedUnique(s.Group, group)...); err != nil {
-			return err
-		}
-		cur, err := ownSession(tx, s.ID, staffID, s.No)
-		if err != nil {
-			return err
-		}
+	return e.handOn(ctx, cfg, now, staffID, s, group, note, func(o *op, conv *Conversation, ns *Session) (int, error) {
 		if n, err := o.onlineMembers(g, staffID); err != nil {
-			return err
+			return 0, err
 		} else if n == 0 {
-			return groupErr(CodeNoAgentOnline, group)
+			return 0, groupErr(CodeNoAgentOnline, group)
 		}
-		isNew := conv == nil
-		if isNew {
-			conv = placeholderConv(cur)
-		}
-		if err := o.end(conv, cur, EndTransferred, false); err != nil {
-			return err
-		}
-		ns := newSession(conv, group, ReasonTransfer)
-		ns.FromSessionID, ns.FromAgent, ns.Note = cur.ID, staffID, note
-		pos, err := o.place(conv, ns, false, staffID)
-		if err != nil {
-			return err
-		}
-		conv.SessionID, conv.Group = ns.ID, group
-		if cur.Group != group {
-			// The agent's freed capacity serves the old group's queue.
-			if _, err := o.drain(cur.Group); err != nil {
-				return err
-			}
-		}
-		if err := saveConv(tx, conv, isNew, now); err != nil {
-			return err
-		}
-		mv = Move{From: o.view(cur), To: o.view(ns)}
-		mv.To.Position = pos
-		return nil
+		// place drains group before it assigns or queues ns.
+		return o.place(conv, ns, false, staffID)
 	})
-	if err != nil {
-		return Move{}, err
-	}
-	e.pullFreed(ctx, o)
-	return mv, nil
 }
 
 // TransferToAgent moves session no (0: current) to the named agent
@@ -499,7 +457,42 @@ func (e *Engine) TransferToAgent(ctx context.Context, staffID string, no int, to
 		group = cfg.GroupsOf(toStaffID)[0]
 	}
 	m, _ := cfg.Member(group, toStaffID)
-	now := e.now()
+	return e.handOn(ctx, cfg, e.now(), staffID, s, group, note, func(o *op, conv *Conversation, ns *Session) (int, error) {
+		// Assign decides under the agent's lock; a refusal rolls the whole
+		// transaction back, so the agent keeps the session.
+		a, ok, err := o.tx.Assign(toStaffID, m.MaxChats, o.now)
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			if cur, err := o.tx.Agent(toStaffID); err != nil {
+				return 0, err
+			} else if cur == nil || cur.Presence != Online {
+				return 0, agentErr(CodeAgentOffline, toStaffID)
+			}
+			return 0, agentErr(CodeAgentFull, toStaffID)
+		}
+		o.keepAgent(a.StaffID, a)
+		if err := o.activate(conv, ns, a, m, true); err != nil {
+			return 0, err
+		}
+		// ns skipped group's queue: drain it as place would (in the
+		// session's own group, the chat the transfer freed serves it).
+		_, err = o.drain(group)
+		return 0, err
+	})
+}
+
+// handOn is a transfer's transaction: it locks the user's conversation,
+// the session's group and group, checks s is still staffID's active
+// session, ends it as transferred and continues the conversation in a new
+// session of group carrying note, which place assigns or queues (its queue
+// position, 0 when assigned) and after which group's queue must be
+// drained. The agent's freed capacity then serves the old group's queue,
+// when that is another group; after the commit, their other groups'. A
+// refusal from place rolls everything back: the agent keeps the session.
+func (e *Engine) handOn(ctx context.Context, cfg *config.Config, now time.Time, staffID string, s *Session, group, note string,
+	place func(o *op, conv *Conversation, ns *Session) (int, error)) (Move, error) {
 	var mv Move
 	o, err := e.transact(ctx, cfg, now, func(o *op) error {
 		tx := o.tx
@@ -521,35 +514,25 @@ func (e *Engine) TransferToAgent(ctx context.Context, staffID string, no int, to
 		if err := o.end(conv, cur, EndTransferred, false); err != nil {
 			return err
 		}
-		// Assign decides under the agent's lock; a refusal rolls the whole
-		// transaction back, so the agent keeps the session.
-		a, ok, err := tx.Assign(toStaffID, m.MaxChats, now)
+		ns := newSession(conv, group, ReasonTransfer)
+		ns.FromSessionID, ns.FromAgent, ns.Note = cur.ID, staffID, note
+		pos, err := place(o, conv, ns)
 		if err != nil {
 			return err
 		}
-		if !ok {
-			if cur, err := tx.Agent(toStaffID); err != nil {
-				return err
-			} else if cur == nil || cur.Presence != Online {
-				return agentErr(CodeAgentOffline, toStaffID)
-			}
-			return agentErr(CodeAgentFull, toStaffID)
-		}
-		o.keepAgent(a.StaffID, a)
-		ns := newSession(conv, group, ReasonTransfer)
-		ns.FromSessionID, ns.FromAgent, ns.Note = cur.ID, staffID, note
-		if err := o.activate(conv, ns, a, m, true); err != nil {
-			return err
-		}
 		conv.SessionID, conv.Group = ns.ID, group
-		// The agent's freed capacity serves the old group's queue.
-		if _, err := o.drain(cur.Group); err != nil {
-			return err
+		if cur.Group != group {
+			// Draining the same group again could hand ns straight back to
+			// the agent who just freed a chat there.
+			if _, err := o.drain(cur.Group); err != nil {
+				return err
+			}
 		}
 		if err := saveConv(tx, conv, isNew, now); err != nil {
 			return err
 		}
 		mv = Move{From: o.view(cur), To: o.view(ns)}
+		mv.To.Position = pos
 		return nil
 	})
 	if err != nil {

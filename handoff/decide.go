@@ -175,7 +175,7 @@ func decide(t turn) decision {
 		}
 	case bot.OutcomeClarify:
 		// Neither an answer nor a miss: the count stays.
-		if cs := nearBest(r.Candidates, max(t.clarifyCount, 1)); len(cs) > 0 {
+		if cs := bot.NearBest(r.Candidates, max(t.clarifyCount, 1)); len(cs) > 0 {
 			d.act, d.offer = actOffer, cs
 			return d
 		}
@@ -196,18 +196,4 @@ func (d decision) answer(e *bot.Entry, mode Mode) decision {
 		d.handoff, d.reason = true, ReasonKBHandoff
 	}
 	return d
-}
-
-// nearBest are the best candidates worth offering: at most n, each scoring at
-// least half the best (a clarify list never offers unrelated entries,
-// although the matcher ranks every entry).
-func nearBest(cs []bot.Candidate, n int) []bot.Candidate {
-	var out []bot.Candidate
-	for _, c := range cs {
-		if len(out) == n || c.Score <= 0 || c.Score < cs[0].Score/2 {
-			break
-		}
-		out = append(out, c)
-	}
-	return out
 }

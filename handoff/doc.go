@@ -37,8 +37,9 @@
 //
 // Agent operations return *Error values with a Code for whatever the agent
 // should be told (no current session, group closed…); front ends map codes
-// to texts once (the desk to desk.texts). Texts for agents come from
-// desk.texts, texts for users from the service rules, routing and bot keys.
+// to texts in one place, desk.RefusalText (desk.texts; the web workbench
+// rewords a few in web.texts). Texts for agents come from desk.texts (and
+// web.texts), texts for users from the service rules, routing and bot keys.
 //
 // # States
 //

@@ -181,10 +181,11 @@ func (e *Engine) Handle(ctx context.Context, msg adapter.Message) error {
 	mode, group := route(cfg, msg.ConversationID)
 
 	// Matching is pure: the bot's answer (or the agent's suggestions) is
-	// matched here, outside the transaction, when the message may need it.
-	// (A hand-off's new-session notice still matches the assigned user's
-	// last question for 推荐知识 inside the transaction — see notice.go;
-	// moving it out is future work.)
+	// matched here, outside the transaction, when the message may need it;
+	// a hand-off of this message's question shows the agent suggestions
+	// from the same match. (A new-session notice for another question —
+	// a transfer keyword's remaining words, a user pulled from the queue —
+	// still matches inside the transaction: see suggestionsFor.)
 	var match *bot.Result
 	matchOnce := func() *bot.Result {
 		if match == nil {
@@ -203,6 +204,7 @@ func (e *Engine) Handle(ctx context.Context, msg adapter.Message) error {
 	}
 
 	o, err := e.transact(ctx, cfg, now, func(o *op) error {
+		o.msgID, o.msgText, o.match = msg.ID, in.text, matchOnce
 		tx := o.tx
 		conv, err := tx.LockConversation(msg.UserKey())
 		if err != nil {

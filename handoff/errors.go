@@ -5,9 +5,9 @@ import (
 	"fmt"
 )
 
-// Code classifies the errors of agent operations, for front ends: each
-// transport maps a code to its own output once (the desk to a text of
-// desk.texts, a web front end to an HTTP status and the same text).
+// Code classifies the errors of agent operations, for front ends: both map
+// a code to its text with desk.RefusalText (desk.texts, with the web
+// workbench's web.texts rewordings).
 type Code string
 
 const (

@@ -16,7 +16,7 @@ type EventType string
 
 const (
 	// EventSession: one of Agent's sessions (SessionID) was assigned to
-	// them, ended, or transferred away (Change says which).
+	// them, ended, or transferred away: front ends read the session.
 	EventSession EventType = "session"
 	// EventLine: a transcript line was added to Agent's session SessionID
 	// (a user message, the agent's reply from either desk, a notice).
@@ -28,17 +28,6 @@ const (
 	EventPresence EventType = "presence"
 )
 
-// Change is what happened to a session, for EventSession and EventQueue.
-type Change string
-
-const (
-	ChangeQueued      Change = "queued"
-	ChangeAssigned    Change = "assigned"
-	ChangeEnded       Change = "ended"
-	ChangeTransferred Change = "transferred"
-	ChangePresence    Change = "presence" // an online count changed (EventQueue)
-)
-
 // Event is one change for agent front ends. Agent is who it concerns
 // (EventSession, EventLine, EventPresence); Group the queue
 // (EventQueue).
@@ -47,7 +36,6 @@ type Event struct {
 	Agent     string
 	Group     string
 	SessionID int64
-	Change    Change
 	Presence  Presence
 }
 

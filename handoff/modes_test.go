@@ -230,3 +230,26 @@ func TestTranscript(t *testing.T) {
 		t.Fatalf("another agent's transcript = %v", err)
 	}
 }
+
+// The message that hands off carries its own question: human_only's first
+// message, or the no_answer_limit-th miss. The new-session notice shows
+// the suggestions from Handle's match of it, and 推荐 1 sends from them.
+func TestHandoffNoticeSuggestsTheHandingOffQuestion(t *testing.T) {
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
+		yaml := strings.Replace(baseYAML, "mode: bot_first", "mode: human_only", 1)
+		h := newHarness(t, driver, yaml)
+		h.presence("a1", handoff.Online)
+		notice := to(h.say("u1", "发票怎么开"), "a1")
+		if len(notice) != 1 || !strings.Contains(notice[0].Text, "推荐知识") || !strings.Contains(notice[0].Text, "1. 怎么开发票") {
+			t.Fatalf("human_only new-session notice = %q", texts(notice))
+		}
+		if _, sug, err := h.e.SendSuggestion(h.ctx, "a1", 0, 1); err != nil || sug.EntryID != "invoice" {
+			t.Fatalf("推荐 1 = %+v, %v; want the invoice entry the notice showed", sug, err)
+		}
+		// A question the bot cannot answer hands off with no list.
+		notice = to(h.say("u2", "你们老板叫什么名字"), "a1")
+		if len(notice) != 1 || strings.Contains(notice[0].Text, "推荐知识") {
+			t.Fatalf("notice for an unanswerable question = %q", texts(notice))
+		}
+	})
+}

@@ -127,7 +127,7 @@ func (o *op) newSessionNotice(conv *Conversation, s *Session) string {
 			}
 		}
 	}
-	sug := o.e.suggestions(o.cfg, conv.LastQuestion, 3)
+	sug := o.suggestionsFor(conv)
 	s.Suggested = listOf(conv.LastQuestionMsg, sug)
 	if len(sug) > 0 {
 		b.WriteString("\n" + Expand(t.Suggestions, "suggest", o.cfg.Desk.Suggest))

@@ -41,6 +41,12 @@ type op struct {
 	// sessions this op touched to their agents, for the line events.
 	events []Event
 	served map[int64]string
+	// msgID and msgText are the user message Handle is handling, match
+	// its knowledge-base match (made once, outside the transaction when
+	// the message may need it): the new-session notice's suggestions for
+	// that message's question reuse it (suggestionsFor).
+	msgID, msgText string
+	match          func() *bot.Result
 }
 
 type line struct {

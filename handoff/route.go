@@ -217,7 +217,7 @@ func (o *op) activate(conv *Conversation, s *Session, a *Agent, m *config.Member
 		return err
 	}
 	o.touch(s)
-	o.publish(Event{Type: EventSession, Agent: a.StaffID, SessionID: s.ID, Change: ChangeAssigned})
+	o.publish(Event{Type: EventSession, Agent: a.StaffID, SessionID: s.ID})
 	if !isNew {
 		o.publish(Event{Type: EventQueue, Group: s.Group})
 	}
@@ -338,13 +338,10 @@ func (o *op) end(conv *Conversation, s *Session, why EndReason, notifyAgent bool
 	r := rule(o.cfg, s.Group)
 	prev := s.Status
 	o.touch(s)
-	switch {
-	case prev == StatusQueued:
+	if prev == StatusQueued {
 		o.publish(Event{Type: EventQueue, Group: s.Group})
-	case why == EndTransferred || why == EndAgentOffline:
-		o.publish(Event{Type: EventSession, Agent: s.Agent, SessionID: s.ID, Change: ChangeTransferred})
-	default:
-		o.publish(Event{Type: EventSession, Agent: s.Agent, SessionID: s.ID, Change: ChangeEnded})
+	} else {
+		o.publish(Event{Type: EventSession, Agent: s.Agent, SessionID: s.ID})
 	}
 	s.Status, s.EndedAt, s.EndReason, s.Due = StatusEnded, o.now, why, time.Time{}
 	if err := o.tx.SaveSession(s); err != nil {
@@ -450,8 +447,18 @@ func (e *Engine) suggestions(cfg *config.Config, question string, n int) []Sugge
 	return e.suggestionsFrom(cfg, &r, n)
 }
 
+// suggestionsFor are the suggestions for the user's last question: from
+// the match Handle already made when the message it handles asked it,
+// else matched now.
+func (o *op) suggestionsFor(conv *Conversation) []Suggestion {
+	if o.match != nil && conv.LastQuestionMsg == o.msgID && conv.LastQuestion == o.msgText {
+		return o.e.suggestionsFrom(o.cfg, o.match(), 3)
+	}
+	return o.e.suggestions(o.cfg, conv.LastQuestion, 3)
+}
+
 // suggestionsFrom are the best entries of a match: the matched entry, then
-// close candidates (nearBest). Only entries the bot itself would at least
+// close candidates (bot.NearBest). Only entries the bot itself would at least
 // offer count (score at or above bot.clarify_threshold): for a question
 // the bot cannot answer, an agent gets no suggestions rather than
 // unrelated entries.
@@ -470,7 +477,7 @@ func (e *Engine) suggestionsFrom(cfg *config.Config, r *bot.Result, n int) []Sug
 		out = append(out, Suggestion{N: len(out) + 1, EntryID: en.ID, Question: en.Question, Answer: en.Answer})
 	}
 	add(r.Best)
-	for _, c := range nearBest(r.Candidates, n) {
+	for _, c := range bot.NearBest(r.Candidates, n) {
 		if c.Score < cfg.Bot.ClarifyThreshold {
 			break
 		}

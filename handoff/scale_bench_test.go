@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/dingdesk/dingdesk/adapter"
-	"github.com/dingdesk/dingdesk/config"
 	"github.com/dingdesk/dingdesk/gormstore"
 	"github.com/dingdesk/dingdesk/gormstore/gormstoretest"
 	"github.com/dingdesk/dingdesk/handoff"
@@ -30,19 +29,12 @@ func BenchmarkOpenSessions(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/open=%d", driver, open), func(b *testing.B) {
 				db := gormstoretest.Open(b, driver)
 				ctx := context.Background()
-				clock := clocktest.New(wed10)
-				store := config.NewStore(parseConfig(b, baseYAML))
-				st := gormstore.NewHandoffStore(db, nil)
-				e := handoff.New(handoff.Deps{Config: store, Bot: newTestBot(b, store.Current()), Store: st, Clock: clock})
-				if err := st.SetPresence(ctx, "a1", handoff.Online, wed10); err != nil {
+				e := benchEngine(b, db, clocktest.New(wed10))
+				if err := gormstore.NewHandoffStore(db, nil).SetPresence(ctx, "a1", handoff.Online, wed10); err != nil {
 					b.Fatal(err)
 				}
 				seedOpenSessions(b, db, open)
-				msg := func(user, id, text string) adapter.Message {
-					return adapter.Message{ID: id, ConversationID: "cid-" + user, ConversationType: adapter.Private,
-						SenderID: user, SenderNick: user, Kind: adapter.KindText, Text: text,
-						SessionWebhook: "https://oapi.dingtalk.com/x", SessionWebhookExpiry: wed10.Add(time.Hour)}
-				}
+				msg := benchMsg
 				for i := 0; i < 50; i++ { // the bot's users exist
 					if err := e.Handle(ctx, msg(fmt.Sprintf("bot%02d", i), fmt.Sprintf("warm%d", i), "怎么退货")); err != nil {
 						b.Fatal(err)

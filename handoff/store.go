@@ -203,8 +203,6 @@ type Store interface {
 	// none. It runs outside transactions, so taking a group's lock never
 	// needs an insert.
 	EnsureGroups(ctx context.Context, names ...string) error
-	// SetPresence creates or updates an agent's presence.
-	SetPresence(ctx context.Context, staffID string, p Presence, now time.Time) error
 	// NoteAgentChat remembers where notices to the agent go.
 	NoteAgentChat(ctx context.Context, staffID string, chat AgentChat, now time.Time) error
 

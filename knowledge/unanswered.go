@@ -212,9 +212,9 @@ func (r *Reviewer) Unanswered(ctx context.Context, o ListOptions) ([]Question, e
 				// replica asked before it rebuilt): nothing to do.
 				continue
 			}
-			q.Candidates = best(res.Candidates, 3)
+			q.Candidates = bot.NearBest(res.Candidates, 3)
 		} else {
-			q.Candidates = best(stored[q.Key], 3)
+			q.Candidates = bot.NearBest(stored[q.Key], 3)
 		}
 		if a, ok := answers[q.Key]; ok && a.AnswerAt.After(decided[q.Key]) {
 			q.Draft = &a
@@ -262,7 +262,7 @@ func (r *Reviewer) AgentAnswered(ctx context.Context, o ListOptions) ([]AgentAns
 		seen[k] = true
 		aa := AgentAnswer{Key: k, Question: q, SessionAnswer: a}
 		if r.Match != nil {
-			aa.Candidates = best(r.Match(q).Candidates, 3)
+			aa.Candidates = bot.NearBest(r.Match(q).Candidates, 3)
 		}
 		out = append(out, aa)
 		if len(out) == o.Limit {
@@ -314,19 +314,6 @@ func isNumber(s string) bool {
 		}
 	}
 	return true
-}
-
-// best are at most n candidates with a positive score, each at least half
-// the best one's (unrelated entries are noise to an admin too).
-func best(cs []bot.Candidate, n int) []bot.Candidate {
-	var out []bot.Candidate
-	for _, c := range cs {
-		if len(out) == n || c.Score <= 0 || c.Score < cs[0].Score/2 {
-			break
-		}
-		out = append(out, c)
-	}
-	return out
 }
 
 // ErrEmptyQuestion: the question has no text to act on.

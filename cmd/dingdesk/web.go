@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/dingdesk/dingdesk/adapter/dingtalk"
 	"github.com/dingdesk/dingdesk/bot"
 	"github.com/dingdesk/dingdesk/config"
+	"github.com/dingdesk/dingdesk/desk"
 	"github.com/dingdesk/dingdesk/gormstore"
 	"github.com/dingdesk/dingdesk/handoff"
 	"github.com/dingdesk/dingdesk/web"
@@ -59,41 +59,20 @@ type webEngine struct {
 var _ web.Engine = webEngine{}
 
 // shown turns the engine's agent-facing refusals into the workbench's
-// text for their code, once, here: web.texts words the codes whose desk
-// text names a #N (the web has no numbers), the others read as in the
-// DingTalk desk (desk.texts).
+// text for their code, with the DingTalk desk's mapping (desk.RefusalText):
+// web.texts words the codes whose desk text names a #N (the web has no
+// numbers) or lists the groups (the web offers them), the others read as
+// in the DingTalk desk (desk.texts).
 func (w webEngine) shown(err error) error {
 	var he *handoff.Error
 	if !errors.As(err, &he) {
 		return err
 	}
 	cfg := w.cfg.Current()
-	t, wt := &cfg.Desk.Texts, &cfg.Web.Texts
-	text := map[handoff.Code]string{
-		handoff.CodeNotAgent:         t.ErrNotAgent,
-		handoff.CodeUnknownSession:   wt.ErrUnknownSession,
-		handoff.CodeSessionEnded:     wt.ErrSessionEnded,
-		handoff.CodeNoCurrentSession: wt.ErrUnknownSession,
-		handoff.CodeUnknownGroup:     wt.ErrUnknownGroup,
-		handoff.CodeGroupClosed:      t.ErrGroupClosed,
-		handoff.CodeNoAgentOnline:    t.ErrNoAgentOnline,
-		handoff.CodeNoQuestion:       wt.ErrNoQuestion,
-		handoff.CodeEmptyText:        t.ErrEmptyText,
-		handoff.CodeUnknownAgent:     t.ErrUnknownAgent,
-		handoff.CodeAgentOffline:     t.ErrAgentOffline,
-		handoff.CodeAgentFull:        t.ErrAgentFull,
-		handoff.CodeSelfTransfer:     t.ErrSelfTransfer,
-		handoff.CodeNoteTooLong:      t.ErrNoteTooLong,
-	}[he.Code]
-	if text == "" {
-		text = t.ErrInternal
-	}
-	group := he.Group
-	if g, ok := cfg.Group(he.Group); ok {
-		group = g.DisplayName
-	}
-	return &web.ShownError{Text: handoff.Expand(text, "group", group, "agent", handoff.AgentName(cfg, he.Agent),
-		"max", strconv.Itoa(handoff.MaxNote))}
+	t, wt := cfg.Desk.Texts, &cfg.Web.Texts
+	t.ErrUnknownSession, t.ErrNoCurrentSession = wt.ErrUnknownSession, wt.ErrUnknownSession
+	t.ErrSessionEnded, t.ErrUnknownGroup = wt.ErrSessionEnded, wt.ErrUnknownGroup
+	return &web.ShownError{Text: desk.RefusalText(cfg, &t, he)}
 }
 
 func (w webEngine) SetPresence(ctx context.Context, staffID string, p web.Presence) error {
@@ -161,15 +140,9 @@ func (w webEngine) Suggestions(ctx context.Context, staffID string, no int) (str
 type webKB struct{ b *bot.Bot }
 
 func (k webKB) Search(q string, n int) []web.Answer {
-	kb := k.b.KB()
 	var out []web.Answer
-	for _, c := range kb.Match(q).Candidates {
-		if e, ok := kb.Entry(c.ID); ok && c.Score > 0 {
-			out = append(out, web.Answer{ID: e.ID, Question: e.Question, Answer: e.Answer})
-			if len(out) == n {
-				break
-			}
-		}
+	for _, e := range k.b.KB().Search(q, n) {
+		out = append(out, web.Answer{ID: e.ID, Question: e.Question, Answer: e.Answer})
 	}
 	return out
 }
