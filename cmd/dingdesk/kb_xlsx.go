@@ -174,33 +174,37 @@ func kbExport(ctx context.Context, m *knowledge.Manager, file string, stdout, st
 		kbPrintErrors(stderr, err)
 		return 1
 	}
-	// Write next to the target and rename: a failed export never leaves a
-	// half-written file where a good one was.
-	tmp, err := os.CreateTemp(filepath.Dir(file), ".kb-export-*")
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
-	defer os.Remove(tmp.Name())
 	n := len(entries)
-	if format, isFile := kbfile.FormatOf(file); isFile {
-		n, err = kbfile.Write(tmp, format, entries)
-	} else {
-		err = kbxlsx.Write(tmp, entries)
-	}
+	err = writeFileAtomic(file, func(w io.Writer) (err error) {
+		if format, isFile := kbfile.FormatOf(file); isFile {
+			n, err = kbfile.Write(w, format, entries)
+			return err
+		}
+		return kbxlsx.Write(w, entries)
+	})
 	if err != nil {
-		tmp.Close()
 		fmt.Fprintf(stderr, "write %s: %v\n", file, err)
-		return 1
-	}
-	if err := tmp.Close(); err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
-	if err := os.Rename(tmp.Name(), file); err != nil {
-		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	fmt.Fprintf(stdout, "%d knowledge entries written to %s\n", n, file)
 	return 0
+}
+
+// writeFileAtomic writes a file next to path and renames it there, so a
+// failed write (or a failed close: a full disk) never leaves a half-written
+// file where a good one was, and is reported.
+func writeFileAtomic(path string, write func(io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := write(tmp); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }

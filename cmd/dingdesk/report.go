@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"time"
 
@@ -88,34 +87,27 @@ func runReport(args []string, stdout, stderr io.Writer) int {
 		names[g.Name] = g.DisplayName
 	}
 
-	out := stdout
-	if *outPath != "" {
-		f, err := os.Create(*outPath)
+	write := func(out io.Writer) error {
+		if *sessions {
+			list, err := svcreport.Sessions(ctx, st, opts.From, opts.To, opts.Location)
+			if err != nil {
+				return err
+			}
+			return svcreport.WriteSessionsCSV(out, list, opts.Location, names)
+		}
+		rep, err := svcreport.Build(ctx, st, opts)
 		if err != nil {
-			fmt.Fprintln(stderr, err)
-			return 1
+			return err
 		}
-		defer f.Close()
-		out = f
-	}
-	if *sessions {
-		list, err := svcreport.Sessions(ctx, st, opts.From, opts.To, opts.Location)
-		if err == nil {
-			err = svcreport.WriteSessionsCSV(out, list, opts.Location, names)
-		}
-		if err != nil {
-			fmt.Fprintf(stderr, "report: %v\n", err)
-			return 1
-		}
-		return 0
-	}
-	rep, err := svcreport.Build(ctx, st, opts)
-	if err == nil {
 		if *format == "csv" {
-			err = svcreport.WriteCSV(out, rep, names)
-		} else {
-			err = svcreport.WriteTable(out, rep, names)
+			return svcreport.WriteCSV(out, rep, names)
 		}
+		return svcreport.WriteTable(out, rep, names)
+	}
+	if *outPath != "" {
+		err = writeFileAtomic(*outPath, write)
+	} else {
+		err = write(stdout)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "report: %v\n", err)
