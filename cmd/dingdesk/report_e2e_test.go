@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -74,6 +76,18 @@ func TestReportCommand(t *testing.T) {
 	code, out, errs = runCmd("report", "-c", s.cfg, "--from", today, "--to", today, "--sessions")
 	if code != 0 || strings.Count(out, "\n") != 2 || !strings.Contains(out, "no_answer") || !strings.Contains(out, "user_end") {
 		t.Fatalf("sessions csv: %d %s\n%s", code, errs, out)
+	}
+	// -o writes the same file, and nothing but it, into the target folder.
+	dir := t.TempDir()
+	file := filepath.Join(dir, "sessions.csv")
+	if code, stdout, errs := runCmd("report", "-c", s.cfg, "--from", today, "--to", today, "--sessions", "-o", file); code != 0 || stdout != "" {
+		t.Fatalf("report -o: %d %q %s", code, stdout, errs)
+	}
+	if b, err := os.ReadFile(file); err != nil || string(b) != out {
+		t.Fatalf("report -o wrote %q (%v), want %q", b, err, out)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 1 {
+		t.Fatalf("report -o left %d files in its folder", len(left))
 	}
 	code, out, _ = runCmd("report", "-c", s.cfg, "--from", today, "--to", today, "--by", "agent")
 	if code != 0 || !strings.Contains(out, "小王") || !strings.Contains(out, "total") {
