@@ -72,14 +72,17 @@ type handoffSessionRow struct {
 	FromAgent         string `gorm:"size:128;not null;default:''"`
 	TransferNote      string `gorm:"size:1024;not null;default:''"`
 	QueuedAt          *time.Time
-	AssignedAt        *time.Time
-	EndedAt           *time.Time
-	EndReason         string     `gorm:"size:32;not null;default:''"`
-	DueAt             *time.Time `gorm:"index:ix_hs_due"`
-	ToldAt            *time.Time
-	SuggestFor        string    `gorm:"size:191;not null;default:''"`  // msgId the shown suggestions answer
-	SuggestIDs        string    `gorm:"size:2048;not null;default:''"` // JSON entry ids shown to the agent
-	CreatedAt         time.Time `gorm:"not null;index:ix_hs_created"`  // the reports read sessions by day
+	// AssignedAt is indexed for the monitor's "sessions today" per agent
+	// (SessionsTaken), read every 2 s while a monitor page is open: without
+	// the index that read scans the whole history.
+	AssignedAt *time.Time `gorm:"index:ix_hs_assigned"`
+	EndedAt    *time.Time
+	EndReason  string     `gorm:"size:32;not null;default:''"`
+	DueAt      *time.Time `gorm:"index:ix_hs_due"`
+	ToldAt     *time.Time
+	SuggestFor string    `gorm:"size:191;not null;default:''"`  // msgId the shown suggestions answer
+	SuggestIDs string    `gorm:"size:2048;not null;default:''"` // JSON entry ids shown to the agent
+	CreatedAt  time.Time `gorm:"not null;index:ix_hs_created"`  // the reports read sessions by day
 }
 
 func (handoffSessionRow) TableName() string { return "handoff_sessions" }

@@ -94,7 +94,8 @@ func groupLoads(g *gorm.DB, groups []string) (map[string]monitor.GroupLoad, erro
 	return out, nil
 }
 
-// SessionsTaken counts sessions assigned at or after since, by agent.
+// SessionsTaken counts sessions assigned at or after since, by agent
+// (ix_hs_assigned bounds it to the day).
 func (s *MonitorStore) SessionsTaken(ctx context.Context, since time.Time) (map[string]int, error) {
 	var rows []struct {
 		AgentID string
