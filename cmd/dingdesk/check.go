@@ -1,16 +1,19 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
 
 	"github.com/dingdesk/dingdesk/bot"
 	"github.com/dingdesk/dingdesk/config"
+	"github.com/dingdesk/dingdesk/gormstore"
 )
 
 // configFlag adds the -c flag every subcommand takes.
@@ -71,6 +74,17 @@ func toolConfig(path string, stderr io.Writer, uses ...string) (*config.Config, 
 		}
 	}
 	return cfg, !fatal
+}
+
+// openToolDB opens cfg's database for a command (report, kb import/export,
+// login-link), logging storage warnings to stderr; false when it cannot.
+func openToolDB(ctx context.Context, cfg *config.Config, stderr io.Writer) (*gormstore.DB, bool) {
+	db, err := gormstore.Open(ctx, cfg.Storage, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		fmt.Fprintf(stderr, "storage: %v\n", err)
+		return nil, false
+	}
+	return db, true
 }
 
 func runCheck(args []string, stdout, stderr io.Writer) int {

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -75,9 +74,8 @@ func runReport(args []string, stdout, stderr io.Writer) int {
 		opts.From = today.AddDate(0, 0, -6)
 	}
 	ctx := context.Background()
-	db, err := gormstore.Open(ctx, cfg.Storage, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	if err != nil {
-		fmt.Fprintf(stderr, "storage: %v\n", err)
+	db, ok := openToolDB(ctx, cfg, stderr)
+	if !ok {
 		return 1
 	}
 	defer db.Close()

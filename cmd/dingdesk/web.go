@@ -210,9 +210,8 @@ func runLoginLink(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	db, err := gormstore.Open(ctx, cfg.Storage, nil)
-	if err != nil {
-		fmt.Fprintf(stderr, "login-link: %v\n", err)
+	db, ok := openToolDB(ctx, cfg, stderr)
+	if !ok {
 		return 1
 	}
 	defer db.Close()
