@@ -49,8 +49,7 @@ type DB struct {
 	// sqliteSync is SQLite's synchronous level as the DSN set it (0 OFF,
 	// 1 NORMAL, 2 FULL, 3 EXTRA); durableTx raises it for the inbox.
 	sqliteSync int
-	// group commits concurrent Handoff transactions together on SQLite
-	// (nil on MySQL, whose connections commit in parallel).
+	// group commits concurrent Handoff transactions together (group.go).
 	group *txGroup
 	// replica identifies this process in the replicas table: it owns the
 	// inbox rows it accepted and the sends it claimed (see replica.go).
@@ -149,10 +148,19 @@ func Open(ctx context.Context, cfg config.Storage, log *slog.Logger) (*DB, error
 		return nil, err
 	}
 	if cfg.Driver == "sqlite" {
-		db.group = newTxGroup(db)
+		db.group = newTxGroup(db, 1, nil)
+	} else {
+		db.group = newTxGroup(db, mysqlGroupRunners, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 	}
 	return db, nil
 }
+
+// mysqlGroupRunners is how many hand-off groups run at once on MySQL: more
+// than one, so that a group waiting for a row lock held elsewhere (another
+// replica, an agent's operation) does not hold up every message; few, so
+// that groups stay large under load (each runner's group is whatever
+// queued while its previous group ran).
+const mysqlGroupRunners = 2
 
 // prepare readies an opened DB: statement counting, a reachable and (on
 // MySQL) strict server, SQLite's sync level, the schema, the hot path's
@@ -325,7 +333,7 @@ func (db *DB) transaction(ctx context.Context, fn func(tx *gorm.DB) error) error
 // only log "cannot rollback - no transaction is active" (issue 13 #8).
 // SQLite may also have rolled back on its own when the COMMIT failed, so
 // that ROLLBACK runs without logging its error.
-func pinnedTx(conn *gorm.DB, fn func(tx *gorm.DB) error) error {
+func pinnedTx(conn *gorm.DB, fn func(tx *gorm.DB) error, opts ...*sql.TxOptions) error {
 	fnDone := false
 	err := conn.Transaction(func(tx *gorm.DB) error {
 		if err := fn(tx); err != nil {
@@ -333,7 +341,7 @@ func pinnedTx(conn *gorm.DB, fn func(tx *gorm.DB) error) error {
 		}
 		fnDone = true
 		return nil
-	})
+	}, opts...)
 	if err != nil && fnDone {
 		conn.Session(&gorm.Session{Logger: logger.Discard}).WithContext(context.Background()).Exec("ROLLBACK")
 	}

@@ -15,8 +15,9 @@ import (
 // HandoffTx is the hand-off transaction.
 type HandoffTx = handoffTx
 
-// G is the transaction's gorm handle.
-func (t *handoffTx) G() *gorm.DB { return t.g }
+// G is the transaction's gorm handle (for a direct statement: what the
+// member deferred is written first).
+func (t *handoffTx) G() *gorm.DB { return t.q() }
 
 // Gorm is the database's gorm handle.
 func (db *DB) Gorm() *gorm.DB { return db.gorm }
@@ -51,3 +52,32 @@ type (
 
 // Rows the web store's benchmark writes directly.
 type HandoffMessageRow = handoffMessageRow
+
+// HandoffGroup runs fns as the members of one group, in order, as the
+// group runner would (deferring their writes when there are several), and
+// returns each member's result once the group has committed or failed.
+func (db *DB) HandoffGroup(ctx context.Context, fns ...func(tx *HandoffTx) error) []error {
+	batch := make([]*txReq, len(fns))
+	for i, fn := range fns {
+		batch[i] = &txReq{ctx: ctx, fn: fn, result: make(chan error, 1)}
+	}
+	db.group.commit(batch)
+	out := make([]error, len(batch))
+	for i, r := range batch {
+		out[i] = <-r.result
+	}
+	return out
+}
+
+// Items are the outbox items the transaction enqueued (ids set once
+// written).
+func (t *handoffTx) Items() []OutboxItem {
+	out := make([]OutboxItem, len(t.items))
+	for i, it := range t.items {
+		out[i] = *it
+	}
+	return out
+}
+
+// ErrGroupAborted is the result of a member whose group failed.
+var ErrGroupAborted = errGroupAborted

@@ -2,6 +2,7 @@ package gormstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"runtime"
@@ -11,29 +12,38 @@ import (
 	"gorm.io/gorm"
 )
 
-// txGroup commits concurrent hand-off transactions on SQLite together.
+// txGroup commits concurrent hand-off transactions together.
+//
+// Every message's transaction writes the same few rows: the tail of the
+// outbox and transcript tables, the inbox row, the conversation. Running
+// the transactions that are waiting one after another inside a single
+// transaction writes the pages they share once per group instead of once
+// per message (SQLite: one WAL append; MySQL: one redo log flush), saves a
+// BEGIN and a COMMIT per message, and lets their rows go in multi-row
+// statements (deferred.go).
 //
 // SQLite has one writer (the pool holds one connection), so concurrent
-// Handoff calls queue for it anyway. Each commit appends every page it
-// changed to the WAL, and every message's transaction changes the same
-// pages: the tail of the outbox and transcript tables, the inbox row's page,
-// their indexes. Running the transactions that are waiting one after another
-// inside a single transaction, each in its own savepoint, writes those pages
-// once per group instead of once per message.
+// Handoff calls queue for it anyway: one runner. On MySQL a few runners
+// share the work, so that one group waiting for a row lock another
+// replica holds does not stop the others.
 //
 // Semantics are those of running them serially: each sees the ones before
-// it; one that fails is rolled back to its savepoint alone and gets its own
-// error. None is told anything before the group's COMMIT has returned: when
-// the group fails (BEGIN, a savepoint, the COMMIT), every member that was
-// not cancelled gets errGroupAborted, its own error included (it may rest
-// on writes that did not commit), and Handoff runs it again. A transaction
-// waits for no one: the group is whatever queued while the previous group
-// ran.
+// it; one that fails is rolled back alone (its savepoint, taken before its
+// first write that is not deferred; a member that wrote nothing directly
+// just drops its deferred rows) and gets its own error. None is told
+// anything before the group's COMMIT has returned: when the group fails
+// (BEGIN, a savepoint, the deferred writes, the COMMIT), every member that
+// was not cancelled gets errGroupAborted, its own error included (it may
+// rest on writes that did not commit), and Handoff runs it again on its
+// own. A transaction waits for no one: the group is whatever queued while
+// the runner's previous group ran.
 type txGroup struct {
 	db       *DB
+	opts     *sql.TxOptions
 	reqs     chan *txReq // unbuffered: a request received is a request run
 	stop     chan struct{}
 	stopOnce sync.Once
+	running  sync.WaitGroup
 	done     chan struct{}
 
 	commits, members atomic.Int64 // committed groups and the members they ran, for GroupStats
@@ -70,9 +80,17 @@ var (
 	errMemberFailed = errors.New("member failed")
 )
 
-func newTxGroup(db *DB) *txGroup {
-	g := &txGroup{db: db, reqs: make(chan *txReq), stop: make(chan struct{}), done: make(chan struct{})}
-	go g.run()
+// newTxGroup starts runners group runners; opts are the transactions'.
+func newTxGroup(db *DB, runners int, opts *sql.TxOptions) *txGroup {
+	g := &txGroup{db: db, opts: opts, reqs: make(chan *txReq), stop: make(chan struct{}), done: make(chan struct{})}
+	g.running.Add(runners)
+	for range runners {
+		go g.run()
+	}
+	go func() {
+		g.running.Wait()
+		close(g.done)
+	}()
 	return g
 }
 
@@ -116,7 +134,7 @@ func (g *txGroup) run() {
 	stopped := false
 	defer func() {
 		if stopped {
-			close(g.done)
+			g.running.Done()
 			return
 		}
 		// A member called runtime.Goexit (t.FailNow inside fn in a test),
@@ -184,37 +202,49 @@ func (g *txGroup) commit(batch []*txReq) {
 	// member finishes (they are short).
 	err = g.db.gorm.WithContext(context.Background()).Connection(func(conn *gorm.DB) error {
 		return pinnedTx(conn, func(tx *gorm.DB) error {
-			// A lone member needs no savepoint: the transaction is its own.
-			isolate := len(batch) > 1
-			savepoint := func(q string) error {
-				if !isolate {
-					return nil
-				}
-				_, err := g.db.sqlOn(tx).exec(q)
-				return err
-			}
+			// A lone member needs no savepoint (the transaction is its own)
+			// and defers nothing (there is nothing to share a statement
+			// with).
+			run := &groupRun{db: g.db, tx: tx, shared: len(batch) > 1}
 			for i, r := range batch {
 				if !start(r, &results[i]) {
 					continue
 				}
-				if err := savepoint("SAVEPOINT handoff_member"); err != nil {
-					return err
-				}
 				ran[i] = true
-				if results[i] = runMember(g.db, tx, r); results[i] != nil {
-					if !isolate {
+				t := &handoffTx{db: g.db, g: tx.WithContext(context.WithoutCancel(r.ctx))}
+				if run.shared {
+					t.run = run
+				}
+				run.savepoint = false
+				results[i] = runMember(t, r)
+				if run.err != nil {
+					return run.err // the group's own writes failed
+				}
+				if results[i] != nil {
+					if !run.shared {
 						return errMemberFailed // roll back; its own error stands
 					}
-					if err := savepoint("ROLLBACK TO handoff_member"); err != nil {
+					if run.savepoint {
+						if err := run.exec("ROLLBACK TO SAVEPOINT handoff_member"); err != nil {
+							return err
+						}
+						if err := run.exec("RELEASE SAVEPOINT handoff_member"); err != nil {
+							return err
+						}
+					}
+					continue // what it deferred is dropped with t
+				}
+				if run.savepoint {
+					if err := run.exec("RELEASE SAVEPOINT handoff_member"); err != nil {
 						return err
 					}
 				}
-				if err := savepoint("RELEASE handoff_member"); err != nil {
-					return err
+				if t.run != nil {
+					run.pending.merge(&t.own)
 				}
 			}
-			return nil
-		})
+			return run.pending.flush(g.db, tx)
+		}, g.opts)
 	})
 	finished = true
 }
@@ -248,7 +278,7 @@ func start(r *txReq, result *error) bool {
 // cancellation (see commit). A panic becomes an error here (the group
 // goes on) and a panic again in the caller; runtime.Goexit cannot be
 // stopped, so it is noted and repeated in the caller.
-func runMember(db *DB, tx *gorm.DB, r *txReq) (err error) {
+func runMember(t *handoffTx, r *txReq) (err error) {
 	returned := false
 	defer func() {
 		if p := recover(); p != nil {
@@ -258,14 +288,52 @@ func runMember(db *DB, tx *gorm.DB, r *txReq) (err error) {
 			r.goexited = true
 		}
 	}()
-	err = r.fn(&handoffTx{db: db, g: tx.WithContext(context.WithoutCancel(r.ctx))})
+	err = r.fn(t)
 	returned = true
 	return err
 }
 
+// groupRun is one group's transaction while its members run.
+type groupRun struct {
+	db      *DB
+	tx      *gorm.DB
+	shared  bool     // more than one member: members defer and isolate
+	pending deferred // the finished members' deferred writes
+	// savepoint is set once the running member has taken its savepoint
+	// (before its first direct write).
+	savepoint bool
+	// err is set when writing the group's deferred rows (or a savepoint)
+	// failed: the group is rolled back whatever the member returns.
+	err error
+}
+
+func (r *groupRun) exec(q string) error {
+	_, err := r.db.sqlOn(r.tx).exec(q)
+	return err
+}
+
+// direct ends t's deferring, before its first statement that is not
+// deferred: the finished members' rows are written (outside t's
+// savepoint: they are not t's to roll back), t's savepoint is taken, then
+// t's own deferred rows are written inside it. A failure of the group's
+// rows or of the savepoint fails the group; of t's own rows, only t.
+func (r *groupRun) direct(t *handoffTx) error {
+	t.run = nil
+	if err := r.pending.flush(r.db, r.tx); err != nil {
+		r.err = err
+		return err
+	}
+	if err := r.exec("SAVEPOINT handoff_member"); err != nil {
+		r.err = err
+		return err
+	}
+	r.savepoint = true
+	return t.own.flush(r.db, t.g)
+}
+
 // GroupStats reports how many grouped commits the hand-off transactions
-// took and how many transactions they held (both 0 on MySQL): their ratio
-// is the mean group size, which rises with load.
+// took and how many transactions they held: their ratio is the mean group
+// size, which rises with load.
 func (db *DB) GroupStats() (commits, transactions int64) {
 	if db.group == nil {
 		return 0, 0

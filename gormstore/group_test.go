@@ -129,9 +129,12 @@ func TestHandoffTransactionsAreIsolatedWhenGrouped(t *testing.T) {
 			}
 			t.Logf("%d transactions in %d commits", txs, commits)
 		default:
-			if commits != 0 || txs != 0 {
-				t.Errorf("group stats on %s: %d/%d, want none", driver, commits, txs)
+			// A second runner takes the members while the blocker holds
+			// the first: how many share a commit depends on timing.
+			if txs < 13 || commits > txs {
+				t.Errorf("group stats: %d commits for %d transactions; want every member counted", commits, txs)
 			}
+			t.Logf("%d transactions in %d commits", txs, commits)
 		}
 	})
 }

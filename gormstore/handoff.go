@@ -267,13 +267,34 @@ func (r *handoffMessageRow) record() handoff.Line {
 
 // handoffTx is one hand-off engine transaction (handoff.Tx).
 type handoffTx struct {
-	db     *DB
+	db *DB
+	// g is the database transaction. Statements other than the deferred
+	// writes and the conversation read go through q.
 	g      *gorm.DB
 	groups map[string]*handoffGroupRow // locked in this transaction
-	items  []OutboxItem                // enqueued, for the sender after commit
+	items  []*OutboxItem               // enqueued, for the sender after commit (ids set once written)
 	// convs are the conversation rows as read or written in this
 	// transaction, so that SaveConversation writes only what changed.
 	convs map[string]handoffConversationRow
+	// run is the group whose statements this member's writes share while
+	// it defers them (deferred.go); nil once it writes directly (or alone).
+	run *groupRun
+	own deferred // this member's deferred writes
+}
+
+// q is the transaction for a statement that is not deferred: a member
+// that defers first writes what is deferred (groupRun.direct), then writes
+// directly. When that fails, the handle carries the error, so the
+// statement is not sent and the caller sees why.
+func (t *handoffTx) q() *gorm.DB {
+	if t.run != nil {
+		if err := t.run.direct(t); err != nil {
+			g := t.g.Session(&gorm.Session{})
+			_ = g.AddError(err)
+			return g
+		}
+	}
+	return t.g
 }
 
 var _ handoff.Tx = (*handoffTx)(nil)
@@ -284,25 +305,33 @@ var _ handoff.Tx = (*handoffTx)(nil)
 // transaction. On MySQL the transaction runs at READ COMMITTED: every read
 // sees the latest commits (so what is read after taking a group lock is
 // exact), and a locking read of a missing row takes no gap lock (so first
-// messages of many new users do not deadlock on their inserts). On SQLite
-// it shares its commit with the other hand-off transactions waiting at the
-// same moment (txGroup); it still returns only once its work is committed.
+// messages of many new users do not deadlock on their inserts). It shares
+// its commit with the other hand-off transactions waiting at the same
+// moment (txGroup); it still returns only once its work is committed.
 func (db *DB) handoff(ctx context.Context, fn func(tx *handoffTx) error) error {
 	var opts []*sql.TxOptions
 	if db.Driver == "mysql" {
 		opts = append(opts, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 	}
 	var err error
+	alone := db.group == nil
 	for attempt := 0; attempt < 8; attempt++ {
-		if db.group != nil {
-			err = db.group.do(ctx, fn)
+		if alone {
+			err = db.gorm.WithContext(ctx).Connection(func(conn *gorm.DB) error {
+				return pinnedTx(conn, func(g *gorm.DB) error {
+					return fn(&handoffTx{db: db, g: g})
+				}, opts...)
+			})
 		} else {
-			err = db.gorm.WithContext(ctx).Transaction(func(g *gorm.DB) error {
-				return fn(&handoffTx{db: db, g: g})
-			}, opts...)
+			err = db.group.do(ctx, fn)
 		}
 		if err == nil || !(IsRetryable(err) || IsDuplicate(err) || errors.Is(err, errGroupAborted)) {
 			return err
+		}
+		// A group that failed is not tried again as a group: alone, each
+		// member gets its own exact outcome (see deferred.go).
+		if errors.Is(err, errGroupAborted) {
+			alone = true
 		}
 		select {
 		case <-ctx.Done():
@@ -322,7 +351,7 @@ func IsDuplicate(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
 }
 
-func (t *handoffTx) forUpdate() *gorm.DB { return t.db.forUpdate(t.g) }
+func (t *handoffTx) forUpdate() *gorm.DB { return t.db.forUpdate(t.q()) }
 
 func found(err error) (bool, error) {
 	if errors.Is(err, gorm.ErrRecordNotFound) {
@@ -348,6 +377,19 @@ func (r *handoffConversationRow) values() []any {
 // conversation reads a conversation (locking its row on MySQL when lock)
 // with a hand-written SELECT: every message starts with it.
 func (t *handoffTx) conversation(userKey string, lock bool) (*handoff.Conversation, error) {
+	if t.run != nil {
+		// A version this group has not written yet is the latest (on
+		// MySQL the group holds its lock since a member read it). Without
+		// one, reading needs no flush: nothing deferred is in that row.
+		c, ok := t.own.conv(userKey)
+		if !ok {
+			c, ok = t.run.pending.conv(userKey)
+		}
+		if ok {
+			t.keepConv(c.row)
+			return c.row.record(), nil
+		}
+	}
 	q := selectConversation
 	if lock && t.db.Driver == "mysql" {
 		q += " FOR UPDATE"
@@ -389,7 +431,7 @@ func (t *handoffTx) Conversations(keys []string) (map[string]*handoff.Conversati
 		return out, nil
 	}
 	var rows []handoffConversationRow
-	if err := t.g.Where("user_key IN ?", keys).Find(&rows).Error; err != nil {
+	if err := t.q().Where("user_key IN ?", keys).Find(&rows).Error; err != nil {
 		return nil, err
 	}
 	for i := range rows {
@@ -401,6 +443,11 @@ func (t *handoffTx) Conversations(keys []string) (map[string]*handoff.Conversati
 
 func (t *handoffTx) CreateConversation(c *handoff.Conversation) error {
 	row := convRow(c)
+	if t.run != nil {
+		t.own.saveConv(*row, true)
+		t.keepConv(*row)
+		return nil
+	}
 	if err := t.g.Create(row).Error; err != nil {
 		return err
 	}
@@ -434,12 +481,17 @@ func (t *handoffTx) SaveConversation(c *handoff.Conversation) error {
 	if len(args) == 0 {
 		return nil
 	}
+	if seen, ok := t.convs[c.UserKey]; ok {
+		row.CreatedAt = seen.CreatedAt // not written
+	}
+	if t.run != nil {
+		t.own.saveConv(*row, false) // written whole by the group's upsert
+		t.keepConv(*row)
+		return nil
+	}
 	args = append(args, c.UserKey)
 	if _, err := t.db.sqlOn(t.g).exec("UPDATE handoff_conversations SET "+set.String()+" WHERE user_key = ?", args...); err != nil {
 		return err
-	}
-	if seen, ok := t.convs[c.UserKey]; ok {
-		row.CreatedAt = seen.CreatedAt // not written
 	}
 	t.keepConv(*row)
 	return nil
@@ -461,7 +513,7 @@ func (t *handoffTx) LockSession(id int64) (*handoff.Session, error) {
 
 func (t *handoffTx) CreateSession(s *handoff.Session) error {
 	row := sessionRow(s)
-	if err := t.g.Create(row).Error; err != nil {
+	if err := t.q().Create(row).Error; err != nil {
 		return err
 	}
 	s.ID = row.ID
@@ -471,11 +523,11 @@ func (t *handoffTx) CreateSession(s *handoff.Session) error {
 // SaveSession writes every column of an existing session.
 func (t *handoffTx) SaveSession(s *handoff.Session) error {
 	row := sessionRow(s)
-	return t.g.Model(row).Select("*").Omit("id", "created_at").Updates(row).Error
+	return t.q().Model(row).Select("*").Omit("id", "created_at").Updates(row).Error
 }
 
 func (t *handoffTx) SetSessionDue(id int64, due time.Time) error {
-	return t.g.Model(&handoffSessionRow{}).Where("id = ?", id).Update("due_at", ptr(due)).Error
+	return t.q().Model(&handoffSessionRow{}).Where("id = ?", id).Update("due_at", ptr(due)).Error
 }
 
 // LockGroups locks the skill-group rows, in the order given (sorted and
@@ -511,7 +563,7 @@ func (t *handoffTx) QueueBack(group string) (int64, error) {
 		return 0, err
 	}
 	g.TailSeq++
-	return g.TailSeq, t.g.Model(g).Update("tail_seq", g.TailSeq).Error
+	return g.TailSeq, t.q().Model(g).Update("tail_seq", g.TailSeq).Error
 }
 
 func (t *handoffTx) QueueFront(group string, n int) (int64, error) {
@@ -520,12 +572,12 @@ func (t *handoffTx) QueueFront(group string, n int) (int64, error) {
 		return 0, err
 	}
 	g.HeadSeq -= int64(n)
-	return g.HeadSeq, t.g.Model(g).Update("head_seq", g.HeadSeq).Error
+	return g.HeadSeq, t.q().Model(g).Update("head_seq", g.HeadSeq).Error
 }
 
 func (t *handoffTx) Queue(group string) ([]handoff.Session, error) {
 	var rows []handoffSessionRow
-	err := t.g.Where("group_name = ? AND state = ?", group, string(handoff.StatusQueued)).Order("queue_seq").Find(&rows).Error
+	err := t.q().Where("group_name = ? AND state = ?", group, string(handoff.StatusQueued)).Order("queue_seq").Find(&rows).Error
 	return sessionRecords(rows), err
 }
 
@@ -535,7 +587,7 @@ func (t *handoffTx) QueueHead(group string) (*handoff.Session, error) {
 }
 
 func (t *handoffTx) QueuePosition(group string, seq int64) (int, error) {
-	return queuePosition(t.g, group, seq)
+	return queuePosition(t.q(), group, seq)
 }
 
 func queuePosition(q *gorm.DB, group string, seq int64) (int, error) {
@@ -550,7 +602,7 @@ func (t *handoffTx) Agents(staffIDs []string) ([]handoff.Agent, error) {
 		return nil, nil
 	}
 	var rows []handoffAgentRow
-	if err := t.g.Where("staff_id IN ?", staffIDs).Find(&rows).Error; err != nil {
+	if err := t.q().Where("staff_id IN ?", staffIDs).Find(&rows).Error; err != nil {
 		return nil, err
 	}
 	out := make([]handoff.Agent, len(rows))
@@ -560,7 +612,7 @@ func (t *handoffTx) Agents(staffIDs []string) ([]handoff.Agent, error) {
 	return out, nil
 }
 
-func (t *handoffTx) Agent(staffID string) (*handoff.Agent, error) { return agent(t.g, staffID) }
+func (t *handoffTx) Agent(staffID string) (*handoff.Agent, error) { return agent(t.q(), staffID) }
 
 func agent(q *gorm.DB, staffID string) (*handoff.Agent, error) {
 	var row handoffAgentRow
@@ -577,13 +629,13 @@ func (t *handoffTx) Assign(staffID string, maxChats int, now time.Time) (*handof
 	// current_no comes first: MySQL evaluates SET left to right with the
 	// values already assigned, SQLite with the old ones; in this order both
 	// compute the old next_no + 1.
-	res := t.g.Exec("UPDATE handoff_agents SET current_no = next_no + 1, next_no = next_no + 1, "+
+	res := t.q().Exec("UPDATE handoff_agents SET current_no = next_no + 1, next_no = next_no + 1, "+
 		"open_chats = open_chats + 1, last_assigned_at = ? WHERE staff_id = ? AND presence = ? AND open_chats < ?",
 		now.UTC(), staffID, string(handoff.Online), maxChats)
 	if res.Error != nil || res.RowsAffected == 0 {
 		return nil, false, res.Error
 	}
-	a, err := agent(t.g, staffID)
+	a, err := agent(t.q(), staffID)
 	if err != nil || a == nil {
 		return nil, false, err
 	}
@@ -591,34 +643,64 @@ func (t *handoffTx) Assign(staffID string, maxChats int, now time.Time) (*handof
 }
 
 func (t *handoffTx) Release(staffID string, no int) error {
-	return t.g.Exec("UPDATE handoff_agents SET open_chats = CASE WHEN open_chats > 0 THEN open_chats - 1 ELSE 0 END, "+
+	return t.q().Exec("UPDATE handoff_agents SET open_chats = CASE WHEN open_chats > 0 THEN open_chats - 1 ELSE 0 END, "+
 		"current_no = CASE WHEN current_no = ? THEN 0 ELSE current_no END WHERE staff_id = ?", no, staffID).Error
 }
 
 func (t *handoffTx) SetCurrent(staffID string, no int) error {
-	return t.g.Model(&handoffAgentRow{}).Where("staff_id = ?", staffID).Update("current_no", no).Error
+	return t.q().Model(&handoffAgentRow{}).Where("staff_id = ?", staffID).Update("current_no", no).Error
 }
 
 // lineColumns are the columns of handoff_messages an insert writes.
 var lineColumns = []string{"user_key", "session_id", "direction", "sender_kind", "sender_id", "sender_name",
 	"kind", "text", "msg_id", "outbox_id", "created_at"}
 
-// AddLines writes the lines with one multi-row INSERT.
-func (t *handoffTx) AddLines(lines []handoff.Line) error {
+// lineOutboxColumn is outbox_id's place in lineColumns.
+const lineOutboxColumn = 9
+
+// lineValues is a transcript line's row (lineColumns' values).
+func lineValues(l *handoff.Line) []any {
+	kind := string(l.Kind)
+	if kind == "" { // the column's default, as gorm's insert left it
+		kind = "text"
+	}
+	return []any{l.UserKey, l.SessionID, string(l.Direction), string(l.Sender), l.SenderID, l.SenderName,
+		kind, l.Text, l.MsgID, l.OutboxID, l.CreatedAt.UTC()}
+}
+
+// Record writes replies to the outbox and lines to the transcript, each
+// with one multi-row INSERT (or defers them, deferred.go);
+// HandoffStore.Transact hands the replies to the sender after the commit.
+func (t *handoffTx) Record(now time.Time, replies []adapter.Reply, lines []handoff.Line) error {
+	if t.run != nil {
+		n := len(t.own.outbox)
+		if err := t.own.record(t.db, now, replies, lines); err != nil {
+			return err
+		}
+		t.items = append(t.items, t.own.outbox[n:]...)
+		return nil
+	}
+	items, err := t.db.enqueueReplies(t.g, now, replies...)
+	if err != nil {
+		return err
+	}
+	for i := range items {
+		t.items = append(t.items, &items[i])
+	}
 	if len(lines) == 0 {
 		return nil
 	}
 	rows := make([][]any, len(lines))
 	for i := range lines {
-		l := &lines[i]
-		kind := string(l.Kind)
-		if kind == "" { // the column's default, as gorm's insert left it
-			kind = "text"
+		rows[i] = lineValues(&lines[i])
+		if n := lines[i].Reply; n > 0 {
+			if n > len(items) {
+				return fmt.Errorf("transcript line names reply %d of %d", n, len(items))
+			}
+			rows[i][lineOutboxColumn] = items[n-1].ID
 		}
-		rows[i] = []any{l.UserKey, l.SessionID, string(l.Direction), string(l.Sender), l.SenderID, l.SenderName,
-			kind, l.Text, l.MsgID, l.OutboxID, l.CreatedAt.UTC()}
 	}
-	_, err := t.db.sqlOn(t.g).insertRows("handoff_messages", lineColumns, rows)
+	_, err = t.db.sqlOn(t.g).insertRows("handoff_messages", lineColumns, rows)
 	return err
 }
 
@@ -627,7 +709,7 @@ func (t *handoffTx) LastLines(userKey string, n int) ([]handoff.Line, error) {
 		return nil, nil
 	}
 	var rows []handoffMessageRow
-	err := t.g.Where("user_key = ?", userKey).Order("id desc").Limit(n).Find(&rows).Error
+	err := t.q().Where("user_key = ?", userKey).Order("id desc").Limit(n).Find(&rows).Error
 	out := make([]handoff.Line, len(rows))
 	for i := range rows {
 		out[len(rows)-1-i] = rows[i].record()
@@ -641,32 +723,30 @@ func (t *handoffTx) AddUnanswered(qs []handoff.Unanswered) error {
 	}
 	rows := make([]handoffUnansweredRow, len(qs))
 	for i, q := range qs {
-		cands, _ := json.Marshal(q.Candidates)
 		rows[i] = handoffUnansweredRow{UserKey: q.UserKey, ConversationID: q.ConversationID, Question: q.Question,
-			Candidates: string(cands), CreatedAt: q.CreatedAt.UTC(), Kind: q.Kind}
+			Candidates: jsonOf(q.Candidates), CreatedAt: q.CreatedAt.UTC(), Kind: q.Kind}
 		if rows[i].Kind == "" {
 			rows[i].Kind = handoff.UnansweredNone
 		}
 	}
+	if t.run != nil {
+		t.own.unans = append(t.own.unans, rows...)
+		return nil
+	}
 	return t.g.Create(&rows).Error
 }
 
-// Enqueue writes replies to the outbox; HandoffStore.Transact hands them
-// to the sender after the commit.
-func (t *handoffTx) Enqueue(now time.Time, replies ...adapter.Reply) ([]int64, error) {
-	items, err := t.db.enqueueReplies(t.g, now, replies...)
-	if err != nil {
-		return nil, err
-	}
-	t.items = append(t.items, items...)
-	ids := make([]int64, len(items))
-	for i, it := range items {
-		ids[i] = it.ID
-	}
-	return ids, nil
-}
-
 func (t *handoffTx) MarkHandled(msgID string, now time.Time) error {
+	if t.run != nil {
+		// Handled by an earlier member of this group (the same message
+		// twice at once): as if that member had committed. Against the
+		// inbox it is checked when the group writes (flushHandled).
+		if t.own.markedHandled(msgID) || t.run.pending.markedHandled(msgID) {
+			return handoff.ErrAlreadyHandled
+		}
+		t.own.handled = append(t.own.handled, handledMark{msgID: msgID, at: now})
+		return nil
+	}
 	err := t.db.markHandled(t.g, msgID, now)
 	if errors.Is(err, ErrAlreadyHandled) {
 		return handoff.ErrAlreadyHandled
@@ -677,33 +757,40 @@ func (t *handoffTx) MarkHandled(msgID string, now time.Time) error {
 // HandoffStore is the hand-off engine's storage (handoff.Store) on gorm.
 type HandoffStore struct {
 	db   *DB
-	kick func([]OutboxItem)
+	kick func(context.Context, []OutboxItem)
 }
 
 var _ handoff.Store = (*HandoffStore)(nil)
 
 // NewHandoffStore stores the engine's records in db. kick (optional)
 // receives the outbox items of every committed transaction that enqueued
-// some, so they go out at once without being read back.
-func NewHandoffStore(db *DB, kick func([]OutboxItem)) *HandoffStore {
+// some, with the context of the Transact call, so they go out at once
+// without being read back.
+func NewHandoffStore(db *DB, kick func(context.Context, []OutboxItem)) *HandoffStore {
 	return &HandoffStore{db: db, kick: kick}
 }
 
 // Transact runs fn in one hand-off transaction (see DB.handoff), then
 // kicks the replies it enqueued.
 func (s *HandoffStore) Transact(ctx context.Context, fn func(tx handoff.Tx) error) error {
-	var items []OutboxItem
+	var last *handoffTx
 	err := s.db.handoff(ctx, func(t *handoffTx) error {
 		if err := fn(t); err != nil {
 			return err
 		}
-		items = t.items // of the attempt that committed (fn may run again)
+		last = t // the attempt that committed (fn may run again)
 		return nil
 	})
-	if err == nil && len(items) > 0 && s.kick != nil {
-		s.kick(items)
+	if err != nil || last == nil || len(last.items) == 0 || s.kick == nil {
+		return err
 	}
-	return err
+	// Deferred items got their ids when their group was written.
+	items := make([]OutboxItem, len(last.items))
+	for i, it := range last.items {
+		items[i] = *it
+	}
+	s.kick(ctx, items)
+	return nil
 }
 
 func (s *HandoffStore) q(ctx context.Context) *gorm.DB { return s.db.gorm.WithContext(ctx) }

@@ -48,13 +48,17 @@ func (t *handoffTx) Publish(events ...handoff.Event) error {
 	if len(rows) == 0 {
 		return nil
 	}
+	if t.run != nil {
+		t.own.events = append(t.own.events, rows...)
+		return nil
+	}
 	return t.g.Create(&rows).Error
 }
 
 // SetPresence upserts the agent's presence inside the transaction
 // (handoff.Tx.SetPresence).
 func (t *handoffTx) SetPresence(staffID string, p handoff.Presence, now time.Time) error {
-	return setPresence(t.g, staffID, p, now)
+	return setPresence(t.q(), staffID, p, now)
 }
 
 // setPresence upserts an agent's presence: the row of an agent not seen

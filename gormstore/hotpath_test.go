@@ -23,7 +23,8 @@ func TestHotPathWrites(t *testing.T) {
 	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
 		db := gormstoretest.Open(t, driver)
 		ctx := context.Background()
-		st := gormstore.NewHandoffStore(db, nil)
+		var kicked []gormstore.OutboxItem
+		st := gormstore.NewHandoffStore(db, func(_ context.Context, items []gormstore.OutboxItem) { kicked = items })
 		now := time.Date(2026, 6, 3, 2, 0, 0, 0, time.UTC)
 		exp := now.Add(time.Hour)
 		conv := &handoff.Conversation{UserKey: "c1|u1", ConversationID: "c1", ConversationType: adapter.Private,
@@ -43,22 +44,22 @@ func TestHotPathWrites(t *testing.T) {
 					replies = append(replies, adapter.Reply{ConversationID: "c1", UserID: "u1", Format: adapter.Text,
 						Text: fmt.Sprintf("reply %d.%d", round, i)})
 				}
-				got, err := tx.Enqueue(now, replies...)
-				if err != nil {
-					return err
-				}
-				ids = append(ids, got)
 				lines := []handoff.Line{{UserKey: "c1|u1", Direction: handoff.DirIn, Sender: handoff.SenderUser,
 					Kind: adapter.KindText, Text: fmt.Sprintf("question %d", round), MsgID: fmt.Sprintf("m%d", round), CreatedAt: now}}
-				for i, id := range got {
+				for i := range replies {
 					lines = append(lines, handoff.Line{UserKey: "c1|u1", Direction: handoff.DirOut, Sender: handoff.SenderBot,
-						Kind: adapter.KindText, Text: fmt.Sprintf("reply %d.%d", round, i), OutboxID: id, CreatedAt: now})
+						Kind: adapter.KindText, Text: fmt.Sprintf("reply %d.%d", round, i), Reply: i + 1, CreatedAt: now})
 				}
-				return tx.AddLines(lines)
+				return tx.Record(now, replies, lines)
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
+			var got []int64
+			for _, it := range kicked {
+				got = append(got, it.ID)
+			}
+			ids, kicked = append(ids, got), nil
 		}
 		for round, got := range ids {
 			for i, id := range got {

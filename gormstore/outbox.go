@@ -61,13 +61,9 @@ func (db *DB) enqueueReplies(tx *gorm.DB, now time.Time, replies ...adapter.Repl
 		return nil, nil
 	}
 	at := now.UTC()
-	rows := make([][]any, len(replies))
-	for i, r := range replies {
-		body, err := json.Marshal(r)
-		if err != nil {
-			return nil, err
-		}
-		rows[i] = []any{r.ConversationID + "|" + r.UserID, string(body), OutboxSending, at, 0, "", at, nil, db.replica}
+	rows, err := db.outboxRows(now, replies)
+	if err != nil {
+		return nil, err
 	}
 	ids, err := db.sqlOn(tx).insertRows("outbox", outboxColumns, rows)
 	if err != nil {
@@ -78,6 +74,21 @@ func (db *DB) enqueueReplies(tx *gorm.DB, now time.Time, replies ...adapter.Repl
 		items[i] = OutboxItem{ID: ids[i], Reply: replies[i], CreatedAt: at}
 	}
 	return items, nil
+}
+
+// outboxRows are the outbox rows of replies (outboxColumns' values), held
+// by this replica's sender.
+func (db *DB) outboxRows(now time.Time, replies []adapter.Reply) ([][]any, error) {
+	at := now.UTC()
+	rows := make([][]any, len(replies))
+	for i, r := range replies {
+		body, err := json.Marshal(r)
+		if err != nil {
+			return nil, err
+		}
+		rows[i] = []any{r.ConversationID + "|" + r.UserID, string(body), OutboxSending, at, 0, "", at, nil, db.replica}
+	}
+	return rows, nil
 }
 
 // outboxColumns are the columns of outbox that enqueueReplies writes: all

@@ -62,6 +62,10 @@ var botTurnColumns = []string{"user_key", "outcome", "entry_id", "score", "creat
 // (hotpath.go), prepared on MySQL; it cannot share a multi-row insert with
 // the transcript lines (another table).
 func (t *handoffTx) AddBotTurn(userKey, outcome, entryID string, score float64, at time.Time) error {
+	if t.run != nil {
+		t.own.botTurns = append(t.own.botTurns, []any{userKey, outcome, entryID, score, at.UTC()})
+		return nil
+	}
 	_, err := t.db.sqlOn(t.g).exec(insertSQL("bot_turns", botTurnColumns, 1), userKey, outcome, entryID, score, at.UTC())
 	return err
 }
@@ -69,7 +73,7 @@ func (t *handoffTx) AddBotTurn(userKey, outcome, entryID string, score float64, 
 // PromptRating records that the user of a session that just ended was
 // asked for a rating; a second prompt for the same session is a no-op.
 func (t *handoffTx) PromptRating(sessionID int64, userKey, group, agent string, at time.Time) error {
-	return t.g.Clauses(clause.OnConflict{DoNothing: true}).Create(&sessionRatingRow{SessionID: sessionID, UserKey: userKey,
+	return t.q().Clauses(clause.OnConflict{DoNothing: true}).Create(&sessionRatingRow{SessionID: sessionID, UserKey: userKey,
 		GroupName: group, AgentID: agent, PromptedAt: at.UTC()}).Error
 }
 
@@ -77,7 +81,7 @@ func (t *handoffTx) PromptRating(sessionID int64, userKey, group, agent string, 
 // after since (the rating timeout ago: an older prompt has ended quietly).
 func (t *handoffTx) PendingRating(userKey string, since time.Time) (int64, bool, error) {
 	var rows []sessionRatingRow
-	err := t.g.Where("user_key = ? AND score = 0 AND closed_at IS NULL AND prompted_at >= ?", userKey, since.UTC()).
+	err := t.q().Where("user_key = ? AND score = 0 AND closed_at IS NULL AND prompted_at >= ?", userKey, since.UTC()).
 		Order("prompted_at desc").Limit(1).Find(&rows).Error
 	if err != nil || len(rows) == 0 {
 		return 0, false, err
@@ -88,14 +92,14 @@ func (t *handoffTx) PendingRating(userKey string, since time.Time) (int64, bool,
 // RateSession stores score (1–5) on the session's open prompt; false when
 // there is none (already rated or closed).
 func (t *handoffTx) RateSession(sessionID int64, score int, at time.Time) (bool, error) {
-	res := t.g.Model(&sessionRatingRow{}).Where("session_id = ? AND score = 0 AND closed_at IS NULL", sessionID).
+	res := t.q().Model(&sessionRatingRow{}).Where("session_id = ? AND score = 0 AND closed_at IS NULL", sessionID).
 		Updates(map[string]any{"score": score, "rated_at": at.UTC()})
 	return res.RowsAffected == 1, res.Error
 }
 
 // ClosePrompt ends a session's open prompt without a rating.
 func (t *handoffTx) ClosePrompt(sessionID int64, at time.Time) error {
-	return t.g.Model(&sessionRatingRow{}).Where("session_id = ? AND score = 0 AND closed_at IS NULL", sessionID).
+	return t.q().Model(&sessionRatingRow{}).Where("session_id = ? AND score = 0 AND closed_at IS NULL", sessionID).
 		Update("closed_at", at.UTC()).Error
 }
 

@@ -118,7 +118,7 @@ func (h *harness) engine() *handoff.Engine {
 }
 
 // kick records what the store hands the sender.
-func (h *harness) kick(sent []gormstore.OutboxItem) {
+func (h *harness) kick(_ context.Context, sent []gormstore.OutboxItem) {
 	h.mu.Lock()
 	h.kicked = append(h.kicked, sent...)
 	h.mu.Unlock()
@@ -128,7 +128,7 @@ func (h *harness) kick(sent []gormstore.OutboxItem) {
 // reader).
 func (h *harness) shareKicks(other *harness) {
 	h.e = handoff.New(handoff.Deps{Config: h.store, Bot: h.bot, Clock: h.clock, Store: gormstore.NewHandoffStore(h.db,
-		func(sent []gormstore.OutboxItem) {
+		func(_ context.Context, sent []gormstore.OutboxItem) {
 			other.mu.Lock()
 			other.kicked = append(other.kicked, sent...)
 			other.mu.Unlock()

@@ -22,7 +22,6 @@ type op struct {
 	replies    []adapter.Reply
 	lines      []line
 	unanswered []Unanswered
-	sent       []int64  // outbox ids flush wrote, for the Observer
 	hits       []string // knowledge entries answered, for Bot.Hit after commit
 	agents     map[string]*Agent
 	// departed records, per group, the queue keys of sessions that left
@@ -165,22 +164,13 @@ func (o *op) flush() error {
 	if err := o.movedNotices(); err != nil {
 		return err
 	}
-	ids, err := o.tx.Enqueue(o.now, o.replies...)
-	if err != nil {
-		return err
+	lines := make([]Line, len(o.lines))
+	for i, l := range o.lines {
+		lines[i] = l.Line
+		lines[i].Reply = l.reply + 1
 	}
-	o.sent = ids
-	if len(o.lines) > 0 {
-		lines := make([]Line, len(o.lines))
-		for i, l := range o.lines {
-			lines[i] = l.Line
-			if l.reply >= 0 {
-				lines[i].OutboxID = ids[l.reply]
-			}
-		}
-		if err := o.tx.AddLines(lines); err != nil {
-			return err
-		}
+	if err := o.tx.Record(o.now, o.replies, lines); err != nil {
+		return err
 	}
 	if err := o.tx.AddUnanswered(o.unanswered); err != nil {
 		return err
@@ -209,26 +199,15 @@ func (o *op) pending(userKey string) []Line {
 // the commit (pullFreed). fn may run more than once (deadlock retries).
 func (e *Engine) transact(ctx context.Context, cfg *config.Config, now time.Time, fn func(o *op) error) (*op, error) {
 	var o *op
-	var discarded []int64 // outbox ids of attempts that rolled back
 	start := time.Now()
 	err := e.st.Transact(ctx, func(tx Tx) error {
-		if o != nil {
-			discarded = append(discarded, o.sent...)
-		}
 		o = &op{e: e, tx: tx, cfg: cfg, now: now}
 		if err := fn(o); err != nil {
 			return err
 		}
-		if err := o.flush(); err != nil {
-			return err
-		}
-		e.obs.Enqueued(ctx, o.sent)
-		return nil
+		return o.flush()
 	})
-	if err != nil && o != nil {
-		discarded = append(discarded, o.sent...)
-	}
-	e.obs.Transacted(ctx, time.Since(start), err, discarded)
+	e.obs.Transacted(ctx, time.Since(start), err)
 	if err != nil {
 		return nil, err
 	}

@@ -155,6 +155,9 @@ type Line struct {
 	MsgID      string // inbound msgId
 	OutboxID   int64  // the outbound message that carried it
 	CreatedAt  time.Time
+	// Reply, when writing (Tx.Record), is 1 + the index of the reply this
+	// line records; 0 for none. Not stored.
+	Reply int
 }
 
 // Unanswered is a question the bot could not answer, with its best
@@ -285,16 +288,17 @@ type Tx interface {
 	// SetCurrent makes no the agent's current session.
 	SetCurrent(staffID string, no int) error
 
-	// AddLines appends transcript lines.
-	AddLines(lines []Line) error
 	// LastLines is the user's last n transcript lines, oldest first.
 	LastLines(userKey string, n int) ([]Line, error)
 	// AddUnanswered records unanswered questions.
 	AddUnanswered(qs []Unanswered) error
 
-	// Enqueue stores replies in the outbox, to be sent once the
-	// transaction has committed, and returns their outbox ids in order.
-	Enqueue(now time.Time, replies ...adapter.Reply) ([]int64, error)
+	// Record stores replies in the outbox, to be sent once the
+	// transaction has committed, and appends lines to the transcript; a
+	// line whose Reply is n > 0 is the transcript of replies[n-1] and is
+	// stored with its outbox id. The store may write them at the end of
+	// the transaction (with other transactions' rows).
+	Record(now time.Time, replies []adapter.Reply, lines []Line) error
 	// MarkHandled records that the inbound message msgID is handled. It
 	// returns ErrAlreadyHandled when an earlier transaction did; a msgID
 	// that is not in the inbox (a made-up message) is fine.

@@ -56,7 +56,7 @@ func BenchmarkUnansweredList(b *testing.B) {
 			if err := tx.CreateSession(s); err != nil {
 				return err
 			}
-			if err := tx.AddLines([]handoff.Line{
+			if err := tx.Record(time.Now(), nil, []handoff.Line{
 				{UserKey: s.UserKey, Direction: handoff.DirIn, Sender: handoff.SenderUser, Kind: "text", Text: fmt.Sprintf("第 %d 个没有答案的问题", i), CreatedAt: s.CreatedAt},
 				{UserKey: s.UserKey, SessionID: s.ID, Direction: handoff.DirOut, Sender: handoff.SenderAgent, Kind: "text", Text: "客服的答案", CreatedAt: s.CreatedAt.Add(time.Second)},
 			}); err != nil {

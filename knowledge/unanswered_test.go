@@ -67,7 +67,7 @@ func TestReviewer(t *testing.T) {
 			if err := tx.CreateSession(s); err != nil {
 				return err
 			}
-			return tx.AddLines([]handoff.Line{
+			return tx.Record(time.Now(), nil, []handoff.Line{
 				{UserKey: "u4", Direction: handoff.DirIn, Sender: handoff.SenderUser, Kind: "text", Text: "年假有几天", CreatedAt: now.Add(-time.Hour)},
 				{UserKey: "u4", Direction: handoff.DirIn, Sender: handoff.SenderUser, Kind: "text", Text: "转人工", CreatedAt: now.Add(-59 * time.Minute)},
 				{UserKey: "u4", SessionID: s.ID, Direction: handoff.DirOut, Sender: handoff.SenderAgent, SenderID: "a1", SenderName: "小王", Kind: "text", Text: "您好，请稍等", CreatedAt: now.Add(-58 * time.Minute)},

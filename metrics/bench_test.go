@@ -32,7 +32,7 @@ func BenchmarkPerMessage(b *testing.B) {
 			handle(pipeline.ContextWithAccepted(ctx, time.Now()), msg)
 			m.Matched(bot.OutcomeAnswer, 50*time.Microsecond)
 			m.Enqueued(*handleCtx.Load(), []int64{n})
-			m.Transacted(*handleCtx.Load(), time.Millisecond, nil, nil)
+			m.Transacted(*handleCtx.Load(), time.Millisecond, nil)
 			m.Delivered(n)
 		}
 	})

@@ -232,10 +232,10 @@ func (m *Metrics) Matched(outcome bot.Outcome, took time.Duration) {
 	m.match.WithLabelValues(string(outcome)).Observe(took.Seconds())
 }
 
-// Enqueued implements handoff.Observer. The replies a transaction run on
-// behalf of an accepted message wrote are timed until sent; they are noted
-// before the commit because the store sends them as soon as it has
-// committed.
+// Enqueued notes the replies a committed transaction wrote, before they
+// are handed to the sender (the wiring calls it from the hand-off store's
+// kick): those written on behalf of an accepted message are timed until
+// sent. Replies that were rolled back never get here.
 func (m *Metrics) Enqueued(ctx context.Context, ids []int64) {
 	if len(ids) == 0 {
 		return
@@ -245,16 +245,13 @@ func (m *Metrics) Enqueued(ctx context.Context, ids []int64) {
 	}
 }
 
-// Transacted implements handoff.Observer. Replies that were rolled back
-// are forgotten: they are never sent, and SQLite may give their ids to
-// later rows.
-func (m *Metrics) Transacted(ctx context.Context, took time.Duration, err error, discarded []int64) {
+// Transacted implements handoff.Observer.
+func (m *Metrics) Transacted(ctx context.Context, took time.Duration, err error) {
 	result := "committed"
 	if err != nil {
 		result = "rolled_back"
 	}
 	m.tx.WithLabelValues(result).Observe(took.Seconds())
-	m.line.forget(discarded)
 }
 
 // Delivered is pipeline.Metrics.Delivered: a reply went out.

@@ -44,18 +44,6 @@ func (l *timeline) wrote(ids []int64, at time.Time) {
 	}
 }
 
-// forget drops replies that were rolled back.
-func (l *timeline) forget(ids []int64) {
-	if len(ids) == 0 {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, id := range ids {
-		delete(l.replies, id)
-	}
-}
-
 // sent forgets reply id and returns when its message was accepted.
 func (l *timeline) sent(id int64) (time.Time, bool) {
 	l.mu.Lock()

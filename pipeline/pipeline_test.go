@@ -153,10 +153,9 @@ func enqueue(t *testing.T, db *gormstore.DB, at time.Time, texts ...string) []go
 		replies = append(replies, adapter.Reply{ConversationID: "c", UserID: "u", Text: s})
 	}
 	var items []gormstore.OutboxItem
-	store := gormstore.NewHandoffStore(db, func(sent []gormstore.OutboxItem) { items = sent })
+	store := gormstore.NewHandoffStore(db, func(_ context.Context, sent []gormstore.OutboxItem) { items = sent })
 	if err := store.Transact(context.Background(), func(tx handoff.Tx) error {
-		_, err := tx.Enqueue(at, replies...)
-		return err
+		return tx.Record(at, replies, nil)
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -101,7 +101,7 @@ func seed(t *testing.T, db *gormstore.DB) {
 					handoff.Line{UserKey: r.UserKey, SessionID: r.ID, Direction: handoff.DirOut, Sender: handoff.SenderAgent, SenderID: r.Agent, Text: "first", CreatedAt: s.reply},
 					handoff.Line{UserKey: r.UserKey, SessionID: r.ID, Direction: handoff.DirOut, Sender: handoff.SenderAgent, SenderID: r.Agent, Text: "second", CreatedAt: s.reply.Add(time.Minute)})
 			}
-			if err := tx.AddLines(lines); err != nil {
+			if err := tx.Record(time.Now(), nil, lines); err != nil {
 				return err
 			}
 			if s.prompt {

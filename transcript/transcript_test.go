@@ -40,7 +40,7 @@ func TestSearchAndOpen(t *testing.T) {
 					rows = append(rows, handoff.Line{UserKey: s.UserKey, SessionID: s.ID, Direction: handoff.DirOut, Sender: handoff.SenderAgent,
 						SenderID: agent, Text: l, CreatedAt: at.Add(time.Duration(i+1) * time.Second)})
 				}
-				return tx.AddLines(rows)
+				return tx.Record(time.Now(), nil, rows)
 			}
 			if err := mk("u1", "张三", "it", "a1", base, true, "VPN 请重启客户端", "100% 可以"); err != nil {
 				return err

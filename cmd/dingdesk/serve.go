@@ -194,7 +194,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Outbox = pipeline.NewOutbox(gormstore.NewOutboxStore(m.DB), m.Platform,
 		func() config.Outbox { return m.Config.Current().Outbox }, m.Clock.Now, m.Log.With("component", "outbox"), m.Metrics)
 	m.Engine = handoff.New(handoff.Deps{
-		Config: m.Config, Bot: m.Bot, Store: gormstore.NewHandoffStore(m.DB, m.Outbox.Kick), Clock: m.Clock,
+		Config: m.Config, Bot: m.Bot, Store: gormstore.NewHandoffStore(m.DB, m.kickCommitted), Clock: m.Clock,
 		Log: m.Log.With("component", "handoff"), Observer: m.prom,
 	})
 	m.Desk = desk.New(m.Engine, m.Config, m.Bot)
@@ -248,6 +248,18 @@ func (m *Main) route(ctx context.Context, msg adapter.Message) error {
 		return m.Desk.Handle(ctx, msg)
 	}
 	return m.Engine.Handle(ctx, msg)
+}
+
+// kickCommitted hands the replies an engine transaction committed to the
+// sender, once the metrics have noted them (a reply can be sent before
+// Kick returns).
+func (m *Main) kickCommitted(ctx context.Context, items []gormstore.OutboxItem) {
+	ids := make([]int64, len(items))
+	for i, it := range items {
+		ids[i] = it.ID
+	}
+	m.prom.Enqueued(ctx, ids)
+	m.Outbox.Kick(items)
 }
 
 func (m *Main) goBackground(fn func()) {
