@@ -303,4 +303,3 @@ func TestDeferredHandledConflict(t *testing.T) {
 		}
 	})
 }
-

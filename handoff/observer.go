@@ -21,5 +21,5 @@ type Observer interface {
 // noObserver observes nothing (Deps.Observer unset).
 type noObserver struct{}
 
-func (noObserver) Matched(bot.Outcome, time.Duration)                        {}
+func (noObserver) Matched(bot.Outcome, time.Duration)               {}
 func (noObserver) Transacted(context.Context, time.Duration, error) {}

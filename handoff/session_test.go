@@ -264,7 +264,11 @@ func TestOfflineAgentHandsSessionsOn(t *testing.T) {
 func TestRunTimers(t *testing.T) {
 	h := newHarness(t, "sqlite", queueConfig())
 	h.e = handoff.New(handoff.Deps{Config: h.store, Bot: h.bot, Clock: h.clock, TimerInterval: 5 * time.Millisecond,
-		Store: gormstore.NewHandoffStore(h.db, func(_ context.Context, sent []gormstore.OutboxItem) { h.mu.Lock(); h.kicked = append(h.kicked, sent...); h.mu.Unlock() })})
+		Store: gormstore.NewHandoffStore(h.db, func(_ context.Context, sent []gormstore.OutboxItem) {
+			h.mu.Lock()
+			h.kicked = append(h.kicked, sent...)
+			h.mu.Unlock()
+		})})
 	h.presence("a1", handoff.Online)
 	h.say("u1", "转人工")
 	h.say("u2", "转人工")
