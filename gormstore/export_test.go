@@ -57,9 +57,18 @@ type HandoffMessageRow = handoffMessageRow
 // group runner would (deferring their writes when there are several), and
 // returns each member's result once the group has committed or failed.
 func (db *DB) HandoffGroup(ctx context.Context, fns ...func(tx *HandoffTx) error) []error {
+	return db.HandoffGroupFor(ctx, nil, fns...)
+}
+
+// HandoffGroupFor is HandoffGroup for members that lock keys[i]'s
+// conversation first (read ahead).
+func (db *DB) HandoffGroupFor(ctx context.Context, keys []string, fns ...func(tx *HandoffTx) error) []error {
 	batch := make([]*txReq, len(fns))
 	for i, fn := range fns {
 		batch[i] = &txReq{ctx: ctx, fn: fn, result: make(chan error, 1)}
+		if i < len(keys) {
+			batch[i].key = keys[i]
+		}
 	}
 	db.group.commit(batch)
 	out := make([]error, len(batch))

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -63,6 +65,7 @@ const (
 
 type txReq struct {
 	ctx      context.Context
+	key      string // the conversation fn locks first, read ahead ("" none)
 	fn       func(tx *handoffTx) error
 	state    atomic.Int32
 	result   chan error // buffered 1
@@ -96,8 +99,8 @@ func newTxGroup(db *DB, runners int, opts *sql.TxOptions) *txGroup {
 
 // do runs fn in the next group and returns its outcome once that group has
 // committed (or failed). The caller's ctx bounds the wait until fn starts.
-func (g *txGroup) do(ctx context.Context, fn func(tx *handoffTx) error) error {
-	r := &txReq{ctx: ctx, fn: fn, result: make(chan error, 1)}
+func (g *txGroup) do(ctx context.Context, key string, fn func(tx *handoffTx) error) error {
+	r := &txReq{ctx: ctx, key: key, fn: fn, result: make(chan error, 1)}
 	select {
 	case g.reqs <- r:
 	case <-ctx.Done():
@@ -206,6 +209,11 @@ func (g *txGroup) commit(batch []*txReq) {
 			// and defers nothing (there is nothing to share a statement
 			// with).
 			run := &groupRun{db: g.db, tx: tx, shared: len(batch) > 1}
+			if run.shared {
+				if err := run.readAhead(batch); err != nil {
+					return err
+				}
+			}
 			for i, r := range batch {
 				if !start(r, &results[i]) {
 					continue
@@ -305,6 +313,52 @@ type groupRun struct {
 	// err is set when writing the group's deferred rows (or a savepoint)
 	// failed: the group is rolled back whatever the member returns.
 	err error
+	// ahead are the conversations the members lock first, read (and on
+	// MySQL locked) with one statement before the first member runs; nil
+	// for one that has no row. Dropped at a member's first direct write,
+	// which may change them.
+	ahead map[string]*handoffConversationRow
+}
+
+// readAhead reads the conversations the batch's members will lock first,
+// in key order (so groups lock them in one order).
+func (r *groupRun) readAhead(batch []*txReq) error {
+	keys := make([]string, 0, len(batch))
+	for _, m := range batch {
+		if m.key != "" {
+			keys = append(keys, m.key)
+		}
+	}
+	if len(keys) < 2 {
+		return nil
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	q := selectConversation + " WHERE user_key IN (?" + strings.Repeat(", ?", len(keys)-1) + ") ORDER BY user_key"
+	if r.db.Driver == "mysql" {
+		q += " FOR UPDATE"
+	}
+	args := make([]any, len(keys))
+	for i, k := range keys {
+		args[i] = k
+	}
+	rows, err := r.db.sqlOn(r.tx).query(q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	r.ahead = make(map[string]*handoffConversationRow, len(keys))
+	for _, k := range keys {
+		r.ahead[k] = nil
+	}
+	for rows.Next() {
+		c, err := scanConversation(rows)
+		if err != nil {
+			return err
+		}
+		r.ahead[c.UserKey] = &c
+	}
+	return rows.Err()
 }
 
 func (r *groupRun) exec(q string) error {
@@ -319,6 +373,7 @@ func (r *groupRun) exec(q string) error {
 // rows or of the savepoint fails the group; of t's own rows, only t.
 func (r *groupRun) direct(t *handoffTx) error {
 	t.run = nil
+	r.ahead = nil
 	if err := r.pending.flush(r.db, r.tx); err != nil {
 		r.err = err
 		return err

@@ -309,6 +309,12 @@ var _ handoff.Tx = (*handoffTx)(nil)
 // its commit with the other hand-off transactions waiting at the same
 // moment (txGroup); it still returns only once its work is committed.
 func (db *DB) handoff(ctx context.Context, fn func(tx *handoffTx) error) error {
+	return db.handoffFor(ctx, "", fn)
+}
+
+// handoffFor is handoff for a transaction that locks userKey's
+// conversation first: its group reads it ahead ("" for none).
+func (db *DB) handoffFor(ctx context.Context, userKey string, fn func(tx *handoffTx) error) error {
 	var opts []*sql.TxOptions
 	if db.Driver == "mysql" {
 		opts = append(opts, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
@@ -323,7 +329,7 @@ func (db *DB) handoff(ctx context.Context, fn func(tx *handoffTx) error) error {
 				}, opts...)
 			})
 		} else {
-			err = db.group.do(ctx, fn)
+			err = db.group.do(ctx, userKey, fn)
 		}
 		if err == nil || !(IsRetryable(err) || IsDuplicate(err) || errors.Is(err, errGroupAborted)) {
 			return err
@@ -366,7 +372,7 @@ var convColumns = []string{"user_key", "conversation_id", "conversation_type", "
 	"staff_id", "nick", "session_id", "group_name", "misses", "picks", "last_question", "last_question_msg",
 	"last_agent", "webhook", "webhook_expiry", "created_at", "changed_at"}
 
-var selectConversation = "SELECT " + strings.Join(convColumns, ", ") + " FROM handoff_conversations WHERE user_key = ?"
+var selectConversation = "SELECT " + strings.Join(convColumns, ", ") + " FROM handoff_conversations"
 
 func (r *handoffConversationRow) values() []any {
 	return []any{r.UserKey, r.ConversationID, r.ConversationType, r.ConversationTitle, r.UserID,
@@ -389,25 +395,39 @@ func (t *handoffTx) conversation(userKey string, lock bool) (*handoff.Conversati
 			t.keepConv(c.row)
 			return c.row.record(), nil
 		}
+		// Read ahead for the whole group (groupRun.readAhead).
+		if r, ok := t.run.ahead[userKey]; ok {
+			if r == nil {
+				return nil, nil
+			}
+			t.keepConv(*r)
+			return r.record(), nil
+		}
 	}
-	q := selectConversation
+	q := selectConversation + " WHERE user_key = ?"
 	if lock && t.db.Driver == "mysql" {
 		q += " FOR UPDATE"
 	}
-	var r handoffConversationRow
-	var lastQuestion sql.NullString
-	err := t.db.sqlOn(t.g).queryRow(q, userKey).Scan(&r.UserKey, &r.ConversationID, &r.ConversationType,
-		&r.ConversationTitle, &r.UserID, &r.StaffID, &r.Nick, &r.SessionID, &r.GroupName, &r.Misses, &r.Picks,
-		&lastQuestion, &r.LastQuestionMsg, &r.LastAgent, &r.Webhook, &r.WebhookExpiry, &r.CreatedAt, &r.ChangedAt)
+	r, err := scanConversation(t.db.sqlOn(t.g).queryRow(q, userKey))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	r.LastQuestion = lastQuestion.String
 	t.keepConv(r)
 	return r.record(), nil
+}
+
+// scanConversation reads a row of selectConversation.
+func scanConversation(row interface{ Scan(...any) error }) (handoffConversationRow, error) {
+	var r handoffConversationRow
+	var lastQuestion sql.NullString
+	err := row.Scan(&r.UserKey, &r.ConversationID, &r.ConversationType,
+		&r.ConversationTitle, &r.UserID, &r.StaffID, &r.Nick, &r.SessionID, &r.GroupName, &r.Misses, &r.Picks,
+		&lastQuestion, &r.LastQuestionMsg, &r.LastAgent, &r.Webhook, &r.WebhookExpiry, &r.CreatedAt, &r.ChangedAt)
+	r.LastQuestion = lastQuestion.String
+	return r, err
 }
 
 func (t *handoffTx) keepConv(r handoffConversationRow) {
@@ -773,8 +793,14 @@ func NewHandoffStore(db *DB, kick func(context.Context, []OutboxItem)) *HandoffS
 // Transact runs fn in one hand-off transaction (see DB.handoff), then
 // kicks the replies it enqueued.
 func (s *HandoffStore) Transact(ctx context.Context, fn func(tx handoff.Tx) error) error {
+	return s.TransactConversation(ctx, "", fn)
+}
+
+// TransactConversation is Transact for a transaction that locks userKey's
+// conversation first (handoff.Store.TransactConversation).
+func (s *HandoffStore) TransactConversation(ctx context.Context, userKey string, fn func(tx handoff.Tx) error) error {
 	var last *handoffTx
-	err := s.db.handoff(ctx, func(t *handoffTx) error {
+	err := s.db.handoffFor(ctx, userKey, func(t *handoffTx) error {
 		if err := fn(t); err != nil {
 			return err
 		}

@@ -58,6 +58,11 @@ func (s sqlOn) queryRow(query string, args ...any) *sql.Row {
 	return s.pool.QueryRowContext(s.ctx, query, args...)
 }
 
+func (s sqlOn) query(query string, args ...any) (*sql.Rows, error) {
+	s.db.statements.Add(1)
+	return s.pool.QueryContext(s.ctx, query, args...)
+}
+
 // prepared returns query as a server-side prepared statement of the
 // transaction's connection, on MySQL: the server then parses it once per
 // connection instead of once per execution (MariaDB parsing the
@@ -93,7 +98,8 @@ func (db *DB) prepareHot(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	queries := []string{selectConversation, selectConversation + " FOR UPDATE", markHandledSQL, inboxInsertMySQL,
+	byKey := selectConversation + " WHERE user_key = ?"
+	queries := []string{byKey, byKey + " FOR UPDATE", markHandledSQL, inboxInsertMySQL,
 		"UPDATE handoff_conversations SET last_question = ?, last_question_msg = ?, changed_at = ? WHERE user_key = ?",
 		"UPDATE handoff_conversations SET picks = ?, last_question = ?, last_question_msg = ?, changed_at = ? WHERE user_key = ?",
 		"UPDATE handoff_conversations SET changed_at = ? WHERE user_key = ?",

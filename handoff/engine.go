@@ -203,7 +203,7 @@ func (e *Engine) Handle(ctx context.Context, msg adapter.Message) error {
 		matchOnce()
 	}
 
-	o, err := e.transact(ctx, cfg, now, func(o *op) error {
+	o, err := e.transactFor(ctx, cfg, now, msg.UserKey(), func(o *op) error {
 		o.msgID, o.msgText, o.match = msg.ID, in.text, matchOnce
 		tx := o.tx
 		conv, err := tx.LockConversation(msg.UserKey())

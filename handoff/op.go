@@ -198,15 +198,28 @@ func (o *op) pending(userKey string) []Line {
 // counts the op's knowledge-base hits and returns the op for work after
 // the commit (pullFreed). fn may run more than once (deadlock retries).
 func (e *Engine) transact(ctx context.Context, cfg *config.Config, now time.Time, fn func(o *op) error) (*op, error) {
+	return e.transactFor(ctx, cfg, now, "", fn)
+}
+
+// transactFor is transact for an operation that starts by locking
+// userKey's conversation (a user's message), which the store may then read
+// ahead with others ("" for none).
+func (e *Engine) transactFor(ctx context.Context, cfg *config.Config, now time.Time, userKey string, fn func(o *op) error) (*op, error) {
 	var o *op
 	start := time.Now()
-	err := e.st.Transact(ctx, func(tx Tx) error {
+	run := func(tx Tx) error {
 		o = &op{e: e, tx: tx, cfg: cfg, now: now}
 		if err := fn(o); err != nil {
 			return err
 		}
 		return o.flush()
-	})
+	}
+	var err error
+	if userKey != "" {
+		err = e.st.TransactConversation(ctx, userKey, run)
+	} else {
+		err = e.st.Transact(ctx, run)
+	}
 	e.obs.Transacted(ctx, time.Since(start), err)
 	if err != nil {
 		return nil, err

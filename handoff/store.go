@@ -201,6 +201,11 @@ type Store interface {
 	// transaction back for contention, so fn must have no effects outside
 	// tx. After the commit the replies fn enqueued go to the sender.
 	Transact(ctx context.Context, fn func(tx Tx) error) error
+	// TransactConversation is Transact for a transaction whose first step
+	// is LockConversation(userKey): the store may read and lock that
+	// conversation ahead, together with those of other transactions it
+	// commits with.
+	TransactConversation(ctx context.Context, userKey string, fn func(tx Tx) error) error
 
 	// EnsureGroups creates the lock records of skill groups that have
 	// none. It runs outside transactions, so taking a group's lock never
