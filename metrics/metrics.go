@@ -146,9 +146,9 @@ func New(reg *prometheus.Registry, o Options) (*Metrics, error) {
 	}
 	if gc := o.GroupCommits; gc != nil {
 		cs = append(cs,
-			counterFunc("storage_group_commits_total", "Commits of grouped hand-off transactions (SQLite).",
+			counterFunc("storage_group_commits_total", "Commits of grouped hand-off transactions.",
 				func() int64 { n, _ := gc(); return n }),
-			counterFunc("storage_grouped_transactions_total", "Hand-off transactions committed in those groups (SQLite).",
+			counterFunc("storage_grouped_transactions_total", "Hand-off transactions committed in those groups.",
 				func() int64 { _, n := gc(); return n }))
 	}
 	if queued := o.Queued; queued != nil {
