@@ -98,10 +98,10 @@ dingdesk_outbound_failed_total 1
 # HELP dingdesk_outbound_sent_total Outbound messages delivered.
 # TYPE dingdesk_outbound_sent_total counter
 dingdesk_outbound_sent_total 2
-# HELP dingdesk_storage_group_commits_total Commits of grouped hand-off transactions (SQLite).
+# HELP dingdesk_storage_group_commits_total Commits of grouped hand-off transactions.
 # TYPE dingdesk_storage_group_commits_total counter
 dingdesk_storage_group_commits_total 4
-# HELP dingdesk_storage_grouped_transactions_total Hand-off transactions committed in those groups (SQLite).
+# HELP dingdesk_storage_grouped_transactions_total Hand-off transactions committed in those groups.
 # TYPE dingdesk_storage_grouped_transactions_total counter
 dingdesk_storage_grouped_transactions_total 9
 `
