@@ -84,20 +84,9 @@ var ErrInboxClosed = errors.New("inbox closed")
 // Accept stores msg durably. isNew is false when its msgId was accepted
 // before (a redelivery): the caller acknowledges and ignores it.
 func (in *Inbox) Accept(ctx context.Context, msg adapter.Message) (isNew bool, err error) {
-	if msg.ID == "" {
-		return false, errors.New("inbox: message has no id")
-	}
-	// Not HTML-escaped: "<" would take six bytes instead of one.
-	var buf strings.Builder
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(msg); err != nil {
+	r, err := in.newReq(msg)
+	if err != nil {
 		return false, err
-	}
-	body := strings.TrimSuffix(buf.String(), "\n")
-	r := &acceptReq{
-		row:   inboxRow{MsgID: msg.ID, UserKey: msg.UserKey(), Message: body, ReceivedAt: in.now().UTC(), ReplicaID: in.db.replica},
-		ready: make(chan struct{}),
 	}
 	select {
 	case in.reqs <- r:
@@ -120,6 +109,25 @@ func (in *Inbox) Accept(ctx context.Context, msg adapter.Message) (isNew bool, e
 			return false, ErrInboxClosed
 		}
 	}
+}
+
+// newReq is msg as a request to the writer.
+func (in *Inbox) newReq(msg adapter.Message) (*acceptReq, error) {
+	if msg.ID == "" {
+		return nil, errors.New("inbox: message has no id")
+	}
+	// Not HTML-escaped: "<" would take six bytes instead of one.
+	var buf strings.Builder
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(msg); err != nil {
+		return nil, err
+	}
+	body := strings.TrimSuffix(buf.String(), "\n")
+	return &acceptReq{
+		row:   inboxRow{MsgID: msg.ID, UserKey: msg.UserKey(), Message: body, ReceivedAt: in.now().UTC(), ReplicaID: in.db.replica},
+		ready: make(chan struct{}),
+	}, nil
 }
 
 func (in *Inbox) writer() {
