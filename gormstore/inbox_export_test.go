@@ -22,3 +22,8 @@ func (in *Inbox) WriteBatch(msgs ...adapter.Message) ([]bool, []error) {
 	}
 	return isNew, errs
 }
+
+// SetBeforeInsert makes every MySQL batch run fn between reading which
+// msgIds are stored and inserting the others, where another replica may
+// store one of them. Set before the first Accept.
+func (in *Inbox) SetBeforeInsert(fn func()) { in.beforeInsert = fn }
