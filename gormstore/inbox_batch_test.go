@@ -104,6 +104,16 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// inboxRows counts the rows of the inbox.
+func inboxRows(t *testing.T, db *gormstore.DB) int64 {
+	t.Helper()
+	var n int64
+	if err := db.Gorm().Model(&gormstore.InboxRow{}).Count(&n).Error; err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 // stored returns how many inbox rows have msgID and the text of one.
 func stored(t *testing.T, db *gormstore.DB, msgID string) (int, string) {
 	t.Helper()
@@ -163,8 +173,7 @@ func TestInboxBatchDuplicates(t *testing.T) {
 				t.Errorf("redelivered %d: new %v, err %v; want not new", i, isNew[i], errs[i])
 			}
 		}
-		var n int64
-		db.Gorm().Model(&gormstore.InboxRow{}).Count(&n)
+		n := inboxRows(t, db)
 		if n != 5 {
 			t.Errorf("%d inbox rows, want 5", n)
 		}
@@ -201,8 +210,7 @@ func TestInboxBatchChunks(t *testing.T) {
 		if stmts := db.Statements() - before; stmts < 5 {
 			t.Errorf("%d statements: the batch was not split", stmts)
 		}
-		var n int64
-		db.Gorm().Model(&gormstore.InboxRow{}).Count(&n)
+		n := inboxRows(t, db)
 		if n != int64(len(batch)) {
 			t.Fatalf("%d rows stored, want %d", n, len(batch))
 		}
@@ -311,8 +319,7 @@ func TestInboxBatchConcurrentReplicas(t *testing.T) {
 				t.Errorf("%s reported new %d times", id, n)
 			}
 		}
-		var n int64
-		dbs[0].Gorm().Model(&gormstore.InboxRow{}).Count(&n)
+		n := inboxRows(t, dbs[0])
 		if n != rounds*size {
 			t.Errorf("%d rows stored, want %d", n, rounds*size)
 		}
@@ -330,8 +337,7 @@ func TestInboxBatchTooLongFailsItsBatch(t *testing.T) {
 		long := msg("t2", strings.Repeat("u", 300)) // user_key is 255 wide
 		batch := []adapter.Message{msg("t1", "u"), long, msg("t3", "u"), msg("t4", "u")}
 		isNew, errs := in.WriteBatch(batch...)
-		var n int64
-		db.Gorm().Model(&gormstore.InboxRow{}).Count(&n)
+		n := inboxRows(t, db)
 		if driver == "mysql" {
 			for i := range batch {
 				if errs[i] == nil || isNew[i] {
