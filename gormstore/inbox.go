@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -53,6 +54,9 @@ type Inbox struct {
 	done  chan struct{} // closed when the writer has exited
 	now   func() time.Time
 	batch int
+	// beforeInsert, when set (by tests), runs in a MySQL batch between
+	// the read of the stored msgIds and the insert of the others.
+	beforeInsert func()
 }
 
 type acceptReq struct {
@@ -84,20 +88,9 @@ var ErrInboxClosed = errors.New("inbox closed")
 // Accept stores msg durably. isNew is false when its msgId was accepted
 // before (a redelivery): the caller acknowledges and ignores it.
 func (in *Inbox) Accept(ctx context.Context, msg adapter.Message) (isNew bool, err error) {
-	if msg.ID == "" {
-		return false, errors.New("inbox: message has no id")
-	}
-	// Not HTML-escaped: "<" would take six bytes instead of one.
-	var buf strings.Builder
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(msg); err != nil {
+	r, err := in.newReq(msg)
+	if err != nil {
 		return false, err
-	}
-	body := strings.TrimSuffix(buf.String(), "\n")
-	r := &acceptReq{
-		row:   inboxRow{MsgID: msg.ID, UserKey: msg.UserKey(), Message: body, ReceivedAt: in.now().UTC(), ReplicaID: in.db.replica},
-		ready: make(chan struct{}),
 	}
 	select {
 	case in.reqs <- r:
@@ -120,6 +113,25 @@ func (in *Inbox) Accept(ctx context.Context, msg adapter.Message) (isNew bool, e
 			return false, ErrInboxClosed
 		}
 	}
+}
+
+// newReq is msg as a request to the writer.
+func (in *Inbox) newReq(msg adapter.Message) (*acceptReq, error) {
+	if msg.ID == "" {
+		return nil, errors.New("inbox: message has no id")
+	}
+	// Not HTML-escaped: "<" would take six bytes instead of one.
+	var buf strings.Builder
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(msg); err != nil {
+		return nil, err
+	}
+	body := strings.TrimSuffix(buf.String(), "\n")
+	return &acceptReq{
+		row:   inboxRow{MsgID: msg.ID, UserKey: msg.UserKey(), Message: body, ReceivedAt: in.now().UTC(), ReplicaID: in.db.replica},
+		ready: make(chan struct{}),
+	}, nil
 }
 
 func (in *Inbox) writer() {
@@ -156,13 +168,48 @@ func (in *Inbox) fill(batch []*acceptReq) []*acceptReq {
 	return batch
 }
 
+// write stores a batch in one durable commit and sets each request's
+// outcome. Its statements do not grow with the batch: SQLite inserts the
+// batch with one multi-row INSERT that reports the rows it inserted
+// (RETURNING), MySQL reads which msgIds exist and inserts the others with
+// one multi-row INSERT (MySQL 8 has no INSERT ... RETURNING). A batch no
+// larger than that is inserted row by row, which costs no more statements.
 func (in *Inbox) write(batch []*acceptReq) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	// Insert in key order: two replicas writing overlapping batches then
-	// take the unique-index locks in the same order.
+	// take the unique-index locks in the same order. Stable: of one msgId
+	// queued twice, the first queued is the one stored and reported new.
 	sorted := slices.Clone(batch)
-	slices.SortFunc(sorted, func(a, b *acceptReq) int { return strings.Compare(a.row.MsgID, b.row.MsgID) })
+	slices.SortStableFunc(sorted, func(a, b *acceptReq) int { return strings.Compare(a.row.MsgID, b.row.MsgID) })
+	// The batch's statements: one on SQLite, two on MySQL.
+	perBatch := 1
+	if in.db.Driver == "mysql" {
+		perBatch = 2
+	}
+	var err error
+	if len(sorted) > perBatch {
+		err = in.db.durableTx(ctx, func(tx *gorm.DB) error { return in.insertBatch(tx, sorted) })
+		if errors.Is(err, errInboxRace) {
+			// Written by another replica since the read, or a msgId the
+			// column's collation equates with another: row by row, in a
+			// fresh transaction, the outcome is exact.
+			err = in.db.durableTx(ctx, func(tx *gorm.DB) error { return in.insertEach(tx, sorted) })
+		}
+	} else {
+		err = in.db.durableTx(ctx, func(tx *gorm.DB) error { return in.insertEach(tx, sorted) })
+	}
+	for _, r := range batch {
+		if err != nil {
+			r.isNew, r.err = false, fmt.Errorf("store inbound message: %w", err)
+		}
+		close(r.ready)
+	}
+}
+
+// insertEach inserts sorted one statement per row, skipping msgIds
+// already stored.
+func (in *Inbox) insertEach(tx *gorm.DB, sorted []*acceptReq) error {
 	insert := "INSERT INTO inbox (msg_id, user_key, message, handled, received_at, replica_id) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (msg_id) DO NOTHING"
 	if in.db.Driver == "mysql" {
 		// Not INSERT IGNORE: IGNORE turns every error into a warning, "data
@@ -171,27 +218,145 @@ func (in *Inbox) write(batch []*acceptReq) {
 		// as "not new".
 		insert = inboxInsertMySQL
 	}
-	err := in.db.durableTx(ctx, func(tx *gorm.DB) error {
-		q := in.db.sqlOn(tx)
-		for _, r := range sorted {
-			res, err := q.exec(insert, r.row.MsgID, r.row.UserKey, r.row.Message, false, r.row.ReceivedAt, r.row.ReplicaID)
+	q := in.db.sqlOn(tx)
+	for _, r := range sorted {
+		res, err := q.exec(insert, inboxArgs(r)...)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		r.isNew = n == 1
+	}
+	return nil
+}
+
+// errInboxRace is insertBatch giving up on a batch whose multi-row INSERT
+// met a msgId the read before it did not find.
+var errInboxRace = errors.New("inbox batch met a msgId stored meanwhile")
+
+// insertBatch inserts the new messages of sorted with multi-row INSERTs
+// and sets every request's isNew: a msgId stored before, or queued
+// earlier in the batch, is not new.
+func (in *Inbox) insertBatch(tx *gorm.DB, sorted []*acceptReq) error {
+	q := in.db.sqlOn(tx)
+	// The first of each msgId: sorted is, stably, so repeats follow it.
+	var firsts []*acceptReq
+	for i, r := range sorted {
+		r.isNew = false
+		if i == 0 || r.row.MsgID != sorted[i-1].row.MsgID {
+			firsts = append(firsts, r)
+		}
+	}
+	if in.db.Driver == "sqlite" {
+		// One writer (an immediate transaction holds the write lock), so
+		// the rows it reports inserted are exactly the new ones.
+		for _, chunk := range inboxChunks(firsts) {
+			inserted, err := q.column(insertSQL("inbox", inboxColumns, len(chunk))+" ON CONFLICT (msg_id) DO NOTHING RETURNING msg_id", inboxArgs(chunk...)...)
 			if err != nil {
 				return err
 			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return err
+			for _, r := range chunk {
+				_, r.isNew = inserted[r.row.MsgID]
 			}
-			r.isNew = n == 1
 		}
 		return nil
-	})
-	for _, r := range batch {
-		if err != nil {
-			r.isNew, r.err = false, fmt.Errorf("store inbound message: %w", err)
-		}
-		close(r.ready)
 	}
+	stored := map[string]struct{}{}
+	for ids := range slices.Chunk(firsts, maxInsertRows) {
+		args := make([]any, len(ids))
+		for i, r := range ids {
+			args[i] = r.row.MsgID
+		}
+		found, err := q.column("SELECT msg_id FROM inbox WHERE msg_id IN (?"+strings.Repeat(", ?", len(ids)-1)+")", args...)
+		if err != nil {
+			return err
+		}
+		maps.Copy(stored, found)
+	}
+	fresh := firsts[:0:0]
+	for _, r := range firsts {
+		if _, ok := stored[r.row.MsgID]; !ok {
+			fresh = append(fresh, r)
+		}
+	}
+	if in.beforeInsert != nil {
+		in.beforeInsert()
+	}
+	// A plain INSERT: a row another replica stored since the read (read
+	// committed, or inserted after this transaction's snapshot) fails it
+	// with a duplicate key instead of hiding which rows were new.
+	for _, chunk := range inboxChunks(fresh) {
+		if _, err := q.exec(insertSQL("inbox", inboxColumns, len(chunk)), inboxArgs(chunk...)...); err != nil {
+			if IsDuplicate(err) {
+				return errInboxRace
+			}
+			return err
+		}
+	}
+	for _, r := range fresh {
+		r.isNew = true
+	}
+	return nil
+}
+
+// inboxColumns are the columns Accept writes, in inboxArgs' order.
+var inboxColumns = []string{"msg_id", "user_key", "message", "handled", "received_at", "replica_id"}
+
+func inboxArgs(reqs ...*acceptReq) []any {
+	args := make([]any, 0, len(reqs)*len(inboxColumns))
+	for _, r := range reqs {
+		args = append(args, r.row.MsgID, r.row.UserKey, r.row.Message, false, r.row.ReceivedAt, r.row.ReplicaID)
+	}
+	return args
+}
+
+// maxInsertBytes bounds the text of one multi-row INSERT's rows: a batch
+// of large messages (up to the webhook's 1 MiB each) would otherwise be
+// one statement past MySQL's max_allowed_packet (16 MiB by default on
+// MariaDB, 4 MiB on MySQL 5.7). A row larger than that goes alone, as it
+// did before batching.
+const maxInsertBytes = 1 << 20
+
+// inboxChunks splits reqs into runs of at most maxInsertRows rows and,
+// unless a single row is larger, maxInsertBytes of text.
+func inboxChunks(reqs []*acceptReq) [][]*acceptReq {
+	var chunks [][]*acceptReq
+	start, size := 0, 0
+	for i, r := range reqs {
+		n := len(r.row.MsgID) + len(r.row.UserKey) + len(r.row.Message)
+		if i > start && (i-start == maxInsertRows || size+n > maxInsertBytes) {
+			chunks = append(chunks, reqs[start:i])
+			start, size = i, 0
+		}
+		size += n
+	}
+	if start < len(reqs) {
+		chunks = append(chunks, reqs[start:])
+	}
+	return chunks
+}
+
+// column runs a query returning one text column and returns its values,
+// counted in DB.Statements like exec.
+func (s sqlOn) column(query string, args ...any) (map[string]struct{}, error) {
+	s.db.statements.Add(1)
+	rows, err := s.pool.QueryContext(s.ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]struct{}{}
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out[v] = struct{}{}
+	}
+	return out, rows.Err()
 }
 
 const (
