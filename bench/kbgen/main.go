@@ -60,14 +60,9 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	g := newGen(src, *seed)
-	if len(g.questions) == 0 {
-		log.Fatal("the seed files hold no questions")
-	}
-
-	entries := make([]knowledge.Entry, *n)
-	for i := range entries {
-		entries[i].Entry = g.entry(fmt.Sprintf("syn%06d", i))
+	entries, qs, err := generate(src, *n, *nq, *seed)
+	if err != nil {
+		log.Fatal(err)
 	}
 	if err := writeFile(*out, func(w *bufio.Writer) error {
 		_, err := kbfile.Write(w, format, entries)
@@ -75,11 +70,11 @@ func main() {
 	}); err != nil {
 		log.Fatal(err)
 	}
-	fmt.Fprintf(os.Stderr, "%s: %d entries from %d seed questions\n", *out, *n, len(g.questions))
+	fmt.Fprintf(os.Stderr, "%s: %d entries from %d seed entries\n", *out, *n, len(src))
 	if *questions != "" {
 		if err := writeFile(*questions, func(w *bufio.Writer) error {
-			for range *nq {
-				w.WriteString(g.question())
+			for _, q := range qs {
+				w.WriteString(q)
 				w.WriteByte('\n')
 			}
 			return nil
@@ -88,6 +83,23 @@ func main() {
 		}
 		fmt.Fprintf(os.Stderr, "%s: %d questions\n", *questions, *nq)
 	}
+}
+
+// generate makes n entries and nq questions from the seed entries.
+func generate(src []bot.Entry, n, nq int, seed uint64) ([]knowledge.Entry, []string, error) {
+	g := newGen(src, seed)
+	if len(g.questions) == 0 {
+		return nil, nil, fmt.Errorf("the seed files hold no questions")
+	}
+	entries := make([]knowledge.Entry, n)
+	for i := range entries {
+		entries[i].Entry = g.entry(fmt.Sprintf("syn%06d", i))
+	}
+	qs := make([]string, nq)
+	for i := range qs {
+		qs[i] = g.question()
+	}
+	return entries, qs, nil
 }
 
 func writeFile(path string, write func(*bufio.Writer) error) error {
