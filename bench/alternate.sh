@@ -9,6 +9,14 @@
 #   ROUNDS=5 N=20000 C=32 TARGETS="bare sqlite mysql" bench/alternate.sh
 #   BIN_before=/tmp/dingdesk-old TARGETS="sqlite sqlite@before" bench/alternate.sh
 #   RATE=1500 TARGETS=sqlite bench/alternate.sh   # open loop at 1 500 msg/s
+#   KNOWLEDGE=/tmp/kb100k/kb.jsonl TEXTS=/tmp/kb100k/questions.txt READY_S=60 \
+#     TARGETS=sqlite bench/alternate.sh            # a bench/kbgen knowledge base
+#
+# CONFIG is the dingdesk config (examples/dingdesk.yaml by default);
+# KNOWLEDGE, when set, replaces its bot.knowledge (comma-separated files);
+# TEXT or TEXTS, when set, are passed to webhookload as -text / -texts (one
+# question, or a file of questions one a line); READY_S is how long a
+# server may take to answer /readyz (6 s by default).
 #
 # A target is bare, sqlite or mysql, optionally @name for another dingdesk
 # build given as BIN_name. MYSQL_DSN is the server (root@tcp(127.0.0.1:3306)/
@@ -28,7 +36,16 @@ OUT=${OUT:-/tmp/dingdesk-alternate}
 MYSQL_DSN=${MYSQL_DSN:-"root@tcp(127.0.0.1:3306)/"}
 PORT=${PORT:-18180}
 FAKE=${FAKE:-127.0.0.1:18190}
+CONFIG=${CONFIG:-examples/dingdesk.yaml}
+KNOWLEDGE=${KNOWLEDGE:-}
+READY_S=${READY_S:-6}
 SECRET=test-secret-0123456789
+# Optional load-tool and server settings, only passed on when set.
+load_args=()
+[ -n "${TEXT:-}" ] && load_args+=(-text "$TEXT")
+[ -n "${TEXTS:-}" ] && load_args+=(-texts "$TEXTS")
+kb_env=()
+[ -n "$KNOWLEDGE" ] && kb_env+=("DINGDESK_BOT_KNOWLEDGE=$KNOWLEDGE")
 mkdir -p "$OUT"
 go build -o "$OUT/dingdesk" ./cmd/dingdesk
 go build -o "$OUT/bare" ./bench/bare
@@ -41,7 +58,7 @@ trap stop EXIT
 # ready waits for url to answer 200 and prints the milliseconds since $1.
 ready() {
   local t0=$1 url=$2
-  for _ in $(seq 1 600); do
+  for _ in $(seq 1 $((READY_S * 100))); do
     if curl -fs -o /dev/null "$url"; then echo $(( ($(date +%s%N) - t0) / 1000000 )); return; fi
     sleep 0.01
   done
@@ -70,7 +87,7 @@ run() { # target round
     started=$(date +%s%N)
     DINGDESK_SERVER_LISTEN="127.0.0.1:$PORT" DINGDESK_DINGTALK_CLIENT_SECRET=$SECRET \
     DINGDESK_DINGTALK_API_BASE="http://$FAKE" DINGDESK_STORAGE_DRIVER=$kind DINGDESK_STORAGE_DSN="$dsn" \
-    DINGDESK_LOG_LEVEL=warn "$bin" serve -c examples/dingdesk.yaml 2>"$OUT/server.log" & server_pid=$!
+    env "${kb_env[@]}" DINGDESK_LOG_LEVEL=warn "$bin" serve -c "$CONFIG" 2>"$OUT/server.log" & server_pid=$!
     ms=$(ready "$started" "http://127.0.0.1:$PORT/readyz")
     url="http://127.0.0.1:$PORT/dingtalk/callback";;
   *) echo "unknown target $target" >&2; exit 2;;
@@ -78,7 +95,7 @@ run() { # target round
   local load; load=$(cut -d' ' -f1 /proc/loadavg)
   local line
   line=$("$OUT/load" -url "$url" -n "$N" -c "$C" -users "$USERS" -rate "$RATE" -fake "$FAKE" \
-    -pid "$server_pid" -dbpid "$dbpid" -label "$target" 2>>"$OUT/load.log" | tee -a "$OUT/load.log" | grep '^RESULT' || true)
+    -pid "$server_pid" -dbpid "$dbpid" -label "$target" "${load_args[@]}" 2>>"$OUT/load.log" | tee -a "$OUT/load.log" | grep '^RESULT' || true)
   stop
   [ -n "$line" ] || { echo "run $target failed (see $OUT/load.log, $OUT/server.log)" >&2; return; }
   printf '%s\t%s\t%s\n' "$line" "$ms" "$load" | tee -a "$OUT/results.tsv"

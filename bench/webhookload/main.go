@@ -5,7 +5,8 @@
 // throughput, the acknowledgement latency (POST → HTTP 200) and the reply
 // latency (POST → reply at the sink). With -pid it also samples the server
 // process (and with -dbpid a database server) from /proc: CPU per reply
-// and peak resident memory during the run.
+// and peak resident memory during the run. With -texts each message asks
+// the next question of a file (bench/kbgen writes one) instead of -text.
 //
 //	go run ./bench/webhookload -url http://127.0.0.1:8080/dingtalk/callback -n 20000 -c 32 -pid $(pgrep -n dingdesk)
 //
@@ -44,6 +45,7 @@ func main() {
 	conc := flag.Int("c", 32, "concurrent senders")
 	users := flag.Int("users", 1000, "distinct users")
 	text := flag.String("text", "VPN 连不上怎么办", "question text")
+	textsFile := flag.String("texts", "", "file of questions, one a line: message i asks line i (mod the lines) instead of -text")
 	timeout := flag.Duration("timeout", 2*time.Minute, "give up after")
 	fakeAddr := flag.String("fake", "127.0.0.1:18090", "loopback address of the fake DingTalk (the service's dingtalk.api_base)")
 	rate := flag.Float64("rate", 0, "messages per second in total (0: as fast as the senders go)")
@@ -53,6 +55,14 @@ func main() {
 	flag.Parse()
 	if *n <= 0 || *conc <= 0 || *n > 1_000_000 {
 		log.Fatal("need 0 < n <= 1e6 and c > 0")
+	}
+
+	texts := []string{*text}
+	if *textsFile != "" {
+		var err error
+		if texts, err = readLines(*textsFile); err != nil {
+			log.Fatal(err)
+		}
 	}
 
 	fake := dingtalktest.NewServerAt(*fakeAddr)
@@ -105,7 +115,7 @@ func main() {
 				if i >= *n {
 					return
 				}
-				m := dingtalktest.Msg{SenderStaffID: fmt.Sprintf("user%05d", i%*users), Text: *text}
+				m := dingtalktest.Msg{SenderStaffID: fmt.Sprintf("user%05d", i%*users), Text: texts[i%len(texts)]}
 				id, body := fake.Payload(m)
 				t0 := time.Now()
 				req, _ := http.NewRequest(http.MethodPost, *url, bytes.NewReader(body))
@@ -171,6 +181,24 @@ func main() {
 	if len(replies) < ok {
 		os.Exit(1)
 	}
+}
+
+// readLines is the file's non-empty lines.
+func readLines(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var lines []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) == 0 {
+		return nil, fmt.Errorf("%s: no questions", path)
+	}
+	return lines, nil
 }
 
 func deadline(ctx context.Context) time.Time {
