@@ -170,7 +170,7 @@ func (api *openAPI) do(ctx context.Context, url, path string, token accessToken,
 		return nil, &apiError{Path: path, Err: stripURL(err), retry: ctx.Err() == nil}
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	raw, err := readBody(io.LimitReader(resp.Body, maxResponse), min(resp.ContentLength, maxResponse))
 	if err != nil {
 		return nil, &apiError{Path: path, Status: resp.StatusCode, Err: err, retry: ctx.Err() == nil}
 	}
