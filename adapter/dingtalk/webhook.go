@@ -79,12 +79,18 @@ func (a *Adapter) WebhookHandler() gin.HandlerFunc {
 			abort(c, http.StatusInternalServerError, "not_stored", "message could not be stored, retry later")
 			return
 		}
-		// What c.JSON(200, gin.H{}) writes, without encoding a map.
-		c.Data(http.StatusOK, "application/json; charset=utf-8", emptyObject)
+		// What c.JSON(200, gin.H{}) writes, without encoding a map (nor,
+		// as c.Data would, allocating the header's value).
+		c.Writer.Header()["Content-Type"] = jsonContentType
+		c.Status(http.StatusOK)
+		_, _ = c.Writer.Write(emptyObject)
 	}
 }
 
-var emptyObject = []byte("{}")
+var (
+	emptyObject     = []byte("{}")
+	jsonContentType = []string{"application/json; charset=utf-8"}
+)
 
 // readBody reads r to its end like io.ReadAll, into one buffer of the
 // declared size (DingTalk always sends Content-Length) instead of growing
