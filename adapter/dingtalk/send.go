@@ -1,6 +1,7 @@
 package dingtalk
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -136,6 +137,9 @@ func (e *sessionError) Error() string {
 	return fmt.Sprintf("dingtalk session webhook: HTTP %d: %s", e.Status, e.ErrMsg)
 }
 
+// sessionOK is DingTalk's answer to a sessionWebhook post it took.
+var sessionOK = []byte(`{"errcode":0,"errmsg":"ok"}`)
+
 func (a *Adapter) sendSession(ctx context.Context, webhook string, p *part) error {
 	body := p.sessionBody
 	// No access token and no retry: a failure falls back to the OpenAPI.
@@ -146,6 +150,9 @@ func (a *Adapter) sendSession(ctx context.Context, webhook string, p *part) erro
 			return &sessionError{Status: ae.Status, ErrMsg: ae.Message}
 		}
 		return err
+	}
+	if bytes.Equal(raw, sessionOK) {
+		return nil // what every delivered reply gets: no decoder for it
 	}
 	var resp struct {
 		ErrCode *int   `json:"errcode"`

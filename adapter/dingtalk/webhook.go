@@ -96,9 +96,10 @@ var (
 // declared size (DingTalk always sends Content-Length) instead of growing
 // one from 512 bytes. It reads until io.EOF even when size bytes have
 // arrived: the server lifts the body's read deadline at EOF
-// (withDeadlines in cmd/dingdesk).
+// (withDeadlines in cmd/dingdesk). size is -1 when unknown; callers bound
+// it (webhook_max_body, maxResponse) before asking for the buffer.
 func readBody(r io.Reader, size int64) ([]byte, error) {
-	if size < 0 || size > 4<<20 {
+	if size < 0 {
 		return io.ReadAll(r)
 	}
 	b := make([]byte, 0, size+1) // +1: the read that reports EOF has room
