@@ -258,16 +258,17 @@ func (in *Intake) admit(msg adapter.Message, size int64) *slot {
 	} else {
 		a.held[key] = held
 	}
-	return in.reserve(msg, size)
+	return in.reserve(msg, key, size)
 }
 
-// reserve counts msg and puts its slot at the end of its worker's queue.
-// in.adm.mu must be held: slots of one user are queued in admission order.
-func (in *Intake) reserve(msg adapter.Message, size int64) *slot {
+// reserve counts msg and puts its slot at the end of its worker's queue
+// (key is msg.UserKey()). in.adm.mu must be held: slots of one user are
+// queued in admission order.
+func (in *Intake) reserve(msg adapter.Message, key string, size int64) *slot {
 	in.adm.queued++
 	in.adm.bytes += size
 	sl := &slot{msg: msg, size: size, done: make(chan struct{})}
-	in.shards[maphash.String(in.seed, msg.UserKey())%uint64(len(in.shards))].push(sl)
+	in.shards[maphash.String(in.seed, key)%uint64(len(in.shards))].push(sl)
 	return sl
 }
 
@@ -505,7 +506,7 @@ func (in *Intake) Recover(ctx context.Context) (int, error) {
 		}
 		// Stored already: queued whatever the limits.
 		in.adm.mu.Lock()
-		sl := in.reserve(m, messageSize(m))
+		sl := in.reserve(m, m.UserKey(), messageSize(m))
 		in.adm.mu.Unlock()
 		sl.resolve(true)
 		n++
