@@ -258,16 +258,18 @@ func (in *Intake) admit(msg adapter.Message, size int64) *slot {
 	} else {
 		a.held[key] = held
 	}
-	return in.reserve(msg, size)
+	return in.reserve(msg, key, size)
 }
 
-// reserve counts msg and puts its slot at the end of its worker's queue.
-// in.adm.mu must be held: slots of one user are queued in admission order.
-func (in *Intake) reserve(msg adapter.Message, size int64) *slot {
+// reserve counts msg and puts its slot at the end of its worker's queue
+// (key is msg.UserKey()). in.adm.mu must be held: slots of one user are
+// queued in admission order.
+func (in *Intake) reserve(msg adapter.Message, key string, size int64) *slot {
 	in.adm.queued++
 	in.adm.bytes += size
-	sl := &slot{msg: msg, size: size, done: make(chan struct{})}
-	in.shards[maphash.String(in.seed, msg.UserKey())%uint64(len(in.shards))].push(sl)
+	sh := in.shards[maphash.String(in.seed, key)%uint64(len(in.shards))]
+	sl := &slot{msg: msg, size: size, done: make(chan struct{}), shard: sh}
+	sh.push(sl)
 	return sl
 }
 
@@ -288,11 +290,16 @@ type slot struct {
 	// ones); the handler finds it with AcceptedAt.
 	accepted time.Time
 	done     chan struct{}
+	shard    *shard
 }
 
+// resolve settles the slot and wakes its worker. The worker is woken here,
+// not when the slot is queued: an idle worker woken at push would only pop
+// the slot and park again on done while the message is being stored.
 func (sl *slot) resolve(ok bool) {
 	sl.ok = ok
 	close(sl.done)
+	sl.shard.signal()
 }
 
 // shard is one worker's FIFO. It grows as far as admission lets it (the
@@ -306,10 +313,17 @@ type shard struct {
 	wake   chan struct{}
 }
 
+// push queues q; its resolve wakes the worker. Every slot is resolved
+// after it was pushed, so a worker asleep on an empty queue is always woken
+// for a slot pushed meanwhile.
 func (s *shard) push(q *slot) {
 	s.mu.Lock()
 	s.items = append(s.items, q)
 	s.mu.Unlock()
+}
+
+// signal wakes the worker if it waits for one (never blocks).
+func (s *shard) signal() {
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -347,10 +361,7 @@ func (s *shard) close() {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
+	s.signal()
 }
 
 func (in *Intake) worker(s *shard) {
@@ -505,7 +516,7 @@ func (in *Intake) Recover(ctx context.Context) (int, error) {
 		}
 		// Stored already: queued whatever the limits.
 		in.adm.mu.Lock()
-		sl := in.reserve(m, messageSize(m))
+		sl := in.reserve(m, m.UserKey(), messageSize(m))
 		in.adm.mu.Unlock()
 		sl.resolve(true)
 		n++

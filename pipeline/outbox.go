@@ -221,14 +221,16 @@ func (o *Outbox) deliver(ctx context.Context, id int64) {
 func (o *Outbox) send(ctx context.Context, item *OutboxItem) bool {
 	id := item.ID
 	sendErr := o.sender.Send(ctx, item.Reply)
-	// Record the outcome even if ctx ended meanwhile.
-	rec, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	if sendErr == nil {
 		o.metrics.sent(id)
 		o.sent <- id
 		return true
 	}
+	// Record the failure even if ctx ended meanwhile. (Only here: a
+	// context with a timer for every reply sent would be spent for
+	// nothing.)
+	rec, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	attempts := item.Attempts + 1
 	cfg := o.cfg()
 	if adapter.IsPermanent(sendErr) || attempts >= cfg.MaxAttempts || o.now().Sub(item.CreatedAt) >= cfg.MaxAge {

@@ -31,6 +31,7 @@ type Adapter struct {
 	api     *openAPI
 	apiBase *url.URL
 	secret  config.Secret
+	signer  *signer // webhook callback signatures
 
 	// keepAlive is the SDK's WebSocket ping idle time. Tests shorten it.
 	keepAlive time.Duration
@@ -131,6 +132,7 @@ func New(cfg config.DingTalk, opts Options) (*Adapter, error) {
 		api:            newOpenAPI(cfg, hc, now),
 		apiBase:        base,
 		secret:         cfg.ClientSecret,
+		signer:         newSigner(cfg.ClientSecret.Reveal()),
 		keepAlive:      defaultKeepAlive,
 		handlerTimeout: defaultHandlerTimeout,
 	}
@@ -249,8 +251,12 @@ func (a *Adapter) receive(ctx context.Context, data []byte, via string) error {
 		}
 		return err
 	}
-	a.log.Debug("message received", "via", via, "msg_id", msg.ID,
-		"conversation_id", msg.ConversationID, "kind", string(msg.Kind))
+	// Checked first: boxing the attributes costs allocations on every
+	// message even when debug lines are off (the default).
+	if a.log.Enabled(ctx, slog.LevelDebug) {
+		a.log.DebugContext(ctx, "message received", "via", via, "msg_id", msg.ID,
+			"conversation_id", msg.ConversationID, "kind", string(msg.Kind))
+	}
 	return nil
 }
 

@@ -209,9 +209,16 @@ func FuzzRenderParts(f *testing.F) {
 		if len(parts) == 0 {
 			t.Fatal("no parts and no error")
 		}
-		for i, p := range parts {
-			if len(p.sessionBody) >= maxBodyBytes || len(p.apiBody) >= maxBodyBytes || p.apiPath == "" {
-				t.Fatalf("part %d: session %d bytes, api %d bytes, path %q", i, len(p.sessionBody), len(p.apiBody), p.apiPath)
+		for i := range parts {
+			p := &parts[i]
+			// The bound that spares rendering the OpenAPI body must hold.
+			bound := apiBound(*p, d)
+			path, body, err := p.apiRequest(d)
+			if err != nil || len(body) > bound {
+				t.Fatalf("part %d: OpenAPI body %d bytes over its bound %d (%v)", i, len(body), bound, err)
+			}
+			if len(p.sessionBody) >= maxBodyBytes || len(body) >= maxBodyBytes || path == "" {
+				t.Fatalf("part %d: session %d bytes, api %d bytes, path %q", i, len(p.sessionBody), len(body), path)
 			}
 		}
 	})
@@ -274,6 +281,29 @@ func FuzzOpenAPIResponse(f *testing.F) {
 		}
 		if err != nil && tok != "" {
 			t.Fatalf("token %q with error %v", tok, err)
+		}
+	})
+}
+
+// FuzzTwiceEscapedBound: the bound renderParts trusts instead of rendering
+// the OpenAPI body is never under the real length of a string encoded
+// twice.
+func FuzzTwiceEscapedBound(f *testing.F) {
+	f.Add("请先确认网络正常，“自动选择节点”…")
+	f.Add("\"\\\u2028\u2029<>&\x00\x1f\n\t\x7f")
+	f.Add("\xe2\x80\xff\xe2\x80")
+	f.Fuzz(func(t *testing.T, s string) {
+		once, err := marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		twice, err := marshal(string(once))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Quotes aside: the outer pair, and the inner one (\" twice).
+		if got, bound := len(twice)-6, twiceEscapedBound(s); got > bound {
+			t.Fatalf("%q: encoded twice %d bytes, bound %d", s, got, bound)
 		}
 	})
 }

@@ -3,6 +3,9 @@ package dingtalk
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"log/slog"
 	"sync"
@@ -172,4 +175,12 @@ func inbound(t *testing.T, fake *dingtalktest.Server, m dingtalktest.Msg) adapte
 
 func contextWithTimeout(t *testing.T, d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(t.Context(), d)
+}
+
+// computeSign is DingTalk's callback signature as the reference for
+// signer.verify.
+func computeSign(secret, timestamp string) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(timestamp + "\n" + secret))
+	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dingdesk/dingdesk/adapter"
 )
@@ -176,7 +177,9 @@ type flexInt int64
 
 func (f *flexInt) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
-	if len(b) > 0 && b[0] == '"' {
+	if s, ok := plainString(b); ok {
+		b = []byte(strings.TrimSpace(s))
+	} else if len(b) > 0 && b[0] == '"' {
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
 			return err
@@ -206,6 +209,10 @@ type flexString string
 
 func (f *flexString) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
+	if s, ok := plainString(b); ok {
+		*f = flexString(s)
+		return nil
+	}
 	if len(b) > 0 && b[0] == '"' {
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
@@ -220,4 +227,19 @@ func (f *flexString) UnmarshalJSON(b []byte) error {
 	}
 	*f = flexString(b)
 	return nil
+}
+
+// plainString is the value of the JSON string literal b when it has no
+// escapes and is valid UTF-8, as json.Unmarshal would decode it, without
+// a nested decoder (the flex types' common case: "1", "1700000000000").
+// b is a valid JSON value: the outer decoder checked the whole document.
+func plainString(b []byte) (string, bool) {
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return "", false
+	}
+	in := b[1 : len(b)-1]
+	if bytes.IndexByte(in, '\\') >= 0 || !utf8.Valid(in) {
+		return "", false
+	}
+	return string(in), true
 }

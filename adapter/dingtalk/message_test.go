@@ -131,3 +131,25 @@ func TestToMessageRules(t *testing.T) {
 		})
 	}
 }
+
+// TestFlexFields: createAt and conversationType decode alike whether they
+// come as numbers, plain strings or strings with escapes.
+func TestFlexFields(t *testing.T) {
+	for raw, want := range map[string]flexInt{
+		`1700000000000`: 1700000000000, `"1700000000000"`: 1700000000000, `" 17 "`: 17,
+		`"\u0031\u0037"`: 17, `1.7e3`: 1700, `null`: 0, `""`: 0, `"abc"`: 0, `"\u00e9"`: 0,
+	} {
+		var got flexInt
+		if err := json.Unmarshal([]byte(raw), &got); err != nil || got != want {
+			t.Errorf("flexInt %s = %d, %v; want %d", raw, got, err, want)
+		}
+	}
+	for raw, want := range map[string]flexString{
+		`"1"`: "1", `2`: "2", `"\u0032"`: "2", `null`: "", `"群 chat"`: "群 chat", `"a\"b"`: `a"b`,
+	} {
+		var got flexString
+		if err := json.Unmarshal([]byte(raw), &got); err != nil || got != want {
+			t.Errorf("flexString %s = %q, %v; want %q", raw, got, err, want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package dingtalk
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -333,5 +334,38 @@ func TestPathLimiter(t *testing.T) {
 	}
 	if err := l.wait(ctx, "/c"); err == nil {
 		t.Error("wait ignored a cancelled context")
+	}
+}
+
+// TestDirectRoundTripLikeClient: going to the Transport directly (the
+// default) answers and fails as http.Client.Do did: the same error text
+// once stripURL has taken the URL out, and a redirect returned as it is.
+func TestDirectRoundTripLikeClient(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "http://elsewhere.invalid/", http.StatusFound)
+	}))
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	defer srv.Close()
+	viaClient := &http.Client{Timeout: time.Minute} // a timeout: Do is used
+	for name, hc := range map[string]*http.Client{"direct": {}, "client": viaClient} {
+		t.Run(name, func(t *testing.T) {
+			a, err := New(config.DingTalk{Mode: "webhook", ClientSecret: "s", APIBase: srv.URL}, Options{HTTPClient: hc})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if direct := a.api.direct != nil; direct != (name == "direct") {
+				t.Fatalf("direct transport = %v", direct)
+			}
+			_, err = a.api.do(t.Context(), srv.URL+"/x", "/x", "", []byte("{}"))
+			var ae *apiError
+			if !errors.As(err, &ae) || ae.Status != http.StatusFound {
+				t.Errorf("redirect: %v, want the 302 itself", err)
+			}
+			_, err = a.api.do(t.Context(), closed.URL+"/x", "/x", "", []byte("{}"))
+			if err == nil || !strings.HasPrefix(err.Error(), "dingtalk /x: post: dial tcp") || strings.Contains(err.Error(), closed.URL) {
+				t.Errorf("network error = %v", err)
+			}
+		})
 	}
 }

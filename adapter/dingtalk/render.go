@@ -66,11 +66,31 @@ type part struct {
 	title   string // markdown only
 	text    string
 	mention string // group user to @ on this part, "" for none
-	// The bodies on both paths, rendered once by renderParts (which needs
-	// their sizes) and sent as they are.
+	// sessionBody is rendered by renderParts (which needs its size) and
+	// sent as it is.
 	sessionBody []byte
-	apiPath     string
-	apiBody     []byte
+	// apiPath and apiBody are the OpenAPI request, rendered by apiRequest
+	// on first use: most replies leave through their sessionWebhook, and
+	// renderParts only renders them when apiBound cannot tell that they
+	// fit.
+	apiPath string
+	apiBody []byte
+}
+
+// apiRequest is p's OpenAPI path and body, rendered once.
+func (p *part) apiRequest(d destination) (path string, body []byte, err error) {
+	if p.apiBody == nil {
+		path, req, err := renderOpenAPI(*p, d)
+		if err != nil {
+			return "", nil, err
+		}
+		b, err := marshal(req)
+		if err != nil {
+			return "", nil, err
+		}
+		p.apiPath, p.apiBody = path, b
+	}
+	return p.apiPath, p.apiBody, nil
 }
 
 // sessionMessage is the body POSTed to a sessionWebhook.
@@ -216,22 +236,59 @@ func renderParts(r adapter.Reply, d destination) ([]part, error) {
 	return parts, nil
 }
 
-// fitsLimits renders p's bodies into it and reports whether both fit.
+// fitsLimits renders p's session body into it and reports whether the
+// bodies of both paths fit. The OpenAPI body is rendered only when apiBound
+// is not already under the limit.
 func fitsLimits(p *part, d destination) (bool, error) {
 	sb, err := renderSession(*p)
 	if err != nil {
 		return false, err
 	}
-	path, body, err := renderOpenAPI(*p, d)
+	p.sessionBody = sb
+	if len(sb) >= maxBodyBytes {
+		return false, nil
+	}
+	if apiBound(*p, d) < maxBodyBytes {
+		return true, nil
+	}
+	_, ob, err := p.apiRequest(d)
 	if err != nil {
 		return false, err
 	}
-	ob, err := marshal(body)
-	if err != nil {
-		return false, err
+	return len(ob) < maxBodyBytes, nil
+}
+
+// apiBound is at least the length of p's OpenAPI body (renderOpenAPI,
+// marshalled): its texts are JSON strings in msgParam, itself a JSON
+// string in the body, so they are escaped twice. Everything else in the
+// body (keys, msgKey, quotes, the separator after the mention) takes less
+// than apiFixedBytes.
+func apiBound(p part, d destination) int {
+	return apiFixedBytes + twiceEscapedBound(p.text) + twiceEscapedBound(p.title) + twiceEscapedBound(p.mention) +
+		twiceEscapedBound(d.robotCode) + twiceEscapedBound(d.userID) + twiceEscapedBound(d.conversationID)
+}
+
+const apiFixedBytes = 256
+
+// twiceEscapedBound is at least the length of s JSON-encoded (by marshal)
+// and the result encoded again, quotes aside. A byte that one encoding
+// escapes (a control character, '"', '\\') takes at most 7 bytes after
+// both; so do U+2028 and U+2029 (three bytes become \\u2028) and an
+// invalid byte (\\ufffd); any other byte stays one byte.
+func twiceEscapedBound(s string) int {
+	if !utf8.ValidString(s) {
+		return 7 * len(s)
 	}
-	p.sessionBody, p.apiPath, p.apiBody = sb, path, ob
-	return len(sb) < maxBodyBytes && len(ob) < maxBodyBytes, nil
+	n := len(s)
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c == '"' || c == '\\':
+			n += 6
+		case c == 0xE2 && (strings.HasPrefix(s[i:], "\u2028") || strings.HasPrefix(s[i:], "\u2029")):
+			n += 4
+		}
+	}
+	return n
 }
 
 // markdownTitle is the title shown in the chat list: the reply's, else
@@ -258,6 +315,12 @@ func markdownTitle(title, text string) string {
 func splitText(s string, max int) []string {
 	if max < 1 {
 		max = 1
+	}
+	if utf8.ValidString(s) && utf8.RuneCountInString(s) <= max { // most replies: no rune slice
+		if last := strings.TrimRight(s, " \t\r\n"); last != "" {
+			return []string{last}
+		}
+		return nil
 	}
 	var out []string
 	rest := []rune(s)

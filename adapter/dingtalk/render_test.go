@@ -53,7 +53,7 @@ func TestRenderBodies(t *testing.T) {
 			if s := parts[0].sessionBody; string(s) != tc.session {
 				t.Errorf("session body\n got %s\nwant %s", s, tc.session)
 			}
-			if o := parts[0].apiBody; string(o) != tc.openAPI {
+			if _, o, err := parts[0].apiRequest(tc.dest); err != nil || string(o) != tc.openAPI {
 				t.Errorf("OpenAPI body\n got %s\nwant %s", o, tc.openAPI)
 			}
 		})

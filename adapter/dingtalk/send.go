@@ -1,6 +1,7 @@
 package dingtalk
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -41,7 +42,8 @@ func (a *Adapter) Send(ctx context.Context, r adapter.Reply) error {
 		return adapter.Permanent(err)
 	}
 	session := a.sessionUsable(r)
-	for i, p := range parts {
+	for i := range parts {
+		p := &parts[i]
 		if session {
 			err := a.sendSession(ctx, r.SessionWebhook, p)
 			if err == nil {
@@ -135,7 +137,10 @@ func (e *sessionError) Error() string {
 	return fmt.Sprintf("dingtalk session webhook: HTTP %d: %s", e.Status, e.ErrMsg)
 }
 
-func (a *Adapter) sendSession(ctx context.Context, webhook string, p part) error {
+// sessionOK is DingTalk's answer to a sessionWebhook post it took.
+var sessionOK = []byte(`{"errcode":0,"errmsg":"ok"}`)
+
+func (a *Adapter) sendSession(ctx context.Context, webhook string, p *part) error {
 	body := p.sessionBody
 	// No access token and no retry: a failure falls back to the OpenAPI.
 	raw, err := a.api.do(ctx, webhook, pathSession, "", body)
@@ -145,6 +150,9 @@ func (a *Adapter) sendSession(ctx context.Context, webhook string, p part) error
 			return &sessionError{Status: ae.Status, ErrMsg: ae.Message}
 		}
 		return err
+	}
+	if bytes.Equal(raw, sessionOK) {
+		return nil // what every delivered reply gets: no decoder for it
 	}
 	var resp struct {
 		ErrCode *int   `json:"errcode"`
@@ -162,7 +170,7 @@ func (a *Adapter) sendSession(ctx context.Context, webhook string, p part) error
 	return nil
 }
 
-func (a *Adapter) sendOpenAPI(ctx context.Context, p part, d destination) error {
+func (a *Adapter) sendOpenAPI(ctx context.Context, p *part, d destination) error {
 	if a.api.clientID == "" {
 		return adapter.Permanent(errors.New("dingtalk: OpenAPI send needs dingtalk.client_id"))
 	}
@@ -172,8 +180,11 @@ func (a *Adapter) sendOpenAPI(ctx context.Context, p part, d destination) error 
 	if !d.group && d.userID == "" {
 		return adapter.Permanent(errors.New("dingtalk: private reply without user id"))
 	}
-	path := p.apiPath
-	raw, err := a.api.call(ctx, path, p.apiBody)
+	path, body, err := p.apiRequest(d)
+	if err != nil {
+		return adapter.Permanent(err)
+	}
+	raw, err := a.api.call(ctx, path, body)
 	if err != nil {
 		return err
 	}

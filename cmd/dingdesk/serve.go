@@ -317,8 +317,12 @@ func requestLog(log *slog.Logger) gin.HandlerFunc {
 		} else if c.Request.URL.Path == "/healthz" || c.Request.URL.Path == "/readyz" || c.Request.URL.Path == "/metrics" {
 			level = slog.LevelDebug
 		}
-		log.Log(c.Request.Context(), level, "request", "method", c.Request.Method, "path", c.Request.URL.Path,
-			"status", status, "elapsed", time.Since(start), "bytes", c.Writer.Size())
+		// Checked first: the attributes cost allocations on every request
+		// even when the line is not written (log.level warn and above).
+		if ctx := c.Request.Context(); log.Enabled(ctx, level) {
+			log.Log(ctx, level, "request", "method", c.Request.Method, "path", c.Request.URL.Path,
+				"status", status, "elapsed", time.Since(start), "bytes", c.Writer.Size())
+		}
 	}
 }
 
