@@ -27,6 +27,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -51,6 +52,10 @@ type DB struct {
 	sqliteSync int
 	// group commits concurrent Handoff transactions together (group.go).
 	group *txGroup
+	// wal is SQLite's write-ahead log, synced by durableTx (nil on MySQL
+	// or when SQLite is not in WAL mode); walSyncs counts those syncs.
+	wal      *walFile
+	walSyncs atomic.Int64
 	// replica identifies this process in the replicas table: it owns the
 	// inbox rows it accepted and the sends it claimed (see replica.go).
 	replica        string
@@ -181,6 +186,9 @@ func (db *DB) prepare(ctx context.Context) error {
 		if err := db.gorm.WithContext(ctx).Raw("PRAGMA synchronous").Scan(&db.sqliteSync).Error; err != nil {
 			return fmt.Errorf("read SQLite synchronous level: %w", err)
 		}
+		if err := db.findWAL(ctx); err != nil {
+			return err
+		}
 	}
 	if err := db.Migrate(ctx); err != nil {
 		return err
@@ -307,6 +315,9 @@ func (db *DB) Close() error {
 	if db.group != nil {
 		db.group.close()
 	}
+	if db.wal != nil {
+		defer db.wal.close()
+	}
 	sqlDB, err := db.gorm.DB()
 	if err != nil {
 		return err
@@ -378,16 +389,25 @@ func retry(ctx context.Context, run func() error) error {
 // power cut before the caller goes on (the inbox: a message is
 // acknowledged once stored). MySQL's default already syncs every commit.
 // SQLite runs with synchronous=NORMAL, which in WAL mode syncs only at
-// checkpoints; this transaction runs with synchronous=FULL, so its commit
-// syncs the log, and with it every commit before it. Other transactions
-// keep the DSN's level: they are re-derived from the inbox, or, for a
-// delivery record, cost at most a repeated send. Only the inbox's group
-// commit calls this, so there is one sync per batch, never one per message.
+// checkpoints: this transaction's commit is synced by syncing the WAL file
+// once the transaction has committed and let go of the connection (see
+// walFile), and with it every commit before it. Other transactions keep
+// the DSN's level: they are re-derived from the inbox, or, for a delivery
+// record, cost at most a repeated send. Only the inbox's group commit
+// calls this, so there is one sync per batch, never one per message.
 func (db *DB) durableTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	const full = 2
 	if db.Driver != "sqlite" || db.sqliteSync >= full {
 		return db.retryTx(ctx, fn) // every commit is synced already
 	}
+	if db.wal != nil {
+		if err := db.retryTx(ctx, fn); err != nil {
+			return err
+		}
+		db.walSyncs.Add(1)
+		return db.wal.sync()
+	}
+	// Not in WAL mode (an admin's journal_mode): the commit syncs itself.
 	// One connection (see Open): Connection pins it, so no other
 	// transaction runs with the changed setting. The pragma cannot change
 	// inside a transaction, hence around it. The two pragmas cost a few
@@ -401,6 +421,76 @@ func (db *DB) durableTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 		defer db.sqlOn(conn.WithContext(context.Background())).exec(fmt.Sprintf("PRAGMA synchronous=%d", db.sqliteSync))
 		return retry(ctx, func() error { return pinnedTx(conn, fn) })
 	})
+}
+
+// walFile syncs an SQLite database's write-ahead log from outside SQLite.
+//
+// The SQLite pool has one connection, shared by the inbox and the
+// engine's group commits. A commit at synchronous=FULL holds that
+// connection for its fsync (1–3 ms, most of the inbox's time on it under
+// load), so the engine waited on the disk. Instead the inbox commits at
+// NORMAL — in WAL mode its frames, commit marker included, are written to
+// the WAL with write(2) and not synced — and then, with the connection
+// free for the engine, fsyncs the WAL file itself. That makes the commit
+// durable just as FULL would: recovery replays the WAL's committed
+// frames; and should a checkpoint have copied them into the database file
+// in between, SQLite at NORMAL syncs the database file after every
+// checkpoint and the WAL header before the WAL is reused, so they are
+// durable there (https://www.sqlite.org/pragma.html#pragma_synchronous).
+// The WAL file is the database path with "-wal" appended, kept (never
+// unlinked) while a connection is open; it is opened once, on first use.
+type walFile struct {
+	path string
+	mu   sync.Mutex
+	f    *os.File
+}
+
+func (w *walFile) sync() error {
+	w.mu.Lock()
+	if w.f == nil {
+		f, err := os.Open(w.path)
+		if err != nil {
+			w.mu.Unlock()
+			return fmt.Errorf("sync the SQLite write-ahead log: %w", err)
+		}
+		w.f = f
+	}
+	f := w.f
+	w.mu.Unlock()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync the SQLite write-ahead log: %w", err)
+	}
+	return nil
+}
+
+func (w *walFile) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f != nil {
+		w.f.Close()
+		w.f = nil
+	}
+}
+
+// findWAL sets db.wal when the SQLite database is a file in WAL mode.
+func (db *DB) findWAL(ctx context.Context) error {
+	var mode string
+	if err := db.gorm.WithContext(ctx).Raw("PRAGMA journal_mode").Scan(&mode).Error; err != nil {
+		return fmt.Errorf("read SQLite journal mode: %w", err)
+	}
+	var files []struct {
+		Name string
+		File string
+	}
+	if err := db.gorm.WithContext(ctx).Raw("PRAGMA database_list").Scan(&files).Error; err != nil {
+		return fmt.Errorf("read SQLite database file: %w", err)
+	}
+	for _, f := range files {
+		if f.Name == "main" && f.File != "" && strings.EqualFold(mode, "wal") {
+			db.wal = &walFile{path: f.File + "-wal"}
+		}
+	}
+	return nil
 }
 
 // IsRetryable reports a transaction the database rolled back for

@@ -90,3 +90,8 @@ func (t *handoffTx) Items() []OutboxItem {
 
 // ErrGroupAborted is the result of a member whose group failed.
 var ErrGroupAborted = errGroupAborted
+
+// SyncsWAL reports whether durable commits sync SQLite's WAL file
+// themselves; WALSyncs counts those syncs.
+func (db *DB) SyncsWAL() bool  { return db.wal != nil }
+func (db *DB) WALSyncs() int64 { return db.walSyncs.Load() }

@@ -254,8 +254,10 @@ func TestHitStoreAddsUp(t *testing.T) {
 }
 
 // TestDurableRetrySyncsOnlyItsTransaction checks that on SQLite the inbox's
-// transactions run with synchronous=FULL (their commit is synced before a
-// message is acknowledged) while every other transaction keeps NORMAL.
+// transactions are synced before DurableRetry returns (in WAL mode: the
+// commit at NORMAL, then the WAL file synced outside the connection;
+// otherwise the commit at FULL) while every other transaction keeps the
+// DSN's level and is not synced.
 func TestDurableRetrySyncsOnlyItsTransaction(t *testing.T) {
 	db := gormstoretest.Open(t, "sqlite")
 	ctx := context.Background()
@@ -267,31 +269,49 @@ func TestDurableRetrySyncsOnlyItsTransaction(t *testing.T) {
 		return n
 	}
 	const normal, full = 1, 2
+	if !db.SyncsWAL() {
+		t.Fatal("a file database in WAL mode does not sync its WAL itself")
+	}
 	var inside int
+	before := db.WALSyncs()
 	if err := db.DurableRetry(ctx, func(tx *gorm.DB) error { inside = level(tx); return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if inside != full {
-		t.Errorf("synchronous inside DurableRetry = %d, want FULL (%d)", inside, full)
+	if inside != normal || db.WALSyncs() != before+1 {
+		t.Errorf("DurableRetry: synchronous %d inside, %d WAL syncs; want NORMAL and one sync after the commit", inside, db.WALSyncs()-before)
 	}
 	var after int
 	if err := db.Tx(ctx, func(tx *gorm.DB) error { after = level(tx); return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if after != normal {
-		t.Errorf("synchronous after DurableRetry = %d, want NORMAL (%d)", after, normal)
+	if after != normal || db.WALSyncs() != before+1 {
+		t.Errorf("another transaction: synchronous %d, %d WAL syncs; want NORMAL and none", after, db.WALSyncs()-before-1)
 	}
-	// A failing transaction restores the setting too, and its error comes back.
+	// A failing transaction syncs nothing, and its error comes back.
 	boom := errors.New("boom")
 	if err := db.DurableRetry(ctx, func(tx *gorm.DB) error { return boom }); !errors.Is(err, boom) {
 		t.Fatalf("DurableRetry error = %v, want boom", err)
 	}
+	if db.WALSyncs() != before+1 {
+		t.Errorf("a failed DurableRetry synced the WAL")
+	}
+	// A rollback journal instead of WAL: the transaction commits at FULL,
+	// and the setting is restored after it.
+	cfg := gormstoretest.NewStorage(t, "sqlite")
+	cfg.DSN = config.Secret(cfg.DSN.Reveal() + "?_pragma=journal_mode(DELETE)&_pragma=synchronous(NORMAL)")
+	db = gormstoretest.OpenStorage(t, cfg)
+	if db.SyncsWAL() {
+		t.Fatal("a rollback-journal database has no WAL to sync")
+	}
+	if err := db.DurableRetry(ctx, func(tx *gorm.DB) error { inside = level(tx); return nil }); err != nil || inside != full {
+		t.Errorf("journal_mode=DELETE: synchronous inside DurableRetry %d (err %v), want FULL", inside, err)
+	}
 	if err := db.Tx(ctx, func(tx *gorm.DB) error { after = level(tx); return nil }); err != nil || after != normal {
-		t.Errorf("after a failed DurableRetry: synchronous %d (err %v), want NORMAL", after, err)
+		t.Errorf("journal_mode=DELETE: after DurableRetry %d (err %v), want NORMAL", after, err)
 	}
 	// A level the admin chose in the DSN is kept, not reset to NORMAL.
 	const extra = 3
-	cfg := gormstoretest.NewStorage(t, "sqlite")
+	cfg = gormstoretest.NewStorage(t, "sqlite")
 	cfg.DSN = config.Secret(cfg.DSN.Reveal() + "?_pragma=journal_mode(WAL)&_pragma=synchronous(EXTRA)")
 	db = gormstoretest.OpenStorage(t, cfg)
 	if err := db.DurableRetry(ctx, func(tx *gorm.DB) error { inside = level(tx); return nil }); err != nil || inside != extra {
