@@ -12,7 +12,8 @@
 // divided by the query's score against itself with the probability a sparse
 // softmax classifier, trained on the knowledge base's own questions, gives
 // it; entries are ranked by that blend fused with a fastText-style
-// classifier trained on the same questions.
+// classifier trained on the same questions and with each entry's likeness
+// to the best one (pseudo-relevance feedback).
 package bot
 
 import (
@@ -90,6 +91,10 @@ const (
 	// by cross-validation on the dev queries: eval_test.go).
 	clfBlend = 0.4
 	ftBlend  = 0.6
+	// fbBlend is the share of the feedback score (likeness to the best
+	// entry, see feedback) in the ranking's BM25 part, used with the
+	// fastText part (chosen by cross-validation, like ftBlend).
+	fbBlend = 0.3
 	// bm25Temp is the temperature of the BM25 softmax that stands in for
 	// the classifier until it is trained.
 	bm25Temp = 10
@@ -280,6 +285,7 @@ type matchScratch struct {
 	probs   []float32 // fastText probabilities, per candidate
 	logits  []float32 // fastText logits (all entries, or the normaliser's sample)
 	sum     []float32 // fastText probabilities summed over the models
+	fbw     []float32 // per term: the feedback query's weight (zero between queries)
 	keep    int       // candidates kept (evaluation); 0: NumCandidates
 	// si and qv are the semantic index and the query's unit vector, nil
 	// when the query is matched lexically only.
@@ -332,6 +338,7 @@ type scored struct {
 	prob  float32 // sparse classifier probability
 	ft    float32 // fastText-style classifier probability
 	sem   float32 // calibrated embedding similarity, -1 without one
+	fb    float32 // likeness to the best entry (feedback)
 	exact bool    // the query is one of the entry's questions
 	cal   float32 // calibrated confidence (finish)
 }
@@ -548,49 +555,40 @@ func (kb *KnowledgeBase) rank(query string, ms *matchScratch) []scored {
 			c.sem = ms.si.calibrate(ms.si.cos(c.entry, ms.qv))
 		}
 	}
+	if ft != nil {
+		kb.feedback(ms, cands, specific, true, ftBlend)
+	}
 	ms.specific, ms.withFT = specific, ft != nil
 	keep := NumCandidates
 	if ms.keep > 0 {
 		keep = ms.keep
 	}
-	cands = finish(cands, specific, ft != nil, ftBlend, float32(kb.clarify), keep)
+	cands = finish(cands, specific, ft != nil, ftBlend, fbBlend, float32(kb.clarify), keep)
 	ms.cands = cands
 	return cands
 }
 
 // finish ranks candidates (their parts set) and gives them their scores,
 // keeping the best keep. Ranking and confidence are separate: entries are
-// ranked by the full fusion (with the fastText part, once trained), while
-// the first one's score is the largest calibrated confidence among the
-// candidates — the BM25 + sparse classifier blend, the scale the thresholds
-// were chosen on, which separates out-of-domain questions best (the
-// fastText part adds ranking skill but not separation:
-// docs/MATCHING-RESULTS.md §3c). Every other candidate scores that times its
-// fused score relative to the first, so scores still fall with rank. An
-// exact question match scores 1 on both scales.
-func finish(cands []scored, specific float32, withFT bool, ftShare, clarify float32, keep int) []scored {
+// ranked by the full fusion (with the fastText part, once trained, and the
+// feedback score), while the first one's score is the largest calibrated
+// confidence among all the candidates — the BM25 + sparse classifier blend,
+// the scale the thresholds were chosen on, which separates out-of-domain
+// questions best (the fastText part adds ranking skill but not separation:
+// docs/MATCHING-RESULTS.md §3c). Taken over every candidate, not only the
+// kept ones, it does not depend on the ranking at all, so the outcome of a
+// question is the same whatever the ranking's weights. Every other
+// candidate scores that times its fused score relative to the first, so
+// scores still fall with rank. An exact question match scores 1 on both
+// scales.
+func finish(cands []scored, specific float32, withFT bool, ftShare, fbShare, clarify float32, keep int) []scored {
 	for i := range cands {
 		c := &cands[i]
-		conf, rank := fuse(c, specific, false, 0), fuse(c, specific, withFT, ftShare)
-		if c.sem >= 0 {
-			conf = (1-semWeight)*conf + semWeight*c.sem
-			rank = (1-semWeight)*rank + semWeight*c.sem
-		}
-		if c.exact {
-			conf, rank = max(conf, 1), max(rank, 1)
-		}
+		conf, rank := scores(c, specific, withFT, ftShare, fbShare)
 		c.cal = conf
 		// Not clamped: ties at 1 would lose the ranking (Match clamps the
 		// reported score).
 		c.conf = rank
-	}
-	if len(cands) > keep {
-		selectTop(cands, keep, false)
-		cands = cands[:keep]
-	}
-	sortCandidates(cands)
-	if len(cands) == 0 || cands[0].conf <= 0 {
-		return cands
 	}
 	// The best and second-best calibrated confidences, whichever entries
 	// hold them.
@@ -602,7 +600,16 @@ func finish(cands []scored, specific float32, withFT bool, ftShare, clarify floa
 			second = c
 		}
 	}
-	if len(cands) > 1 {
+	n := len(cands)
+	if len(cands) > keep {
+		selectTop(cands, keep, false)
+		cands = cands[:keep]
+	}
+	sortCandidates(cands)
+	if len(cands) == 0 || cands[0].conf <= 0 {
+		return cands
+	}
+	if n > 1 {
 		top *= ambiguity(second/top, top, clarify)
 	}
 	first := cands[0].conf
@@ -631,15 +638,93 @@ func ambiguity(ratio, top, clarify float32) float32 {
 	return d
 }
 
-// fuse is an entry's lexical confidence from its parts: the BM25 ratio and
-// the sparse classifier blended, then the fastText-style classifier (once
-// trained) blended in, all scaled by the query's specificity.
-func fuse(c *scored, specific float32, withFT bool, ftShare float32) float32 {
-	conf := (1-clfBlend)*c.ratio + clfBlend*c.prob
+// scores are an entry's calibrated confidence and ranking score from its
+// parts (the semantic similarity and an exact match included).
+func scores(c *scored, specific float32, withFT bool, ftShare, fbShare float32) (conf, rank float32) {
+	if !withFT {
+		fbShare = 0 // feedback scores are only computed with the fastText part
+	}
+	conf, rank = fuse(c, specific, false, 0, 0), fuse(c, specific, withFT, ftShare, fbShare)
+	if c.sem >= 0 {
+		conf = (1-semWeight)*conf + semWeight*c.sem
+		rank = (1-semWeight)*rank + semWeight*c.sem
+	}
+	if c.exact {
+		conf, rank = max(conf, 1), max(rank, 1)
+	}
+	return conf, rank
+}
+
+// fuse is an entry's lexical confidence from its parts: the BM25 ratio (with
+// fbShare of it the feedback score) and the sparse classifier blended, then
+// the fastText-style classifier (once trained) blended in, all scaled by the
+// query's specificity. The calibrated confidence is fuse with both shares 0.
+func fuse(c *scored, specific float32, withFT bool, ftShare, fbShare float32) float32 {
+	ratio := c.ratio
+	if fbShare > 0 {
+		ratio = (1-fbShare)*ratio + fbShare*c.fb
+	}
+	conf := (1-clfBlend)*ratio + clfBlend*c.prob
 	if withFT {
 		conf = (1-ftShare)*conf + ftShare*c.ft
 	}
 	return conf * specific
+}
+
+// feedback sets every candidate's feedback score: how much of the best
+// entry's vocabulary it shares, the entry's own BM25 impacts (its term
+// distribution) taken as a query against the candidate, relative to that
+// query's score against itself. Pseudo-relevance feedback from one entry,
+// for ranking only: a candidate worded like the best entry moves up the
+// list, which brings the other entries of the same intent (near-duplicate
+// entries, BQ's several ids per intent) into the first five; the best one
+// keeps its place (it is most like itself). Expanding with more entries
+// moved the first place too and gained less (docs/MATCHING-RESULTS.md §3e).
+// The best entry is the one ranked first without feedback (at fastText
+// share ftShare). Only used with the fastText part: without it (large
+// knowledge bases) feedback gained nothing measurable and would cost
+// latency where the budget is tight.
+func (kb *KnowledgeBase) feedback(ms *matchScratch, cands []scored, specific float32, withFT bool, ftShare float32) {
+	best, bestR := -1, float32(0)
+	for i := range cands {
+		_, r := scores(&cands[i], specific, withFT, ftShare, 0)
+		if best < 0 || r > bestR || r == bestR && cands[i].entry < cands[best].entry {
+			best, bestR = i, r
+		}
+	}
+	if best < 0 {
+		return
+	}
+	be := cands[best].entry
+	q := kb.fwd[kb.fwdOff[be]:kb.fwdOff[be+1]]
+	// The query's term weights are the best entry's impacts (any scale:
+	// the score is divided by the self score), its self score Σ impact ·
+	// kind weight × idf, the impact of a single occurrence before
+	// saturation. They are scattered over a per-term array, so each
+	// candidate's forward list is read once without a merge.
+	if len(ms.fbw) != len(kb.terms) {
+		ms.fbw = make([]float32, len(kb.terms))
+	}
+	var self float32
+	for _, it := range q {
+		ti := &kb.terms[it.term]
+		self += it.w * kindWeight[ti.kind] * ti.idf
+		ms.fbw[it.term] = it.w
+	}
+	if self > 0 {
+		inv := 1 / self
+		for i := range cands {
+			c := &cands[i]
+			var s float32
+			for _, it := range kb.fwd[kb.fwdOff[c.entry]:kb.fwdOff[c.entry+1]] {
+				s += ms.fbw[it.term] * it.w
+			}
+			c.fb = s * inv
+		}
+	}
+	for _, it := range q {
+		ms.fbw[it.term] = 0
+	}
 }
 
 // addSemantic adds to cands the entries most similar to the query's

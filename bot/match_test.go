@@ -2,6 +2,7 @@ package bot
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"slices"
@@ -320,4 +321,58 @@ func mustSampleKBNoWait(t *testing.T) *KnowledgeBase {
 		t.Fatal(err)
 	}
 	return kb
+}
+
+// Feedback (likeness to the best entry) moves only the ranking: the score
+// that decides the outcome is the same at any feedback share, and an entry
+// sharing no term with the best one gets no feedback score.
+func TestFeedbackRanksOnly(t *testing.T) {
+	kb := mustSampleKB(t, Options{})
+	if kb.ft.Load() == nil {
+		t.Fatal("the sample knowledge base has no fastText part")
+	}
+	ms := kb.getScratch()
+	defer kb.pool.Put(ms)
+	ms.keep = len(kb.entries)
+	defer func() { ms.keep = 0 }()
+	for _, q := range []string{"VPN连不上怎么办？", "在家里连不上vpn", "申请", "工牌丢了", "今天天气怎么样"} {
+		cands := slices.Clone(kb.rank(q, ms))
+		if len(cands) == 0 {
+			continue
+		}
+		if !ms.withFT {
+			t.Fatalf("%q: matched without the fastText part", q)
+		}
+		kb.feedback(ms, cands, ms.specific, true, ftBlend)
+		best := slices.Clone(cands)
+		finish(best, ms.specific, true, ftBlend, 0, DefaultClarifyThreshold, len(best))
+		if best[0].fb <= 0 {
+			t.Errorf("%q: the best entry %s has feedback score %v", q, kb.entries[best[0].entry].ID, best[0].fb)
+		}
+		for _, c := range cands {
+			if shared := sharesTerm(kb, c.entry, best[0].entry); !shared && c.fb != 0 {
+				t.Errorf("%q: %s shares no term with the best entry but has feedback %v", q, kb.entries[c.entry].ID, c.fb)
+			}
+		}
+		var top float32
+		for i, fb := range []float32{0, fbBlend, 0.9} {
+			r := finish(slices.Clone(cands), ms.specific, true, ftBlend, fb, DefaultClarifyThreshold, NumCandidates)
+			if i == 0 {
+				top = r[0].conf
+			} else if math.Abs(float64(r[0].conf-top)) > 1e-6 { // top × r/r: rounding
+				t.Errorf("%q: top score %v at feedback share %v, %v without", q, r[0].conf, fb, top)
+			}
+		}
+	}
+}
+
+func sharesTerm(kb *KnowledgeBase, a, b uint32) bool {
+	for _, x := range kb.fwd[kb.fwdOff[a]:kb.fwdOff[a+1]] {
+		for _, y := range kb.fwd[kb.fwdOff[b]:kb.fwdOff[b+1]] {
+			if x.term == y.term {
+				return true
+			}
+		}
+	}
+	return false
 }
