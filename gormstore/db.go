@@ -112,7 +112,22 @@ func Open(ctx context.Context, cfg config.Storage, log *slog.Logger) (*DB, error
 		if derr != nil {
 			return nil, derr
 		}
-		g, err = gorm.Open(sqlite.Open(dsn), gcfg)
+		// Opening applies the DSN's pragmas; switching a new file to WAL
+		// needs a lock SQLite does not wait for (no busy handler), so
+		// two processes starting on one file at once may see SQLITE_BUSY
+		// here: try again for a while.
+		for attempt := 0; ; attempt++ {
+			g, err = gorm.Open(sqlite.Open(dsn), gcfg)
+			if err == nil || !IsRetryable(err) || attempt == 50 {
+				break
+			}
+			if g != nil {
+				if sqlDB, e := g.DB(); e == nil {
+					sqlDB.Close()
+				}
+			}
+			time.Sleep(time.Duration(10+rand.IntN(30)) * time.Millisecond)
+		}
 	case "mysql":
 		g, err = gorm.Open(mysql.New(mysql.Config{DSN: mysqlDSN(cfg.DSN.Reveal())}), gcfg)
 	default:
@@ -220,7 +235,7 @@ func sqliteDSN(path string) (string, error) {
 		return "", fmt.Errorf("storage.dsn: %w", err)
 	}
 	if !q.Has("_pragma") {
-		for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "synchronous(NORMAL)", "foreign_keys(1)"} {
+		for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(1)"} {
 			q.Add("_pragma", p)
 		}
 	}

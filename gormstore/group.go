@@ -154,28 +154,35 @@ func (g *txGroup) run() {
 			stopped = true
 			return
 		}
-	fill:
-		for len(batch) < maxGroup {
-			select {
-			case r := <-g.reqs:
-				batch = append(batch, r)
-			default:
-				break fill
-			}
-		}
-		g.commit(batch)
+		g.commit(g.fill(batch))
 	}
+}
+
+// fill adds the requests queued now to batch, up to maxGroup.
+func (g *txGroup) fill(batch []*txReq) []*txReq {
+	for len(batch) < maxGroup {
+		select {
+		case r := <-g.reqs:
+			batch = append(batch, r)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // commit runs batch in one transaction and delivers each member's result.
 func (g *txGroup) commit(batch []*txReq) {
-	results := make([]error, len(batch))
-	ran := make([]bool, len(batch))
+	var results []error
+	var ran []bool
 	var err error
 	finished := false // false when a member's runtime.Goexit unwound the group
 	// Deliver in a defer, so that members hear even when one of them ends
 	// this goroutine with runtime.Goexit (the group is then rolled back).
 	defer func() {
+		if results == nil { // the connection was never had
+			results, ran = make([]error, len(batch)), make([]bool, len(batch))
+		}
 		failed := !finished || err != nil && err != errMemberFailed
 		if n := int64(countTrue(ran)); !failed && n > 0 {
 			g.commits.Add(1)
@@ -204,6 +211,10 @@ func (g *txGroup) commit(batch []*txReq) {
 	// caller that gives up before its turn is skipped; once running, a
 	// member finishes (they are short).
 	err = g.db.gorm.WithContext(context.Background()).Connection(func(conn *gorm.DB) error {
+		// What queued while this runner waited for the connection (on
+		// SQLite the inbox and the sender share it) joins the group.
+		batch = g.fill(batch)
+		results, ran = make([]error, len(batch)), make([]bool, len(batch))
 		return pinnedTx(conn, func(tx *gorm.DB) error {
 			// A lone member needs no savepoint (the transaction is its own)
 			// and defers nothing (there is nothing to share a statement
