@@ -341,3 +341,44 @@ func TestReadAheadAfterADirectWrite(t *testing.T) {
 		}
 	})
 }
+
+// On MySQL a hand-off transaction runs at READ COMMITTED, grouped or alone
+// (what DB.handoff's comment relies on: exact reads after a lock, no gap
+// locks for the first messages of new users).
+func TestHandoffIsolationLevel(t *testing.T) {
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
+		if driver != "mysql" {
+			t.Skip("SQLite serialises writers")
+		}
+		db := gormstoretest.Open(t, driver)
+		ctx := context.Background()
+		// The transaction's own level (a session variable would show the
+		// session's default): InnoDB's record of it, once it has started.
+		level := func(tx *gormstore.HandoffTx) (string, error) {
+			var n int64
+			if err := tx.G().Raw("SELECT COUNT(*) FROM inbox FOR UPDATE").Scan(&n).Error; err != nil {
+				return "", err
+			}
+			var l string
+			err := tx.G().Raw("SELECT trx_isolation_level FROM information_schema.innodb_trx WHERE trx_mysql_thread_id = CONNECTION_ID()").Scan(&l).Error
+			return l, err
+		}
+		var alone, grouped [2]string
+		if err := db.Handoff(ctx, func(tx *gormstore.HandoffTx) (err error) { alone[0], err = level(tx); return }); err != nil {
+			t.Fatal(err)
+		}
+		results := db.HandoffGroup(ctx,
+			func(tx *gormstore.HandoffTx) (err error) { grouped[0], err = level(tx); return },
+			func(tx *gormstore.HandoffTx) (err error) { grouped[1], err = level(tx); return })
+		for _, err := range results {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, l := range []string{alone[0], grouped[0], grouped[1]} {
+			if l != "READ COMMITTED" {
+				t.Errorf("isolation %q, want READ COMMITTED (alone %q, grouped %q)", l, alone[0], grouped)
+			}
+		}
+	})
+}
