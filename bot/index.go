@@ -175,7 +175,6 @@ func (kb *KnowledgeBase) build() *trainingSet {
 	// term's postings sorted by entry.
 	kb.postE = make([]uint32, len(kb.fwd))
 	kb.postW = make([]float32, len(kb.fwd))
-	kb.fwdPost = make([]uint32, len(kb.fwd))
 	next := make([]uint32, len(kb.terms))
 	for id := range kb.terms {
 		next[id] = kb.terms[id].off
@@ -192,7 +191,6 @@ func (kb *KnowledgeBase) build() *trainingSet {
 			next[id]++
 			kb.postE[p], kb.postW[p] = uint32(e), w
 			kb.fwd[i].w = w
-			kb.fwdPost[i] = p
 		}
 	}
 	kb.buildChampions()

@@ -136,11 +136,9 @@ type KnowledgeBase struct {
 	postE []uint32  // entry ids per term, ascending
 	postW []float32 // BM25 impact per posting: kind weight × idf × tf saturation
 	// Forward index: the terms of entry e are fwd[fwdOff[e]:fwdOff[e+1]],
-	// ascending, each with its BM25 impact; fwdPost maps a forward position
-	// to its posting (to lay out the classifier's weights).
-	fwdOff  []uint32
-	fwd     []fwdItem
-	fwdPost []uint32
+	// ascending, each with its BM25 impact.
+	fwdOff []uint32
+	fwd    []fwdItem
 	// champ holds, for terms with more than champSize postings, the posting
 	// indexes of their champSize highest impacts (termInfo.champ).
 	champ []uint32
@@ -169,10 +167,16 @@ type fwdItem struct {
 
 // classifier holds the trained weights twice: in posting order (read while
 // traversing postings) and in forward-index order (read while completing
-// candidates), so both reads are sequential.
+// candidates), so both reads are sequential. Only terms from first on (those
+// in at most clfMaxDF entries: clfStart) have weights: post[p-p0] is
+// posting p's, and fwd[fwdOff[e]:fwdOff[e+1]] are the last of entry e's
+// forward items, those with such terms.
 type classifier struct {
-	post []float32
-	fwd  []float32
+	post   []float32
+	fwd    []float32
+	fwdOff []uint32
+	first  uint32
+	p0     uint32
 }
 
 type termInfo struct {
@@ -697,13 +701,13 @@ func (kb *KnowledgeBase) exactMatch(ms *matchScratch) int32 {
 func (kb *KnowledgeBase) accumulate(ms *matchScratch, qt qterm, ti *termInfo, clf *classifier) {
 	lo, hi := ti.off, ti.off+ti.n
 	es, ps := kb.postE[lo:hi], kb.postW[lo:hi]
-	if clf == nil {
+	if clf == nil || lo < clf.p0 { // or a term without weights (in more than clfMaxDF entries)
 		for i, e := range es {
 			ms.touch(e).acc += qt.qtf * ps[i]
 		}
 		return
 	}
-	ws := clf.post[lo:hi]
+	ws := clf.post[lo-clf.p0 : hi-clf.p0]
 	for i, e := range es {
 		a := ms.touch(e)
 		a.acc += qt.qtf * ps[i]
@@ -717,8 +721,10 @@ func (kb *KnowledgeBase) complete(c *scored, terms []qterm, clf *classifier) {
 	lo, hi := kb.fwdOff[c.entry], kb.fwdOff[c.entry+1]
 	f := kb.fwd[lo:hi]
 	var cw []float32
+	first, skip := uint32(math.MaxUint32), 0
 	if clf != nil {
-		cw = clf.fwd[lo:hi]
+		cw = clf.fwd[clf.fwdOff[c.entry]:clf.fwdOff[c.entry+1]]
+		first, skip = clf.first, len(f)-len(cw)
 	}
 	i, j := 0, 0
 	for i < len(f) && j < len(terms) {
@@ -729,8 +735,8 @@ func (kb *KnowledgeBase) complete(c *scored, terms []qterm, clf *classifier) {
 			j++
 		default:
 			c.bm25 += terms[j].qtf * f[i].w
-			if cw != nil && terms[j].xval != 0 {
-				c.logit += terms[j].xval * cw[i]
+			if f[i].term >= first && terms[j].xval != 0 {
+				c.logit += terms[j].xval * cw[i-skip]
 			}
 			i++
 			j++
