@@ -1,7 +1,9 @@
 package bot
 
 import (
+	"bytes"
 	"cmp"
+	"hash/maphash"
 	"math"
 	"runtime"
 	"slices"
@@ -35,7 +37,7 @@ const buildBlock = 1024
 func (kb *KnowledgeBase) build() *trainingSet {
 	n := len(kb.entries)
 	kb.vocab = make(map[uint64]uint32)
-	kb.exact = make(map[string]int32)
+	exact := make(map[string]int32) // kb.exact, by text while building
 	kb.fwdOff = make([]uint32, n+1)
 	var (
 		kinds  []uint8
@@ -78,8 +80,8 @@ func (kb *KnowledgeBase) build() *trainingSet {
 			pairs = pairs[:0]
 			for ; i < len(qs) && qEntry[i] == e; i++ {
 				r := &res[i]
-				if _, dup := kb.exact[r.norm]; !dup && r.norm != "" {
-					kb.exact[r.norm] = int32(e)
+				if _, dup := exact[r.norm]; !dup && r.norm != "" {
+					exact[r.norm] = int32(e)
 				}
 				for _, t := range r.terms {
 					id, ok := kb.vocab[t.h]
@@ -170,6 +172,10 @@ func (kb *KnowledgeBase) build() *trainingSet {
 	for k := range avg {
 		avg[k] = max(avg[k]/nf, 1)
 	}
+	// Appending left up to a fifth of kb.fwd's capacity unused, and the
+	// forward index lives as long as the knowledge base.
+	kb.fwd = slices.Clone(kb.fwd)
+	kb.exact = newExactIndex(exact)
 
 	// Postings by counting sort: walking entries in order leaves each
 	// term's postings sorted by entry.
@@ -237,6 +243,61 @@ func (kb *KnowledgeBase) buildChampions() {
 		ti.champ = uint32(len(kb.champ))
 		kb.champ = append(kb.champ, idx[:champSize]...)
 	}
+}
+
+// exactIndex maps a question's normalised text to its entry. It is keyed by
+// a 64-bit hash of the text (string keys took twice the memory: the texts
+// and larger slots), so a hit is confirmed against the entry's questions.
+type exactIndex struct {
+	byHash map[uint64]int32
+	// coll holds the texts whose hash another text of the knowledge base
+	// has; almost always empty.
+	coll map[string]int32
+}
+
+// exactSeed seeds the hash of exactIndex.
+var exactSeed = maphash.MakeSeed()
+
+func newExactIndex(byText map[string]int32) exactIndex {
+	x := exactIndex{byHash: make(map[uint64]int32, len(byText))}
+	for s, e := range byText {
+		h := maphash.String(exactSeed, s)
+		if _, taken := x.byHash[h]; !taken {
+			x.byHash[h] = e
+			continue
+		}
+		if x.coll == nil {
+			x.coll = make(map[string]int32)
+		}
+		x.coll[s] = e
+	}
+	return x
+}
+
+// lookupExact is the entry with a question whose normalised text is norm, or -1.
+func (kb *KnowledgeBase) lookupExact(norm []byte) int32 {
+	x := &kb.exact
+	if len(norm) == 0 {
+		return -1
+	}
+	if e, ok := x.coll[string(norm)]; ok {
+		return e
+	}
+	e, ok := x.byHash[maphash.Bytes(exactSeed, norm)]
+	if !ok {
+		return -1
+	}
+	var sc scratch
+	en := &kb.entries[e]
+	if bytes.Equal(kb.an.normalize(en.Question, &sc), norm) {
+		return e
+	}
+	for _, q := range en.Similar {
+		if bytes.Equal(kb.an.normalize(q, &sc), norm) {
+			return e
+		}
+	}
+	return -1 // another text with the same hash
 }
 
 // idf is BM25's inverse document frequency (always positive).

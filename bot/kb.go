@@ -143,7 +143,7 @@ type KnowledgeBase struct {
 	// indexes of their champSize highest impacts (termInfo.champ).
 	champ []uint32
 	// exact maps a question's normalised text to its entry.
-	exact  map[string]int32
+	exact  exactIndex
 	idfMax float32 // idf of a term no entry has
 	// Query-time limits (traverseBudget, rescoreCandidates); tests raise
 	// them to compare with exhaustive scoring.
@@ -692,10 +692,7 @@ func (kb *KnowledgeBase) addSemantic(ms *matchScratch, cands []scored, clf *clas
 // exactMatch is the entry whose question equals the query after
 // normalisation (ms.sc.syn still holds the query's normalised text), or -1.
 func (kb *KnowledgeBase) exactMatch(ms *matchScratch) int32 {
-	if e, ok := kb.exact[string(ms.sc.syn)]; ok {
-		return e
-	}
-	return -1
+	return kb.lookupExact(ms.sc.syn)
 }
 
 func (kb *KnowledgeBase) accumulate(ms *matchScratch, qt qterm, ti *termInfo, clf *classifier) {
