@@ -11,16 +11,57 @@ import (
 )
 
 // trainingSet is the classifier's training data: one example per question,
-// flat. Example i has terms exTerms[exOff[i]:exOff[i+1]] with feature values
-// exVals (same range) and label exEntry[i].
+// flat. Example i has terms exTerms[exOff[i]:exOff[i+1]] with term
+// frequencies exTF (same range) and label exEntry[i]. Its feature values
+// (values) are computed from the frequencies when training reads them:
+// stored as float32 they took four times the memory for the whole training.
 type trainingSet struct {
 	exOff   []uint32
 	exTerms []uint32
-	exVals  []float32
+	exTF    []uint8            // tfBig holds those of tfOverflow and above
+	tfBig   map[uint32]float32 // by position in exTerms
+	exInv   []float32          // per example: 1 / L2 norm of its values (1 when 0)
 	exEntry []uint32
 }
 
+// tfOverflow marks a term frequency kept in trainingSet.tfBig.
+const tfOverflow = math.MaxUint8
+
 func (ts *trainingSet) len() int { return len(ts.exEntry) }
+
+func (ts *trainingSet) addTF(tf float32) {
+	if tf >= tfOverflow {
+		if ts.tfBig == nil {
+			ts.tfBig = make(map[uint32]float32)
+		}
+		ts.tfBig[uint32(len(ts.exTF))] = tf
+		ts.exTF = append(ts.exTF, tfOverflow)
+		return
+	}
+	ts.exTF = append(ts.exTF, uint8(tf))
+}
+
+func (ts *trainingSet) tf(i uint32) float32 {
+	if tf := ts.exTF[i]; tf != tfOverflow {
+		return float32(tf)
+	}
+	return ts.tfBig[i]
+}
+
+// unscaled is the classifier feature value of a term with frequency tf
+// before the example's normalisation: idf-weighted sqrt(tf).
+func unscaled(ti *termInfo, tf float32) float32 {
+	return clfKindWeight[ti.kind] * float32(math.Sqrt(float64(tf))) * ti.idf
+}
+
+// values appends example q's feature values to dst.
+func (ts *trainingSet) values(dst []float32, q int, terms []termInfo) []float32 {
+	inv := ts.exInv[q]
+	for i := ts.exOff[q]; i < ts.exOff[q+1]; i++ {
+		dst = append(dst, unscaled(&terms[ts.exTerms[i]], ts.tf(i))*inv)
+	}
+	return dst
+}
 
 // analysed is one question after analysis.
 type analysed struct {
@@ -91,7 +132,7 @@ func (kb *KnowledgeBase) build() *trainingSet {
 						kinds = append(kinds, t.kind)
 					}
 					ts.exTerms = append(ts.exTerms, id)
-					ts.exVals = append(ts.exVals, t.tf) // tf for now
+					ts.addTF(t.tf)
 					lens[e][t.kind] += t.tf
 					pairs = append(pairs, fwdItem{id, t.tf})
 				}
@@ -114,6 +155,10 @@ func (kb *KnowledgeBase) build() *trainingSet {
 	for e := 1; e <= n; e++ { // entries without terms
 		kb.fwdOff[e] = max(kb.fwdOff[e], kb.fwdOff[e-1])
 	}
+	// Appending left up to a fifth of kb.fwd's capacity unused, and the
+	// forward index lives as long as the knowledge base.
+	kb.fwd = slices.Clone(kb.fwd)
+	kb.exact = newExactIndex(exact)
 
 	// Document frequencies; then renumber terms by descending frequency, so
 	// that the common terms (the ones a query may not read in full) come
@@ -172,10 +217,6 @@ func (kb *KnowledgeBase) build() *trainingSet {
 	for k := range avg {
 		avg[k] = max(avg[k]/nf, 1)
 	}
-	// Appending left up to a fifth of kb.fwd's capacity unused, and the
-	// forward index lives as long as the knowledge base.
-	kb.fwd = slices.Clone(kb.fwd)
-	kb.exact = newExactIndex(exact)
 
 	// Postings by counting sort: walking entries in order leaves each
 	// term's postings sorted by entry.
@@ -202,20 +243,17 @@ func (kb *KnowledgeBase) build() *trainingSet {
 	kb.buildChampions()
 
 	// Classifier features: idf-weighted sqrt(tf), L2-normalised per question.
+	ts.exInv = make([]float32, ts.len())
 	for q := 0; q < ts.len(); q++ {
 		lo, hi := ts.exOff[q], ts.exOff[q+1]
 		var ss float32
 		for i := lo; i < hi; i++ {
-			ti := &kb.terms[ts.exTerms[i]]
-			v := clfKindWeight[ti.kind] * float32(math.Sqrt(float64(ts.exVals[i]))) * ti.idf
-			ts.exVals[i] = v
+			v := unscaled(&kb.terms[ts.exTerms[i]], ts.tf(i))
 			ss += v * v
 		}
+		ts.exInv[q] = 1
 		if ss > 0 {
-			inv := 1 / float32(math.Sqrt(float64(ss)))
-			for i := lo; i < hi; i++ {
-				ts.exVals[i] *= inv
-			}
+			ts.exInv[q] = 1 / float32(math.Sqrt(float64(ss)))
 		}
 	}
 	return ts

@@ -178,6 +178,7 @@ func train(ix trainIndex, ts *trainingSet, epochs int, retired *atomic.Bool) []f
 	z := make([]float32, n)
 	seen := make([]bool, n)
 	var touched []uint32
+	var vals []float32
 	rng := rand.New(rand.NewPCG(uint64(n), uint64(ts.len())))
 	order := make([]int, ts.len())
 	for i := range order {
@@ -191,7 +192,7 @@ func train(ix trainIndex, ts *trainingSet, epochs int, retired *atomic.Bool) []f
 				return nil
 			}
 			terms := ts.exTerms[ts.exOff[i]:ts.exOff[i+1]]
-			vals := ts.exVals[ts.exOff[i]:ts.exOff[i+1]]
+			vals = ts.values(vals[:0], i, ix.terms)
 			label := ts.exEntry[i]
 			// Forward: logits of the entries sharing a term.
 			for k, t := range terms {
