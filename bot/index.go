@@ -78,7 +78,8 @@ const buildBlock = 1024
 func (kb *KnowledgeBase) build() *trainingSet {
 	n := len(kb.entries)
 	kb.vocab = make(map[uint64]uint32)
-	exact := make(map[string]int32) // kb.exact, by text while building
+	kb.exact.byHash = make(map[uint64]int32)
+	var esc scratch // for addExact
 	kb.fwdOff = make([]uint32, n+1)
 	var (
 		kinds  []uint8
@@ -121,9 +122,7 @@ func (kb *KnowledgeBase) build() *trainingSet {
 			pairs = pairs[:0]
 			for ; i < len(qs) && qEntry[i] == e; i++ {
 				r := &res[i]
-				if _, dup := exact[r.norm]; !dup && r.norm != "" {
-					exact[r.norm] = int32(e)
-				}
+				kb.addExact(r.norm, int32(e), &esc)
 				for _, t := range r.terms {
 					id, ok := kb.vocab[t.h]
 					if !ok {
@@ -158,7 +157,6 @@ func (kb *KnowledgeBase) build() *trainingSet {
 	// Appending left up to a fifth of kb.fwd's capacity unused, and the
 	// forward index lives as long as the knowledge base.
 	kb.fwd = slices.Clone(kb.fwd)
-	kb.exact = newExactIndex(exact)
 
 	// Document frequencies; then renumber terms by descending frequency, so
 	// that the common terms (the ones a query may not read in full) come
@@ -296,20 +294,31 @@ type exactIndex struct {
 // exactSeed seeds the hash of exactIndex.
 var exactSeed = maphash.MakeSeed()
 
-func newExactIndex(byText map[string]int32) exactIndex {
-	x := exactIndex{byHash: make(map[uint64]int32, len(byText))}
-	for s, e := range byText {
-		h := maphash.String(exactSeed, s)
-		if _, taken := x.byHash[h]; !taken {
-			x.byHash[h] = e
-			continue
-		}
-		if x.coll == nil {
-			x.coll = make(map[string]int32)
-		}
-		x.coll[s] = e
+// addExact records that entry e (entries are added in order) has a
+// question with normalised text norm; the first entry with a text keeps it.
+// A hash already taken by another entry is a duplicate question (a text that
+// entry has) or a collision (kept in coll).
+func (kb *KnowledgeBase) addExact(norm string, e int32, sc *scratch) {
+	x := &kb.exact
+	if norm == "" {
+		return
 	}
-	return x
+	h := maphash.String(exactSeed, norm)
+	first, taken := x.byHash[h]
+	switch {
+	case !taken:
+		x.byHash[h] = e
+	case first == e || kb.hasQuestion(first, []byte(norm), sc):
+		// A text of e's (lookupExact confirms it against e), or one an
+		// earlier entry has and keeps.
+	default:
+		if _, dup := x.coll[norm]; !dup {
+			if x.coll == nil {
+				x.coll = make(map[string]int32)
+			}
+			x.coll[norm] = e
+		}
+	}
 }
 
 // lookupExact is the entry with a question whose normalised text is norm, or -1.
@@ -326,16 +335,25 @@ func (kb *KnowledgeBase) lookupExact(norm []byte) int32 {
 		return -1
 	}
 	var sc scratch
+	if !kb.hasQuestion(e, norm, &sc) {
+		return -1 // another text with the same hash
+	}
+	return e
+}
+
+// hasQuestion reports whether entry e has a question whose normalised text
+// is norm.
+func (kb *KnowledgeBase) hasQuestion(e int32, norm []byte, sc *scratch) bool {
 	en := &kb.entries[e]
-	if bytes.Equal(kb.an.normalize(en.Question, &sc), norm) {
-		return e
+	if bytes.Equal(kb.an.normalize(en.Question, sc), norm) {
+		return true
 	}
 	for _, q := range en.Similar {
-		if bytes.Equal(kb.an.normalize(q, &sc), norm) {
-			return e
+		if bytes.Equal(kb.an.normalize(q, sc), norm) {
+			return true
 		}
 	}
-	return -1 // another text with the same hash
+	return false
 }
 
 // idf is BM25's inverse document frequency (always positive).
