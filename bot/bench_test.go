@@ -243,7 +243,7 @@ func bm25Only(kb *KnowledgeBase) *KnowledgeBase {
 	return &KnowledgeBase{
 		entries: kb.entries, byID: kb.byID, an: kb.an, answer: kb.answer, clarify: kb.clarify,
 		vocab: kb.vocab, terms: kb.terms, postE: kb.postE, postW: kb.postW, exact: kb.exact,
-		fwdOff: kb.fwdOff, fwd: kb.fwd, fwdPost: kb.fwdPost, champ: kb.champ,
+		fwdOff: kb.fwdOff, fwd: kb.fwd, champ: kb.champ,
 		idfMax: kb.idfMax, trained: kb.trained, retired: kb.retired, budget: kb.budget, rescore: kb.rescore,
 	}
 }

@@ -1,7 +1,9 @@
 package bot
 
 import (
+	"bytes"
 	"cmp"
+	"hash/maphash"
 	"math"
 	"runtime"
 	"slices"
@@ -9,16 +11,57 @@ import (
 )
 
 // trainingSet is the classifier's training data: one example per question,
-// flat. Example i has terms exTerms[exOff[i]:exOff[i+1]] with feature values
-// exVals (same range) and label exEntry[i].
+// flat. Example i has terms exTerms[exOff[i]:exOff[i+1]] with term
+// frequencies exTF (same range) and label exEntry[i]. Its feature values
+// (values) are computed from the frequencies when training reads them:
+// stored as float32 they took four times the memory for the whole training.
 type trainingSet struct {
 	exOff   []uint32
 	exTerms []uint32
-	exVals  []float32
+	exTF    []uint8            // tfBig holds those of tfOverflow and above
+	tfBig   map[uint32]float32 // by position in exTerms
+	exInv   []float32          // per example: 1 / L2 norm of its values (1 when 0)
 	exEntry []uint32
 }
 
+// tfOverflow marks a term frequency kept in trainingSet.tfBig.
+const tfOverflow = math.MaxUint8
+
 func (ts *trainingSet) len() int { return len(ts.exEntry) }
+
+func (ts *trainingSet) addTF(tf float32) {
+	if tf >= tfOverflow {
+		if ts.tfBig == nil {
+			ts.tfBig = make(map[uint32]float32)
+		}
+		ts.tfBig[uint32(len(ts.exTF))] = tf
+		ts.exTF = append(ts.exTF, tfOverflow)
+		return
+	}
+	ts.exTF = append(ts.exTF, uint8(tf))
+}
+
+func (ts *trainingSet) tf(i uint32) float32 {
+	if tf := ts.exTF[i]; tf != tfOverflow {
+		return float32(tf)
+	}
+	return ts.tfBig[i]
+}
+
+// unscaled is the classifier feature value of a term with frequency tf
+// before the example's normalisation: idf-weighted sqrt(tf).
+func unscaled(ti *termInfo, tf float32) float32 {
+	return clfKindWeight[ti.kind] * float32(math.Sqrt(float64(tf))) * ti.idf
+}
+
+// values appends example q's feature values to dst.
+func (ts *trainingSet) values(dst []float32, q int, terms []termInfo) []float32 {
+	inv := ts.exInv[q]
+	for i := ts.exOff[q]; i < ts.exOff[q+1]; i++ {
+		dst = append(dst, unscaled(&terms[ts.exTerms[i]], ts.tf(i))*inv)
+	}
+	return dst
+}
 
 // analysed is one question after analysis.
 type analysed struct {
@@ -35,7 +78,8 @@ const buildBlock = 1024
 func (kb *KnowledgeBase) build() *trainingSet {
 	n := len(kb.entries)
 	kb.vocab = make(map[uint64]uint32)
-	kb.exact = make(map[string]int32)
+	kb.exact.byHash = make(map[uint64]int32)
+	var esc scratch // for addExact
 	kb.fwdOff = make([]uint32, n+1)
 	var (
 		kinds  []uint8
@@ -78,9 +122,7 @@ func (kb *KnowledgeBase) build() *trainingSet {
 			pairs = pairs[:0]
 			for ; i < len(qs) && qEntry[i] == e; i++ {
 				r := &res[i]
-				if _, dup := kb.exact[r.norm]; !dup && r.norm != "" {
-					kb.exact[r.norm] = int32(e)
-				}
+				kb.addExact(r.norm, int32(e), &esc)
 				for _, t := range r.terms {
 					id, ok := kb.vocab[t.h]
 					if !ok {
@@ -89,7 +131,7 @@ func (kb *KnowledgeBase) build() *trainingSet {
 						kinds = append(kinds, t.kind)
 					}
 					ts.exTerms = append(ts.exTerms, id)
-					ts.exVals = append(ts.exVals, t.tf) // tf for now
+					ts.addTF(t.tf)
 					lens[e][t.kind] += t.tf
 					pairs = append(pairs, fwdItem{id, t.tf})
 				}
@@ -112,6 +154,9 @@ func (kb *KnowledgeBase) build() *trainingSet {
 	for e := 1; e <= n; e++ { // entries without terms
 		kb.fwdOff[e] = max(kb.fwdOff[e], kb.fwdOff[e-1])
 	}
+	// Appending left up to a fifth of kb.fwd's capacity unused, and the
+	// forward index lives as long as the knowledge base.
+	kb.fwd = slices.Clone(kb.fwd)
 
 	// Document frequencies; then renumber terms by descending frequency, so
 	// that the common terms (the ones a query may not read in full) come
@@ -175,7 +220,6 @@ func (kb *KnowledgeBase) build() *trainingSet {
 	// term's postings sorted by entry.
 	kb.postE = make([]uint32, len(kb.fwd))
 	kb.postW = make([]float32, len(kb.fwd))
-	kb.fwdPost = make([]uint32, len(kb.fwd))
 	next := make([]uint32, len(kb.terms))
 	for id := range kb.terms {
 		next[id] = kb.terms[id].off
@@ -192,26 +236,22 @@ func (kb *KnowledgeBase) build() *trainingSet {
 			next[id]++
 			kb.postE[p], kb.postW[p] = uint32(e), w
 			kb.fwd[i].w = w
-			kb.fwdPost[i] = p
 		}
 	}
 	kb.buildChampions()
 
 	// Classifier features: idf-weighted sqrt(tf), L2-normalised per question.
+	ts.exInv = make([]float32, ts.len())
 	for q := 0; q < ts.len(); q++ {
 		lo, hi := ts.exOff[q], ts.exOff[q+1]
 		var ss float32
 		for i := lo; i < hi; i++ {
-			ti := &kb.terms[ts.exTerms[i]]
-			v := clfKindWeight[ti.kind] * float32(math.Sqrt(float64(ts.exVals[i]))) * ti.idf
-			ts.exVals[i] = v
+			v := unscaled(&kb.terms[ts.exTerms[i]], ts.tf(i))
 			ss += v * v
 		}
+		ts.exInv[q] = 1
 		if ss > 0 {
-			inv := 1 / float32(math.Sqrt(float64(ss)))
-			for i := lo; i < hi; i++ {
-				ts.exVals[i] *= inv
-			}
+			ts.exInv[q] = 1 / float32(math.Sqrt(float64(ss)))
 		}
 	}
 	return ts
@@ -239,6 +279,81 @@ func (kb *KnowledgeBase) buildChampions() {
 		ti.champ = uint32(len(kb.champ))
 		kb.champ = append(kb.champ, idx[:champSize]...)
 	}
+}
+
+// exactIndex maps a question's normalised text to its entry. It is keyed by
+// a 64-bit hash of the text (string keys took twice the memory: the texts
+// and larger slots), so a hit is confirmed against the entry's questions.
+type exactIndex struct {
+	byHash map[uint64]int32
+	// coll holds the texts whose hash another text of the knowledge base
+	// has; almost always empty.
+	coll map[string]int32
+}
+
+// exactSeed seeds the hash of exactIndex.
+var exactSeed = maphash.MakeSeed()
+
+// addExact records that entry e (entries are added in order) has a
+// question with normalised text norm; the first entry with a text keeps it.
+// A hash already taken by another entry is a duplicate question (a text that
+// entry has) or a collision (kept in coll).
+func (kb *KnowledgeBase) addExact(norm string, e int32, sc *scratch) {
+	x := &kb.exact
+	if norm == "" {
+		return
+	}
+	h := maphash.String(exactSeed, norm)
+	first, taken := x.byHash[h]
+	switch {
+	case !taken:
+		x.byHash[h] = e
+	case first == e || kb.hasQuestion(first, []byte(norm), sc):
+		// A text of e's (lookupExact confirms it against e), or one an
+		// earlier entry has and keeps.
+	default:
+		if _, dup := x.coll[norm]; !dup {
+			if x.coll == nil {
+				x.coll = make(map[string]int32)
+			}
+			x.coll[norm] = e
+		}
+	}
+}
+
+// lookupExact is the entry with a question whose normalised text is norm, or -1.
+func (kb *KnowledgeBase) lookupExact(norm []byte) int32 {
+	x := &kb.exact
+	if len(norm) == 0 {
+		return -1
+	}
+	if e, ok := x.coll[string(norm)]; ok {
+		return e
+	}
+	e, ok := x.byHash[maphash.Bytes(exactSeed, norm)]
+	if !ok {
+		return -1
+	}
+	var sc scratch
+	if !kb.hasQuestion(e, norm, &sc) {
+		return -1 // another text with the same hash
+	}
+	return e
+}
+
+// hasQuestion reports whether entry e has a question whose normalised text
+// is norm.
+func (kb *KnowledgeBase) hasQuestion(e int32, norm []byte, sc *scratch) bool {
+	en := &kb.entries[e]
+	if bytes.Equal(kb.an.normalize(en.Question, sc), norm) {
+		return true
+	}
+	for _, q := range en.Similar {
+		if bytes.Equal(kb.an.normalize(q, sc), norm) {
+			return true
+		}
+	}
+	return false
 }
 
 // idf is BM25's inverse document frequency (always positive).

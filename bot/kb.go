@@ -141,16 +141,14 @@ type KnowledgeBase struct {
 	postE []uint32  // entry ids per term, ascending
 	postW []float32 // BM25 impact per posting: kind weight × idf × tf saturation
 	// Forward index: the terms of entry e are fwd[fwdOff[e]:fwdOff[e+1]],
-	// ascending, each with its BM25 impact; fwdPost maps a forward position
-	// to its posting (to lay out the classifier's weights).
-	fwdOff  []uint32
-	fwd     []fwdItem
-	fwdPost []uint32
+	// ascending, each with its BM25 impact.
+	fwdOff []uint32
+	fwd    []fwdItem
 	// champ holds, for terms with more than champSize postings, the posting
 	// indexes of their champSize highest impacts (termInfo.champ).
 	champ []uint32
 	// exact maps a question's normalised text to its entry.
-	exact  map[string]int32
+	exact  exactIndex
 	idfMax float32 // idf of a term no entry has
 	// Query-time limits (traverseBudget, rescoreCandidates); tests raise
 	// them to compare with exhaustive scoring.
@@ -174,10 +172,16 @@ type fwdItem struct {
 
 // classifier holds the trained weights twice: in posting order (read while
 // traversing postings) and in forward-index order (read while completing
-// candidates), so both reads are sequential.
+// candidates), so both reads are sequential. Only terms from first on (those
+// in at most clfMaxDF entries: clfStart) have weights: post[p-p0] is
+// posting p's, and fwd[fwdOff[e]:fwdOff[e+1]] are the last of entry e's
+// forward items, those with such terms.
 type classifier struct {
-	post []float32
-	fwd  []float32
+	post   []float32
+	fwd    []float32
+	fwdOff []uint32
+	first  uint32
+	p0     uint32
 }
 
 type termInfo struct {
@@ -773,22 +777,19 @@ func (kb *KnowledgeBase) addSemantic(ms *matchScratch, cands []scored, clf *clas
 // exactMatch is the entry whose question equals the query after
 // normalisation (ms.sc.syn still holds the query's normalised text), or -1.
 func (kb *KnowledgeBase) exactMatch(ms *matchScratch) int32 {
-	if e, ok := kb.exact[string(ms.sc.syn)]; ok {
-		return e
-	}
-	return -1
+	return kb.lookupExact(ms.sc.syn)
 }
 
 func (kb *KnowledgeBase) accumulate(ms *matchScratch, qt qterm, ti *termInfo, clf *classifier) {
 	lo, hi := ti.off, ti.off+ti.n
 	es, ps := kb.postE[lo:hi], kb.postW[lo:hi]
-	if clf == nil {
+	if clf == nil || lo < clf.p0 { // or a term without weights (in more than clfMaxDF entries)
 		for i, e := range es {
 			ms.touch(e).acc += qt.qtf * ps[i]
 		}
 		return
 	}
-	ws := clf.post[lo:hi]
+	ws := clf.post[lo-clf.p0 : hi-clf.p0]
 	for i, e := range es {
 		a := ms.touch(e)
 		a.acc += qt.qtf * ps[i]
@@ -802,8 +803,10 @@ func (kb *KnowledgeBase) complete(c *scored, terms []qterm, clf *classifier) {
 	lo, hi := kb.fwdOff[c.entry], kb.fwdOff[c.entry+1]
 	f := kb.fwd[lo:hi]
 	var cw []float32
+	first, skip := uint32(math.MaxUint32), 0
 	if clf != nil {
-		cw = clf.fwd[lo:hi]
+		cw = clf.fwd[clf.fwdOff[c.entry]:clf.fwdOff[c.entry+1]]
+		first, skip = clf.first, len(f)-len(cw)
 	}
 	i, j := 0, 0
 	for i < len(f) && j < len(terms) {
@@ -814,8 +817,8 @@ func (kb *KnowledgeBase) complete(c *scored, terms []qterm, clf *classifier) {
 			j++
 		default:
 			c.bm25 += terms[j].qtf * f[i].w
-			if cw != nil && terms[j].xval != 0 {
-				c.logit += terms[j].xval * cw[i]
+			if f[i].term >= first && terms[j].xval != 0 {
+				c.logit += terms[j].xval * cw[i-skip]
 			}
 			i++
 			j++

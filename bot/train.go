@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync/atomic"
 	"weak"
 )
@@ -104,13 +105,49 @@ func (kb *KnowledgeBase) startTraining(ts *trainingSet) {
 	}()
 }
 
-// newClassifier lays out weights (in posting order) for Match.
-func (kb *KnowledgeBase) newClassifier(post []float32) *classifier {
-	fwd := make([]float32, len(post))
-	for i, p := range kb.fwdPost {
-		fwd[i] = post[p]
+// clfStart is the first term the classifier has weights for, and that
+// term's first posting: build numbers terms by descending document
+// frequency, so the terms left out (more than clfMaxDF entries) are the
+// first ids and own the first postings. At 100 000 synthetic entries they
+// hold 80 % of the postings, which need no weights.
+func clfStart(terms []termInfo) (term, post uint32) {
+	t, _ := slices.BinarySearchFunc(terms, clfMaxDF, func(ti termInfo, limit int) int {
+		if int(ti.n) > limit {
+			return -1
+		}
+		return 1
+	})
+	switch {
+	case t < len(terms):
+		return uint32(t), terms[t].off
+	case t > 0:
+		return uint32(t), terms[t-1].off + terms[t-1].n
 	}
-	return &classifier{post: post, fwd: fwd}
+	return 0, 0
+}
+
+// newClassifier lays out weights (post: one per posting from clfStart on,
+// as train returns them) for Match, adding their copy in forward order.
+func (kb *KnowledgeBase) newClassifier(post []float32) *classifier {
+	first, p0 := clfStart(kb.terms)
+	c := &classifier{post: post, first: first, p0: p0, fwd: make([]float32, 0, len(post)), fwdOff: make([]uint32, len(kb.entries)+1)}
+	// Walking entries in order meets every term's postings in order (as
+	// build laid them out), so the next posting of a term is its entry's.
+	next := make([]uint32, len(kb.terms)-int(first))
+	for i := range next {
+		next[i] = kb.terms[int(first)+i].off - p0
+	}
+	for e := range kb.entries {
+		for _, it := range kb.fwd[kb.fwdOff[e]:kb.fwdOff[e+1]] {
+			if it.term < first {
+				continue
+			}
+			c.fwd = append(c.fwd, post[next[it.term-first]])
+			next[it.term-first]++
+		}
+		c.fwdOff[e+1] = uint32(len(c.fwd))
+	}
+	return c
 }
 
 // WaitTrained blocks until both classifiers are trained (or training was
@@ -131,14 +168,17 @@ type trainIndex struct {
 	postE []uint32
 }
 
-// train runs SGD over ts and returns the weights (one per posting), or nil
-// when retired was set meanwhile. Deterministic for a given input.
+// train runs SGD over ts and returns the weights (one per posting from
+// clfStart on: w[p-p0] for posting p), or nil when retired was set
+// meanwhile. Deterministic for a given input.
 func train(ix trainIndex, ts *trainingSet, epochs int, retired *atomic.Bool) []float32 {
 	n := ix.n
-	w := make([]float32, len(ix.postE))
+	_, p0 := clfStart(ix.terms)
+	w := make([]float32, len(ix.postE)-int(p0))
 	z := make([]float32, n)
 	seen := make([]bool, n)
 	var touched []uint32
+	var vals []float32
 	rng := rand.New(rand.NewPCG(uint64(n), uint64(ts.len())))
 	order := make([]int, ts.len())
 	for i := range order {
@@ -152,7 +192,7 @@ func train(ix trainIndex, ts *trainingSet, epochs int, retired *atomic.Bool) []f
 				return nil
 			}
 			terms := ts.exTerms[ts.exOff[i]:ts.exOff[i+1]]
-			vals := ts.exVals[ts.exOff[i]:ts.exOff[i+1]]
+			vals = ts.values(vals[:0], i, ix.terms)
 			label := ts.exEntry[i]
 			// Forward: logits of the entries sharing a term.
 			for k, t := range terms {
@@ -168,7 +208,7 @@ func train(ix trainIndex, ts *trainingSet, epochs int, retired *atomic.Bool) []f
 						touched = append(touched, e)
 						z[e] = 0
 					}
-					z[e] += v * w[p]
+					z[e] += v * w[p-p0]
 				}
 			}
 			var mx float32
@@ -198,7 +238,7 @@ func train(ix trainIndex, ts *trainingSet, epochs int, retired *atomic.Bool) []f
 					if e == label {
 						pr--
 					}
-					w[p] -= g * pr
+					w[p-p0] -= g * pr
 				}
 			}
 			for _, e := range touched {
