@@ -415,14 +415,18 @@ func (db *DB) durableTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	if db.Driver != "sqlite" || db.sqliteSync >= full {
 		return db.retryTx(ctx, fn) // every commit is synced already
 	}
-	if db.wal != nil {
+	// Only at NORMAL: OFF syncs nothing at checkpoints either, so a
+	// checkpoint may carry the commit into unsynced database pages.
+	const normal = 1
+	if db.wal != nil && db.sqliteSync == normal {
 		if err := db.retryTx(ctx, fn); err != nil {
 			return err
 		}
 		db.walSyncs.Add(1)
 		return db.wal.sync()
 	}
-	// Not in WAL mode (an admin's journal_mode): the commit syncs itself.
+	// Not in WAL mode (an admin's journal_mode), or synchronous=OFF: the
+	// commit syncs itself.
 	// One connection (see Open): Connection pins it, so no other
 	// transaction runs with the changed setting. The pragma cannot change
 	// inside a transaction, hence around it. The two pragmas cost a few
@@ -462,11 +466,32 @@ type walFile struct {
 
 func (w *walFile) sync() error {
 	w.mu.Lock()
+	if w.f != nil {
+		// Should the log ever be another file than the one held open (a
+		// tool that removed it), sync the one SQLite writes now.
+		cur, err1 := os.Stat(w.path)
+		held, err2 := w.f.Stat()
+		if err1 != nil || err2 != nil || !os.SameFile(cur, held) {
+			w.f.Close()
+			w.f = nil
+		}
+	}
 	if w.f == nil {
 		f, err := os.Open(w.path)
 		if err != nil {
 			w.mu.Unlock()
 			return fmt.Errorf("sync the SQLite write-ahead log: %w", err)
+		}
+		// The log is created when the database opens: sync its directory
+		// entry once, as SQLite does for a file it creates at FULL.
+		if dir, err := os.Open(filepath.Dir(w.path)); err == nil {
+			err = dir.Sync()
+			dir.Close()
+			if err != nil {
+				f.Close()
+				w.mu.Unlock()
+				return fmt.Errorf("sync the SQLite write-ahead log's directory: %w", err)
+			}
 		}
 		w.f = f
 	}

@@ -382,3 +382,79 @@ func TestHandoffIsolationLevel(t *testing.T) {
 		}
 	})
 }
+
+// A member chosen as a deadlock victim before it took a savepoint (its
+// first statement, a locking read that was not read ahead): InnoDB rolled
+// back the group's whole transaction, so no member may be told it
+// committed; each runs again alone.
+func TestGroupDeadlockVictimFailsTheGroup(t *testing.T) {
+	gormstoretest.ForEachDriver(t, func(t *testing.T, driver string) {
+		if driver != "mysql" {
+			t.Skip("SQLite has one writer: no deadlocks")
+		}
+		db := gormstoretest.Open(t, driver)
+		ctx := context.Background()
+		now := time.Now().UTC().Truncate(time.Second)
+		for _, q := range []string{"CREATE TABLE lockrow (id INT PRIMARY KEY, v INT)", "INSERT INTO lockrow VALUES (1, 0)",
+			"CREATE TABLE probe (k VARCHAR(16) PRIMARY KEY)", "CREATE TABLE heavy (id INT PRIMARY KEY)"} {
+			if err := db.Gorm().Exec(q).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+		accept(t, db, "mz")
+		st := gormstore.NewHandoffStore(db, nil)
+		if err := st.Transact(ctx, func(tx handoff.Tx) error {
+			return tx.CreateConversation(&handoff.Conversation{UserKey: "Y", ConversationID: "cy", ConversationType: adapter.Private,
+				UserID: "y", CreatedAt: now, ChangedAt: now})
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// Another transaction, made heavier so that InnoDB picks the group
+		// as the victim, holds Y.
+		other := db.Gorm().Begin()
+		defer other.Rollback()
+		for i := range 200 {
+			if err := other.Exec("INSERT INTO heavy VALUES (?)", i).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := other.Exec("SELECT user_key FROM handoff_conversations WHERE user_key = 'Y' FOR UPDATE").Error; err != nil {
+			t.Fatal(err)
+		}
+		res := make(chan []error, 1)
+		go func() {
+			res <- db.HandoffGroup(ctx,
+				func(tx *gormstore.HandoffTx) error {
+					if err := tx.G().Exec("UPDATE lockrow SET v = v + 1 WHERE id = 1").Error; err != nil {
+						return err
+					}
+					return tx.G().Exec("INSERT INTO probe (k) VALUES ('a')").Error
+				},
+				func(tx *gormstore.HandoffTx) error {
+					_, err := tx.LockConversation("Y") // still deferring: no savepoint
+					return err
+				},
+				func(tx *gormstore.HandoffTx) error { return botAnswer(tx, "z", "mz", now) },
+			)
+		}()
+		time.Sleep(300 * time.Millisecond) // the group waits for Y
+		_ = other.Exec("UPDATE lockrow SET v = v + 10 WHERE id = 1").Error // closes the cycle
+		other.Rollback()
+		errs := <-res
+		for i, err := range errs {
+			if !errors.Is(err, gormstore.ErrGroupAborted) {
+				t.Errorf("member %d: %v, want the group aborted (the deadlock rolled everything back)", i, err)
+			}
+		}
+		var probe, outbox int64
+		if err := db.QueryRow(ctx, "SELECT COUNT(*) FROM probe").Scan(&probe); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.QueryRow(ctx, "SELECT COUNT(*) FROM outbox").Scan(&outbox); err != nil {
+			t.Fatal(err)
+		}
+		if probe != 0 || outbox != 0 {
+			t.Errorf("after the aborted group: %d probe rows, %d outbox rows; want none (nothing runs outside the transaction)", probe, outbox)
+		}
+	})
+}

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 
 	"gorm.io/gorm"
+
+	"github.com/dingdesk/dingdesk/handoff"
 )
 
 // txGroup commits concurrent hand-off transactions together.
@@ -243,6 +245,13 @@ func (g *txGroup) commit(batch []*txReq) {
 					if !run.shared {
 						return errMemberFailed // roll back; its own error stands
 					}
+					// A deadlock (or a lock wait timeout) may have rolled
+					// back the whole transaction, the earlier members'
+					// work and any savepoint with it: the group fails, and
+					// each member runs again alone.
+					if IsRetryable(results[i]) {
+						return results[i]
+					}
 					if run.savepoint {
 						if err := run.exec("ROLLBACK TO SAVEPOINT handoff_member"); err != nil {
 							return err
@@ -394,7 +403,12 @@ func (r *groupRun) direct(t *handoffTx) error {
 		return err
 	}
 	r.savepoint = true
-	return t.own.flush(r.db, t.g)
+	err := t.own.flush(r.db, t.g)
+	if errors.Is(err, errHandledConflict) {
+		// Its own message was handled elsewhere: as MarkHandled says.
+		return handoff.ErrAlreadyHandled
+	}
+	return err
 }
 
 // GroupStats reports how many grouped commits the hand-off transactions
