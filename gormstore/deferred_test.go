@@ -437,7 +437,7 @@ func TestGroupDeadlockVictimFailsTheGroup(t *testing.T) {
 				func(tx *gormstore.HandoffTx) error { return botAnswer(tx, "z", "mz", now) },
 			)
 		}()
-		time.Sleep(300 * time.Millisecond) // the group waits for Y
+		time.Sleep(300 * time.Millisecond)                                 // the group waits for Y
 		_ = other.Exec("UPDATE lockrow SET v = v + 10 WHERE id = 1").Error // closes the cycle
 		other.Rollback()
 		errs := <-res
