@@ -108,7 +108,9 @@ func (g *groupInbox) TakeOver(context.Context, time.Time, time.Time, int) ([]ada
 	return nil, nil, 0, nil
 }
 
-func (g *groupInbox) MarkUnreadable(context.Context, pipeline.Unreadable, time.Time) error { return nil }
+func (g *groupInbox) MarkUnreadable(context.Context, pipeline.Unreadable, time.Time) error {
+	return nil
+}
 
 // processCPU is the user and system CPU time this process has used.
 func processCPU() time.Duration {
