@@ -257,9 +257,8 @@ func (d *deferred) flushHandled(s sqlOn) error {
 		b.WriteString(" WHEN ? THEN ?")
 		args = append(args, h.msgID, h.at.UTC())
 	}
-	b.WriteString(" END WHERE handled = ? AND msg_id IN (?")
-	b.WriteString(strings.Repeat(", ?", len(d.handled)-1))
-	b.WriteByte(')')
+	b.WriteString(" END WHERE handled = ? AND msg_id IN ")
+	b.WriteString(inList(len(d.handled)))
 	args = append(args, false)
 	ids := make([]any, len(d.handled))
 	for i, h := range d.handled {
@@ -275,7 +274,7 @@ func (d *deferred) flushHandled(s sqlOn) error {
 		return err
 	}
 	var stored int64
-	q := "SELECT COUNT(*) FROM inbox WHERE msg_id IN (?" + strings.Repeat(", ?", len(ids)-1) + ")"
+	q := "SELECT COUNT(*) FROM inbox WHERE msg_id IN " + inList(len(ids))
 	if err := s.queryRow(q, ids...).Scan(&stored); err != nil {
 		return err
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -354,7 +353,7 @@ func (r *groupRun) readAhead(batch []*txReq) error {
 	}
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
-	q := selectConversation + " WHERE user_key IN (?" + strings.Repeat(", ?", len(keys)-1) + ") ORDER BY user_key"
+	q := selectConversation + " WHERE user_key IN " + inList(len(keys)) + " ORDER BY user_key"
 	if r.db.Driver == "mysql" {
 		q += " FOR UPDATE"
 	}

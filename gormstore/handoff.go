@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -676,7 +677,7 @@ var lineColumns = []string{"user_key", "session_id", "direction", "sender_kind",
 	"kind", "text", "msg_id", "outbox_id", "created_at"}
 
 // lineOutboxColumn is outbox_id's place in lineColumns.
-const lineOutboxColumn = 9
+var lineOutboxColumn = slices.Index(lineColumns, "outbox_id")
 
 // lineValues is a transcript line's row (lineColumns' values).
 func lineValues(l *handoff.Line) []any {
@@ -700,28 +701,17 @@ func (t *handoffTx) Record(now time.Time, replies []adapter.Reply, lines []hando
 		t.items = append(t.items, t.own.outbox[n:]...)
 		return nil
 	}
-	items, err := t.db.enqueueReplies(t.g, now, replies...)
-	if err != nil {
+	// Alone, the same rows written at once.
+	var d deferred
+	if err := d.record(t.db, now, replies, lines); err != nil {
 		return err
 	}
-	for i := range items {
-		t.items = append(t.items, &items[i])
+	items := d.outbox
+	if err := d.flush(t.db, t.g); err != nil {
+		return err
 	}
-	if len(lines) == 0 {
-		return nil
-	}
-	rows := make([][]any, len(lines))
-	for i := range lines {
-		rows[i] = lineValues(&lines[i])
-		if n := lines[i].Reply; n > 0 {
-			if n > len(items) {
-				return fmt.Errorf("transcript line names reply %d of %d", n, len(items))
-			}
-			rows[i][lineOutboxColumn] = items[n-1].ID
-		}
-	}
-	_, err = t.db.sqlOn(t.g).insertRows("handoff_messages", lineColumns, rows)
-	return err
+	t.items = append(t.items, items...)
+	return nil
 }
 
 func (t *handoffTx) LastLines(userKey string, n int) ([]handoff.Line, error) {

@@ -118,6 +118,12 @@ func (db *DB) prepareHot(ctx context.Context) error {
 	return nil
 }
 
+// inList is "(?, ?, …)" with n placeholders (n ≥ 1): a row of values or
+// the list of an IN.
+func inList(n int) string {
+	return "(?" + strings.Repeat(", ?", n-1) + ")"
+}
+
 // insertSQL is an INSERT of n rows of columns into table.
 func insertSQL(table string, columns []string, n int) string {
 	var b strings.Builder
@@ -131,9 +137,7 @@ func insertSQL(table string, columns []string, n int) string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString("(?")
-		b.WriteString(strings.Repeat(", ?", len(columns)-1))
-		b.WriteByte(')')
+		b.WriteString(inList(len(columns)))
 	}
 	return b.String()
 }

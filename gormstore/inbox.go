@@ -270,7 +270,7 @@ func (in *Inbox) insertBatch(tx *gorm.DB, sorted []*acceptReq) error {
 		for i, r := range ids {
 			args[i] = r.row.MsgID
 		}
-		found, err := q.column("SELECT msg_id FROM inbox WHERE msg_id IN (?"+strings.Repeat(", ?", len(ids)-1)+")", args...)
+		found, err := q.column("SELECT msg_id FROM inbox WHERE msg_id IN "+inList(len(ids)), args...)
 		if err != nil {
 			return err
 		}
@@ -342,8 +342,7 @@ func inboxChunks(reqs []*acceptReq) [][]*acceptReq {
 // column runs a query returning one text column and returns its values,
 // counted in DB.Statements like exec.
 func (s sqlOn) column(query string, args ...any) (map[string]struct{}, error) {
-	s.db.statements.Add(1)
-	rows, err := s.pool.QueryContext(s.ctx, query, args...)
+	rows, err := s.query(query, args...)
 	if err != nil {
 		return nil, err
 	}
