@@ -160,11 +160,16 @@ func (g *txGroup) run() {
 }
 
 // fill adds the requests queued now to batch, up to maxGroup.
-func (g *txGroup) fill(batch []*txReq) []*txReq {
-	for len(batch) < maxGroup {
+func (g *txGroup) fill(batch []*txReq) []*txReq { return drain(g.reqs, batch, maxGroup) }
+
+// drain appends to batch what ch holds right now, without waiting, until
+// batch has max items: the group commits' way of taking in whatever
+// queued while the previous write ran.
+func drain[T any](ch <-chan T, batch []T, max int) []T {
+	for len(batch) < max {
 		select {
-		case r := <-g.reqs:
-			batch = append(batch, r)
+		case v := <-ch:
+			batch = append(batch, v)
 		default:
 			return batch
 		}

@@ -156,17 +156,7 @@ func (in *Inbox) writer() {
 
 // fill adds whatever is queued right now, up to the batch size: under load
 // batches grow by themselves, at rest a message is written alone at once.
-func (in *Inbox) fill(batch []*acceptReq) []*acceptReq {
-	for len(batch) < in.batch {
-		select {
-		case r := <-in.reqs:
-			batch = append(batch, r)
-		default:
-			return batch
-		}
-	}
-	return batch
-}
+func (in *Inbox) fill(batch []*acceptReq) []*acceptReq { return drain(in.reqs, batch, in.batch) }
 
 // write stores a batch in one durable commit and sets each request's
 // outcome. Its statements do not grow with the batch: SQLite inserts the
